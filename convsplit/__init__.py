@@ -1,0 +1,108 @@
+"""convsplit: long chat transcripts in, one fine-tuning sample per assistant turn out.
+
+Every sample fits an exact token budget; every assistant turn is trained or reported.
+"""
+
+from convsplit.budget import Budget
+from convsplit.errors import (
+    ChatFormatError,
+    ConvsplitError,
+    InvalidConversationError,
+    TargetTooLongError,
+    TokenizerDataError,
+    UnknownNameError,
+)
+from convsplit.layout import Layout
+from convsplit.messages import (
+    ContentPart,
+    Conversation,
+    FunctionCall,
+    Message,
+    ToolCall,
+    parse_conversation,
+)
+from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome
+from convsplit.split import OnLongTarget, split_conversation, split_conversations
+from convsplit.tokens import (
+    ChatFormat,
+    TiktokenCounter,
+    TokenCounter,
+    chat_format_names,
+    counter_names,
+    get_chat_format,
+    get_counter,
+    register_chat_format,
+    register_counter,
+)
+from convsplit.truncation import (
+    DropOldest,
+    Fit,
+    MiddleOut,
+    TruncateContent,
+    TruncationStrategy,
+    get_truncation,
+    register_truncation,
+    truncation_names,
+)
+from convsplit.windows import (
+    Chunks,
+    FullHistory,
+    LastTurns,
+    Request,
+    WindowStrategy,
+    get_window,
+    register_window,
+    window_names,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Budget",
+    "ChatFormat",
+    "ChatFormatError",
+    "Chunks",
+    "ContentPart",
+    "Conversation",
+    "ConvsplitError",
+    "DropOldest",
+    "Fit",
+    "FullHistory",
+    "FunctionCall",
+    "InvalidConversationError",
+    "LastTurns",
+    "Layout",
+    "Message",
+    "MiddleOut",
+    "OnLongTarget",
+    "Request",
+    "Sample",
+    "SkipReason",
+    "SplitResult",
+    "TargetTooLongError",
+    "TiktokenCounter",
+    "TokenCounter",
+    "TokenizerDataError",
+    "ToolCall",
+    "TruncateContent",
+    "TruncationStrategy",
+    "TurnOutcome",
+    "UnknownNameError",
+    "WindowStrategy",
+    "__version__",
+    "chat_format_names",
+    "counter_names",
+    "get_chat_format",
+    "get_counter",
+    "get_truncation",
+    "get_window",
+    "parse_conversation",
+    "register_chat_format",
+    "register_counter",
+    "register_truncation",
+    "register_window",
+    "split_conversation",
+    "split_conversations",
+    "truncation_names",
+    "window_names",
+]

@@ -1,0 +1,79 @@
+"""Errors raised by convsplit.
+
+Every error convsplit raises on purpose is a :class:`ConvsplitError`, so a pipeline can
+catch one class and let real bugs through::
+
+    ConvsplitError
+    ├── InvalidConversationError   (also ValueError) a record is not a valid conversation
+    ├── UnknownNameError           (also KeyError)   no strategy/tokenizer/format by that name
+    ├── TokenizerDataError         (also RuntimeError) vocabulary file missing or corrupt
+    ├── ChatFormatError            (also ValueError) a format cannot render these messages
+    └── TargetTooLongError         (also ValueError) on_long_target="error" met a long target
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ConvsplitError(Exception):
+    """Base class of every error convsplit raises on purpose."""
+
+
+class InvalidConversationError(ConvsplitError, ValueError):
+    """A record that cannot be read as a conversation.
+
+    The message names where the problem is (message index and field) and what was expected;
+    ``path`` and ``lineno`` are filled in by readers that know the file.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        lineno: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.reason = message
+        self.path = path
+        self.lineno = lineno
+        self.field = field
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path if self.lineno is None else f"{self.path} line {self.lineno}"
+        elif self.lineno is not None:
+            where = f"line {self.lineno}"
+        return f"{where}: {self.reason}" if where else self.reason
+
+    def located(self, *, path: str | None, lineno: int | None) -> InvalidConversationError:
+        """The same error, placed in a file and line."""
+        return InvalidConversationError(self.reason, path=path, lineno=lineno, field=self.field)
+
+
+class UnknownNameError(ConvsplitError, KeyError):
+    """A name that no registry knows; the message lists the names it does know."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = tuple(sorted(known))
+        super().__init__(f"unknown {kind} {name!r}; expected one of {', '.join(self.known)}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TokenizerDataError(ConvsplitError, RuntimeError):
+    """A tokenizer's vocabulary could not be found offline, or failed its checksum."""
+
+
+class ChatFormatError(ConvsplitError, ValueError):
+    """A chat format cannot render (and so cannot count) the given messages exactly."""
+
+
+class TargetTooLongError(ConvsplitError, ValueError):
+    """An assistant turn does not fit the budget and ``on_long_target="error"`` was chosen."""

@@ -1,0 +1,90 @@
+"""What splitting produces: :class:`Sample` and the per-turn accounting.
+
+Every assistant message of the input gets exactly one :class:`TurnOutcome`: the sample
+that trains it, or the :class:`SkipReason` why none does. Nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from convsplit.messages import Message
+
+
+class SkipReason(str, Enum):
+    """Why an assistant message is the target of no sample."""
+
+    NO_USER_BEFORE = "no_user_before"
+    """No user message precedes it: there is no prompt to train it on."""
+    EMPTY_TARGET = "empty_target"
+    """It has no text, no tool calls and no reasoning: nothing to train."""
+    WEIGHT_ZERO = "weight_zero"
+    """The input marks it ``"weight": 0``: the data's author asked not to train it."""
+    TARGET_TOO_LONG = "target_too_long"
+    """Pinned messages + its own turn + itself exceed ``max_tokens``."""
+    TOO_LITTLE_CONTEXT = "too_little_context"
+    """History had to be cut and less than ``min_context`` tokens of context remained."""
+
+
+class Sample(BaseModel):
+    """One training sample: context messages followed by (and around) trained targets.
+
+    ``targets`` and ``truncated`` are positions in ``messages``; ``source_indices[k]`` is
+    the conversation index of ``messages[k]``. Token counts are exact for the counter and
+    chat format used: ``total_tokens == context_tokens + target_tokens``, and
+    ``context_tokens`` includes the format's fixed per-sample tokens.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    messages: tuple[Message, ...]
+    targets: tuple[int, ...]
+    source_indices: tuple[int, ...]
+    tools: tuple[dict[str, Any], ...] | None = None
+    conversation_id: str | None = None
+    conversation_index: int = 0
+    total_tokens: int
+    context_tokens: int
+    target_tokens: int
+    dropped_messages: int = 0
+    dropped_tokens: int = 0
+    truncated: tuple[int, ...] = ()
+
+    @property
+    def target_messages(self) -> tuple[Message, ...]:
+        """The trained messages, in order."""
+        return tuple(self.messages[k] for k in self.targets)
+
+
+class TurnOutcome(BaseModel):
+    """What became of one assistant message of the input."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_index: int
+    sample_index: int | None = None
+    reason: SkipReason | None = None
+
+    @property
+    def targeted(self) -> bool:
+        """Whether a sample trains this message."""
+        return self.sample_index is not None
+
+
+class SplitResult(BaseModel):
+    """The samples of one conversation and the outcome of each of its assistant messages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation_id: str | None = None
+    conversation_index: int = 0
+    samples: tuple[Sample, ...]
+    outcomes: tuple[TurnOutcome, ...]
+
+    @property
+    def skipped(self) -> tuple[TurnOutcome, ...]:
+        """The assistant messages no sample trains, each with its reason."""
+        return tuple(o for o in self.outcomes if o.reason is not None)

@@ -1,0 +1,320 @@
+"""Chat formats: what a message costs once it is wrapped in a model's chat template.
+
+A format answers two questions for the splitter: the tokens every sample pays once
+(begin-of-text, tool schemas, reply priming) and the tokens one message costs. Template
+formats answer both by rendering *pieces*: ordinary text runs and :class:`Special` markers
+that are one token each. A message's rendering always meets its neighbours at a special
+token, so the tokenizer can never merge across a message boundary, and the sum of the
+per-message counts equals the count of the rendered sample. ``tests/test_chat_formats.py``
+proves that property against tiktoken itself.
+
+Only llama2 makes a message's cost depend on its neighbour: its system prompt is folded
+into the next ``[INST]`` block. The splitter passes ``after_instruction`` for exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from convsplit.errors import UnknownNameError
+from convsplit.messages import INSTRUCTION_ROLES, Message
+from convsplit.tokens.counters import TokenCounter
+
+ToolSchemas = Sequence[Mapping[str, Any]]
+
+
+@runtime_checkable
+class ChatFormat(Protocol):
+    """The per-sample and per-message token costs of one chat template."""
+
+    @property
+    def name(self) -> str:
+        """The name it is registered under."""
+        ...
+
+    def sample_cost(self, tools: ToolSchemas | None, counter: TokenCounter) -> int:
+        """Tokens every sample pays once, whatever its messages."""
+        ...
+
+    def message_cost(
+        self, message: Message, counter: TokenCounter, *, after_instruction: bool
+    ) -> int:
+        """Tokens of one message; ``after_instruction``: it follows a system/developer one."""
+        ...
+
+
+@dataclass(frozen=True)
+class Special:
+    """A template marker that the model's tokenizer reads as one token."""
+
+    text: str
+
+
+Piece = str | Special
+
+
+def count_pieces(pieces: Iterable[Piece], counter: TokenCounter) -> int:
+    """Tokens of a rendering: one per special, and each text run between them counted whole."""
+    total = 0
+    run: list[str] = []
+    for piece in pieces:
+        if isinstance(piece, Special):
+            total += 1
+            if run:
+                total += counter.count("".join(run))
+                run.clear()
+        else:
+            run.append(piece)
+    if run:
+        total += counter.count("".join(run))
+    return total
+
+
+def message_body(message: Message) -> str:
+    """What a template shows of a message: thinking, text, then its tool calls as JSON."""
+    parts: list[str] = []
+    if message.reasoning:
+        parts.append(f"<think>\n{message.reasoning}\n</think>\n\n")
+    parts.append(message.text)
+    for call in message.tool_calls or ():
+        name = json.dumps(call.function.name, ensure_ascii=False)
+        arguments = call.function.arguments or "{}"
+        parts.append(f'\n<tool_call>\n{{"name": {name}, "arguments": {arguments}}}\n</tool_call>')
+    return "".join(parts)
+
+
+def tools_text(tools: ToolSchemas) -> str:
+    """Tool schemas as templates show them: one JSON object per line."""
+    return "\n".join(json.dumps(tool, ensure_ascii=False) for tool in tools)
+
+
+class TemplateFormat(ABC):
+    """A chat format defined by rendering pieces; its costs follow from the rendering."""
+
+    name: str
+    specials: frozenset[str]
+
+    def start(self, tools: ToolSchemas | None) -> list[Piece]:
+        """Pieces before the first message."""
+        return []
+
+    def end(self) -> list[Piece]:
+        """Pieces after the last message."""
+        return []
+
+    @abstractmethod
+    def message(self, message: Message, *, after_instruction: bool) -> list[Piece]:
+        """The pieces of one message."""
+
+    def sample_cost(self, tools: ToolSchemas | None, counter: TokenCounter) -> int:
+        return count_pieces(self.start(tools), counter) + count_pieces(self.end(), counter)
+
+    def message_cost(
+        self, message: Message, counter: TokenCounter, *, after_instruction: bool
+    ) -> int:
+        return count_pieces(self.message(message, after_instruction=after_instruction), counter)
+
+    def pieces(self, messages: Sequence[Message], tools: ToolSchemas | None = None) -> list[Piece]:
+        """The whole sample's pieces, in order."""
+        out = self.start(tools)
+        previous: Message | None = None
+        for message in messages:
+            after = previous is not None and previous.role in INSTRUCTION_ROLES
+            out.extend(self.message(message, after_instruction=after))
+            previous = message
+        out.extend(self.end())
+        return out
+
+    def render(self, messages: Sequence[Message], tools: ToolSchemas | None = None) -> str:
+        """The sample as text, markers written out (what a trainer would tokenize).
+
+        >>> print(get_chat_format("chatml").render([Message(role="user", content="Hi")]))
+        <|im_start|>user
+        Hi<|im_end|>
+        <BLANKLINE>
+        """
+        pieces = self.pieces(messages, tools)
+        return "".join(p.text if isinstance(p, Special) else p for p in pieces)
+
+
+class ChatML(TemplateFormat):
+    """``<|im_start|>role\\ncontent<|im_end|>\\n``; tool calls in ``<tool_call>`` tags."""
+
+    name = "chatml"
+    specials = frozenset({"<|im_start|>", "<|im_end|>"})
+    _start, _end = Special("<|im_start|>"), Special("<|im_end|>")
+
+    def start(self, tools: ToolSchemas | None) -> list[Piece]:
+        if not tools:
+            return []
+        return [self._start, f"system\n# Tools\n\n{tools_text(tools)}", self._end, "\n"]
+
+    def message(self, message: Message, *, after_instruction: bool) -> list[Piece]:
+        return [self._start, f"{message.role}\n{message_body(message)}", self._end, "\n"]
+
+
+class Llama3(TemplateFormat):
+    """Llama 3 headers: ``<|start_header_id|>role<|end_header_id|>\\n\\ncontent<|eot_id|>``."""
+
+    name = "llama3"
+    specials = frozenset(
+        {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}
+    )
+    _roles: Mapping[str, str] = {"developer": "system", "tool": "ipython"}
+
+    def _block(self, role: str, text: str) -> list[Piece]:
+        return [
+            Special("<|start_header_id|>"),
+            role,
+            Special("<|end_header_id|>"),
+            "\n\n" + text.strip(),
+            Special("<|eot_id|>"),
+        ]
+
+    def start(self, tools: ToolSchemas | None) -> list[Piece]:
+        pieces: list[Piece] = [Special("<|begin_of_text|>")]
+        if tools:
+            pieces += self._block("system", f"Environment: ipython\n\n{tools_text(tools)}")
+        return pieces
+
+    def message(self, message: Message, *, after_instruction: bool) -> list[Piece]:
+        return self._block(self._roles.get(message.role, message.role), message_body(message))
+
+
+class Llama2(TemplateFormat):
+    """Llama 2: ``<s>[INST] <<SYS>>\\nsys\\n<</SYS>>\\n\\nuser [/INST] answer </s>``.
+
+    ``[INST]``, ``[/INST]``, ``<<SYS>>`` and ``<</SYS>>`` are counted as one token each.
+    A system prompt opens an ``[INST]`` block that the next message continues, so that
+    message's cost depends on ``after_instruction``. Tool results are shown as user input.
+    """
+
+    name = "llama2"
+    specials = frozenset({"<s>", "</s>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"})
+    _bos, _eos = Special("<s>"), Special("</s>")
+    _inst, _end_inst = Special("[INST]"), Special("[/INST]")
+    _sys, _end_sys = Special("<<SYS>>"), Special("<</SYS>>")
+
+    def start(self, tools: ToolSchemas | None) -> list[Piece]:
+        if not tools:
+            return []
+        return [self._bos, self._inst, " ", self._sys, f"\n{tools_text(tools)}\n", self._end_sys,
+                "\n\n ", self._end_inst, " ", self._eos]  # fmt: skip
+
+    def message(self, message: Message, *, after_instruction: bool) -> list[Piece]:
+        body = message_body(message).strip()
+        if message.role in INSTRUCTION_ROLES:
+            opening: list[Piece] = ["\n\n"] if after_instruction else [self._bos, self._inst, " "]
+            return [*opening, self._sys, f"\n{body}\n", self._end_sys]
+        if message.role == "assistant":
+            closing: list[Piece] = [f" {body} ", self._eos]
+            return ["\n\n ", self._end_inst, *closing] if after_instruction else closing
+        if after_instruction:
+            return [f"\n\n{body} ", self._end_inst]
+        return [self._bos, self._inst, f" {body} ", self._end_inst]
+
+
+class Plain(TemplateFormat):
+    """No template: each message's text closed by one ``<|endoftext|>`` token."""
+
+    name = "plain"
+    specials = frozenset({"<|endoftext|>"})
+    _eot = Special("<|endoftext|>")
+
+    def start(self, tools: ToolSchemas | None) -> list[Piece]:
+        return [tools_text(tools), self._eot] if tools else []
+
+    def message(self, message: Message, *, after_instruction: bool) -> list[Piece]:
+        return [message_body(message), self._eot]
+
+
+class OpenAIChat(TemplateFormat):
+    """OpenAI's published chat overhead (the cookbook's ``num_tokens_from_messages``).
+
+    3 tokens per message, 1 more with a ``name``, 3 to prime the reply; role, content and
+    name are counted as separate strings. Tool schemas use the cookbook's published
+    per-function constants (``num_tokens_for_tools``). Tool calls, which the published
+    formula leaves out, are counted as their JSON text inside the content.
+    """
+
+    name = "openai"
+    specials = frozenset({"<|im_start|>", "<|im_name|>", "<|im_sep|>", "<|im_end|>"})
+
+    def end(self) -> list[Piece]:
+        return [Special("<|im_start|>"), "assistant", Special("<|im_sep|>")]
+
+    def message(self, message: Message, *, after_instruction: bool) -> list[Piece]:
+        pieces: list[Piece] = [Special("<|im_start|>"), message.role]
+        if message.name is not None:
+            pieces += [Special("<|im_name|>"), message.name]
+        body = message_body(message)
+        return [*pieces, Special("<|im_sep|>"), body, Special("<|im_end|>")]
+
+    def sample_cost(self, tools: ToolSchemas | None, counter: TokenCounter) -> int:
+        return super().sample_cost(None, counter) + openai_tools_cost(tools or (), counter)
+
+
+def openai_tools_cost(tools: ToolSchemas, counter: TokenCounter) -> int:
+    """The cookbook's ``num_tokens_for_tools`` estimate for function schemas."""
+    if not tools:
+        return 0
+    func_init = 10 if counter.name == "cl100k_base" else 7
+    prop_init, prop_key, enum_init, enum_item, func_end = 3, 3, -3, 3, 12
+    total = 0
+    for tool in tools:
+        function = tool.get("function", tool)
+        if not isinstance(function, Mapping):
+            function = {}
+        total += func_init
+        description = str(function.get("description") or "").removesuffix(".")
+        total += counter.count(f"{function.get('name', '')}:{description}")
+        parameters = function.get("parameters")
+        properties = parameters.get("properties") if isinstance(parameters, Mapping) else None
+        if not isinstance(properties, Mapping) or not properties:
+            continue
+        total += prop_init
+        for key, value in properties.items():
+            total += prop_key
+            prop: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
+            enum = prop.get("enum")
+            if isinstance(enum, list):
+                total += enum_init
+                for item in enum:
+                    total += enum_item + counter.count(str(item))
+            p_desc = str(prop.get("description") or "").removesuffix(".")
+            total += counter.count(f"{key}:{prop.get('type', '')}:{p_desc}")
+    return total + func_end
+
+
+_FORMATS: dict[str, ChatFormat] = {
+    f.name: f for f in (OpenAIChat(), ChatML(), Llama2(), Llama3(), Plain())
+}
+
+
+def register_chat_format(chat_format: ChatFormat) -> None:
+    """Make ``get_chat_format(chat_format.name)`` return ``chat_format``."""
+    _FORMATS[chat_format.name] = chat_format
+
+
+def chat_format_names() -> tuple[str, ...]:
+    """The registered chat format names, sorted."""
+    return tuple(sorted(_FORMATS))
+
+
+def get_chat_format(name: str) -> ChatFormat:
+    """The chat format registered as ``name``.
+
+    >>> get_chat_format("llama3").name
+    'llama3'
+
+    Raises:
+        UnknownNameError: listing the known names.
+    """
+    try:
+        return _FORMATS[name]
+    except KeyError:
+        raise UnknownNameError("chat format", name, _FORMATS) from None

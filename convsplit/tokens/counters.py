@@ -1,0 +1,148 @@
+"""Token counters: the :class:`TokenCounter` protocol, the tiktoken backend, a registry.
+
+A counter turns ordinary text into tokens. Special-token look-alikes in the text
+(``<|endoftext|>``, ``<|im_start|>``) are ordinary text: data never smuggles a control
+token into a sample's count. Counts are cached by text, because the same system prompt
+repeats across a whole file.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+import tiktoken
+
+from convsplit.errors import UnknownNameError
+from convsplit.tokens.offline import load_ranks, official_spec
+
+DEFAULT_ENCODING = "o200k_base"
+_CACHE_SIZE = 1 << 16
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """Counts, encodes and decodes ordinary text for one tokenizer."""
+
+    @property
+    def name(self) -> str:
+        """The name it is registered under."""
+        ...
+
+    def count(self, text: str) -> int:
+        """The number of tokens in ``text``, read as ordinary text."""
+        ...
+
+    def encode(self, text: str) -> list[int]:
+        """The tokens of ``text``, read as ordinary text."""
+        ...
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        """Text for ``tokens``; a character split across the cut is dropped, not mangled."""
+        ...
+
+
+class TiktokenCounter:
+    """A :class:`TokenCounter` over a ``tiktoken.Encoding``.
+
+    >>> counter = get_counter("o200k_base")
+    >>> counter.count("Hello, world!")
+    4
+    >>> counter.count("<|endoftext|>")  # plain text, not the special token
+    7
+    """
+
+    def __init__(self, encoding: tiktoken.Encoding, *, name: str | None = None) -> None:
+        self.encoding = encoding
+        self.name = name or encoding.name
+        self._count = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_count)
+
+    @classmethod
+    def load(
+        cls, encoding_name: str, *, bpe_file: str | os.PathLike[str] | None = None
+    ) -> TiktokenCounter:
+        """Build the official encoding from a verified offline vocabulary file."""
+        spec = official_spec(encoding_name)
+        args = dict(spec.constructor_args)
+        args["mergeable_ranks"] = load_ranks(spec, bpe_file=bpe_file)
+        return cls(tiktoken.Encoding(**args))
+
+    def count(self, text: str) -> int:
+        return self._count(text)
+
+    def _uncached_count(self, text: str) -> int:
+        return len(self.encoding.encode_ordinary(text))
+
+    def encode(self, text: str) -> list[int]:
+        return self.encoding.encode_ordinary(text)
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        return self.encoding.decode_bytes(list(tokens)).decode("utf-8", errors="ignore")
+
+    def __repr__(self) -> str:
+        return f"TiktokenCounter({self.name!r})"
+
+
+CounterFactory = Callable[[], TokenCounter]
+
+_FACTORIES: dict[str, CounterFactory] = {
+    "o200k_base": lambda: TiktokenCounter.load("o200k_base"),
+    "cl100k_base": lambda: TiktokenCounter.load("cl100k_base"),
+}
+_instances: dict[str, TokenCounter] = {}
+_lock = threading.Lock()
+
+
+def register_counter(name: str, factory: CounterFactory) -> None:
+    """Make ``get_counter(name)`` build a counter with ``factory`` (called once, lazily)."""
+    with _lock:
+        _FACTORIES[name] = factory
+        _instances.pop(name, None)
+
+
+def counter_names() -> tuple[str, ...]:
+    """The registered counter names, sorted."""
+    return tuple(sorted(_FACTORIES))
+
+
+def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
+    """The counter registered as ``name``, or the encoding tiktoken uses for model ``name``.
+
+    Args:
+        name: an encoding (``o200k_base``, ``cl100k_base``), a registered name, or an
+            OpenAI model name (``gpt-4o``, ``gpt-4``) resolved with tiktoken's model table.
+
+    Raises:
+        UnknownNameError: neither a registered counter nor a model tiktoken knows.
+        TokenizerDataError: the vocabulary is not available offline.
+
+    >>> get_counter("gpt-4o").name
+    'o200k_base'
+    """
+    with _lock:
+        counter = _instances.get(name)
+        if counter is not None:
+            return counter
+        factory = _FACTORIES.get(name)
+        if factory is None:
+            encoding_name = _encoding_for_model(name)
+            if encoding_name not in _FACTORIES:
+                raise UnknownNameError("tokenizer", name, _FACTORIES)
+            counter = _instances.get(encoding_name) or _FACTORIES[encoding_name]()
+            _instances[encoding_name] = counter
+        else:
+            counter = factory()
+        _instances[name] = counter
+        return counter
+
+
+def _encoding_for_model(model: str) -> str:
+    try:
+        return tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        raise UnknownNameError(
+            "tokenizer or OpenAI model", model, [*_FACTORIES, "<any OpenAI model name>"]
+        ) from None
