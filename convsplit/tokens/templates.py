@@ -1,0 +1,134 @@
+"""Render chat templates exactly as ``transformers.apply_chat_template`` does, without it.
+
+Needs ``jinja2`` (the ``hf`` extra), imported on the first :func:`compile_template`.
+
+The environment mirrors ``transformers.utils.chat_template_utils``: the immutable sandbox
+(chat templates from the Hub are untrusted code), ``trim_blocks``/``lstrip_blocks``, loop
+controls, a ``tojson`` that keeps non-ASCII text and takes ``indent``/``separators``/
+``sort_keys``, ``raise_exception``, ``strftime_now``, a ``namespace`` that refuses
+underscore attributes, and the ``{% generation %}`` tag. Messages are shown to the template
+as transformers shows them: ``None`` fields dropped and reasoning aliased to
+``reasoning_content`` and ``thinking``. ``tests/test_huggingface.py`` compares renderings
+with transformers' own where it is installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from convsplit.extras import require
+
+if TYPE_CHECKING:
+    import jinja2
+
+_REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
+
+def _tojson(
+    value: Any,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
+    # Jinja's own tojson escapes HTML characters, which would change what a model sees.
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+class _TemplateDict:
+    """``dict(...)`` for templates, without handing them the class itself."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[Any, Any]:
+        return dict(*args, **kwargs)
+
+    def fromkeys(self, *args: Any, **kwargs: Any) -> dict[Any, Any]:
+        return dict.fromkeys(*args, **kwargs)
+
+
+@functools.lru_cache(maxsize=64)
+def compile_template(source: str) -> jinja2.Template:
+    """Compile a chat template in transformers' sandboxed environment (cached by text).
+
+    Raises:
+        MissingExtraError: ``jinja2`` is not installed.
+        jinja2.TemplateSyntaxError: the template is not valid Jinja.
+    """
+    require("jinja2", purpose="Hugging Face chat templates")
+    # Imported here, not at the top, so that importing convsplit never imports jinja2.
+    import jinja2.ext  # noqa: PLC0415
+    import jinja2.nodes  # noqa: PLC0415
+    import jinja2.parser  # noqa: PLC0415
+    import jinja2.utils  # noqa: PLC0415
+    from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: PLC0415
+
+    class GenerationTag(jinja2.ext.Extension):
+        """``{% generation %}...{% endgeneration %}`` marks trained text; it renders as is."""
+
+        tags = {"generation"}  # noqa: RUF012 (jinja reads the class attribute)
+
+        def parse(self, parser: jinja2.parser.Parser) -> jinja2.nodes.Node:
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            call = self.call_method("_render", [])
+            return jinja2.nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+        def _render(self, caller: Callable[[], str]) -> str:
+            return caller()
+
+    def check_attribute(key: object) -> None:
+        if isinstance(key, str) and key.startswith("_"):
+            raise jinja2.exceptions.SecurityError(f"namespace attribute {key!r} is not allowed")
+
+    class Namespace(jinja2.utils.Namespace):
+        """``namespace()``, refusing underscore attributes (a path to CPython internals)."""
+
+        def __init__(*args: Any, **kwargs: Any) -> None:
+            self, rest = args[0], args[1:]
+            for key in dict(*rest, **kwargs):
+                check_attribute(key)
+            jinja2.utils.Namespace.__init__(self, *rest, **kwargs)
+
+        def __setitem__(self, key: str, value: Any) -> None:
+            check_attribute(key)
+            jinja2.utils.Namespace.__setitem__(self, key, value)
+
+    def raise_exception(message: str) -> None:
+        raise jinja2.exceptions.TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationTag, jinja2.ext.loopcontrols]
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = _strftime_now
+    env.globals["dict"] = _TemplateDict()
+    env.globals["namespace"] = Namespace
+    return env.from_string(source)
+
+
+def template_view(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as transformers hands them to a template: ``None`` fields dropped, reasoning
+    under each name templates read it by.
+
+    >>> template_view([{"role": "assistant", "content": "4", "reasoning": "2+2", "name": None}])
+    [{'thinking': '2+2', 'role': 'assistant', 'content': '4', 'reasoning': '2+2', \
+'reasoning_content': '2+2'}]
+    """
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        item = {key: value for key, value in message.items() if value is not None}
+        reasoning = next((item[key] for key in _REASONING_FIELDS if key in item), None)
+        if reasoning is not None:
+            item = {"thinking": reasoning, **item, "reasoning_content": reasoning}
+        out.append(item)
+    return out
