@@ -83,6 +83,13 @@ class Layout:
         self.starts = self._window_starts()
         self._target_cost: dict[int, int] = {}
         self._variant_cost: dict[int, int] = {}
+        # Instructions that cost differently once the plain message before them is dropped
+        # and another instruction becomes their neighbour (only llama2 has any).
+        self._fragile = [
+            i
+            for i in self.instruction_indices
+            if i > 0 and not instruction[i - 1] and self._flipped_cost(i) != self.context_cost[i]
+        ]
 
     # -- structure -------------------------------------------------------------------------
 
@@ -154,13 +161,18 @@ class Layout:
 
     def start_cost(self, start: int, previous_plain: int) -> int:
         """Context cost of a block start, given the last plain message kept before it."""
-        after = self.follows_instruction(start, previous_plain)
-        if after == self._after[start]:
+        if self.follows_instruction(start, previous_plain) == self._after[start]:
             return self.context_cost[start]
-        cost = self._variant_cost.get(start)
+        return self._flipped_cost(start)
+
+    def _flipped_cost(self, index: int) -> int:
+        """Context cost of message ``index`` with the other kind of neighbour than in the input."""
+        cost = self._variant_cost.get(index)
         if cost is None:
-            cost = self.message_cost(self.context_forms[start], after_instruction=after)
-            self._variant_cost[start] = cost
+            cost = self.message_cost(
+                self.context_forms[index], after_instruction=not self._after[index]
+            )
+            self._variant_cost[index] = cost
         return cost
 
     def cost(
@@ -180,8 +192,12 @@ class Layout:
         end = blocks[-1][1]
         total = self.fixed + self._instruction_prefix[end]
         previous = -1
+        gap_start = 0
         block_starts: dict[int, tuple[bool, int]] = {}
         for a, b in blocks:
+            if self._fragile:
+                total += self._gap_adjustment(gap_start, a, previous)
+            gap_start = b
             start_cost = self.start_cost(a, previous)
             total += plain_prefix[b] - plain_prefix[a] - self.context_cost[a] + start_cost
             if replacements:
@@ -198,6 +214,18 @@ class Layout:
                     after, old = block_starts.get(i, (self._after[i], self.context_cost[i]))
                     total += self.message_cost(message, after_instruction=after) - old
         return total
+
+    def _gap_adjustment(self, gap_start: int, gap_end: int, previous_plain: int) -> int:
+        """Cost change of pinned instructions in a gap whose plain neighbour was dropped."""
+        fragile = self._fragile
+        adjustment = 0
+        k = bisect_left(fragile, gap_start)
+        while k < len(fragile) and fragile[k] < gap_end:
+            i = fragile[k]
+            if i - 1 >= gap_start and self._last_instruction[i] > previous_plain:
+                adjustment += self._flipped_cost(i) - self.context_cost[i]
+            k += 1
+        return adjustment
 
     def replacement_cost(self, index: int, message: Message) -> int:
         """Cost of ``message`` standing at ``index`` with the input's neighbour."""

