@@ -1,0 +1,264 @@
+"""Outside formats: read records into :class:`~convsplit.Conversation`, write samples out.
+
+Readers (one per format, found by name; ``auto`` decides per record):
+
+- ``openai``: ``{"messages": [...]}`` (also LLaMA-Factory v1 content parts and TRL's
+  ``messages``), see :mod:`.openai`;
+- ``sharegpt``: ``{"conversations": [{"from", "value"}...]}``, see :mod:`.sharegpt`;
+- ``pairs``: prompt/completion (legacy and TRL), alpaca and dictionary pairs, see
+  :mod:`.pairs`.
+
+Containers (JSONL, JSON array, concatenated objects; gzip; stdin) are handled by
+:mod:`.containers`, which streams and keeps each record's line and original text.
+
+Writers (one JSON line per sample, built from per-message fragments encoded once per
+conversation): ``openai``, ``trl``, ``sharegpt``, ``text``, ``prompt_completion``.
+
+>>> import io
+>>> data = io.BytesIO(b'{"conversations": [{"from": "human", "value": "Hi"}, '
+...                   b'{"from": "gpt", "value": "Hello"}]}\\n')
+>>> [record.conversation.messages[1].content for record in read_records(data)]
+['Hello']
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from typing import IO, Any, Protocol, runtime_checkable
+
+from convsplit.errors import InvalidConversationError, UnknownNameError
+from convsplit.formats._common import UnsupportedSampleError, check_role_map, dumps
+from convsplit.formats.containers import Source
+from convsplit.formats.detect import detect_format
+from convsplit.formats.openai import OpenAIWriter, read_openai, sample_metadata
+from convsplit.formats.pairs import read_pairs
+from convsplit.formats.sharegpt import ShareGPTWriter, read_sharegpt
+from convsplit.formats.text import PromptCompletionWriter, TextWriter
+from convsplit.formats.trl import TRLWriter
+from convsplit.messages import Conversation
+from convsplit.samples import SplitResult
+
+__all__ = [
+    "OpenAIWriter",
+    "PromptCompletionWriter",
+    "Reader",
+    "Record",
+    "SampleWriter",
+    "ShareGPTWriter",
+    "TRLWriter",
+    "TextWriter",
+    "UnsupportedSampleError",
+    "detect_format",
+    "get_reader",
+    "get_writer",
+    "metadata_lines",
+    "read_openai",
+    "read_pairs",
+    "read_records",
+    "read_sharegpt",
+    "reader_names",
+    "register_reader",
+    "register_writer",
+    "sample_metadata",
+    "writer_names",
+]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One input record, read or rejected.
+
+    Attributes:
+        path: the file name as given (``"<stdin>"`` for standard input).
+        lineno: the 1-based line the record starts on.
+        raw: the record's original text, for a rejects file.
+        conversation: set when it parsed.
+        error: set when it did not; carries ``path``, ``lineno`` and the ``field``.
+    """
+
+    path: str
+    lineno: int
+    raw: str
+    conversation: Conversation | None
+    error: InvalidConversationError | None
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """Parses one JSON record of a format into a Conversation."""
+
+    def __call__(
+        self, record: object, *, role_map: Mapping[str, str] | None = None
+    ) -> Conversation:
+        """Raises InvalidConversationError naming the message and field."""
+        ...
+
+
+_READERS: dict[str, Reader] = {
+    "openai": read_openai,
+    "sharegpt": read_sharegpt,
+    "pairs": read_pairs,
+}
+
+
+def register_reader(name: str, reader: Reader) -> None:
+    """Make ``input_format=name`` (and auto-detection's answer ``name``) use ``reader``."""
+    if name == "auto":
+        raise ValueError("'auto' is reserved for detecting the format per record")
+    _READERS[name] = reader
+
+
+def reader_names() -> tuple[str, ...]:
+    """``"auto"`` then the registered reader names, sorted.
+
+    >>> reader_names()
+    ('auto', 'openai', 'pairs', 'sharegpt')
+    """
+    return ("auto", *sorted(_READERS))
+
+
+def get_reader(name: str) -> Reader:
+    """The reader registered as ``name``.
+
+    Raises:
+        UnknownNameError: listing the known names (``auto`` is not a reader: it picks one).
+    """
+    try:
+        return _READERS[name]
+    except KeyError:
+        raise UnknownNameError("input format", name, reader_names()) from None
+
+
+def read_records(
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    input_format: str = "auto",
+    role_map: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> Iterator[Record]:
+    """Read every record of a file or stream, parsed or rejected, in order.
+
+    Args:
+        source: a path (``"-"`` is standard input; gzip is recognised by name or magic
+            bytes), or a binary stream.
+        input_format: a name from :func:`reader_names`; ``auto`` decides per record.
+        role_map: extra role names (``{"bot": "assistant"}``) for every reader.
+        name: the file name to report (defaults to the path, or the stream's name).
+
+    Returns:
+        An iterator of :class:`Record`; a bad record is yielded with its error, never
+        dropped and never raised.
+
+    Raises:
+        InvalidConversationError: the container is unreadable (it cannot be opened, a JSON
+            array is cut off, a gzip stream is corrupt), naming the file and line.
+        UnknownNameError: an unknown ``input_format`` or a role map naming an unknown role.
+
+    >>> import io
+    >>> records = list(read_records(io.BytesIO(b'{"messages": []}\\n[1]\\n'), name="d.jsonl"))
+    >>> records[0].conversation.messages
+    ()
+    >>> str(records[1].error)
+    'd.jsonl line 2: expected a JSON object (a conversation); got a list'
+    """
+    reader = None if input_format == "auto" else get_reader(input_format)
+    roles = check_role_map(role_map)
+    with Source.open(source, name=name) as opened:
+        path = opened.path
+        for raw in opened.records():
+            text = raw.text.decode("utf-8", errors="replace")
+            if raw.error is not None:
+                error = InvalidConversationError(raw.error, path=path, lineno=raw.lineno)
+                yield Record(path, raw.lineno, text, None, error)
+                continue
+            try:
+                parse = reader or _READERS[detect_format(raw.value, role_map=roles)]
+                conversation = parse(raw.value, role_map=roles)
+            except InvalidConversationError as error:
+                located = error.located(path=path, lineno=raw.lineno)
+                yield Record(path, raw.lineno, text, None, located)
+            else:
+                yield Record(path, raw.lineno, text, conversation, None)
+
+
+@runtime_checkable
+class SampleWriter(Protocol):
+    """Writes the samples of one conversation as JSON lines of one outside format."""
+
+    @property
+    def name(self) -> str:
+        """The name it is registered under."""
+        ...
+
+    def lines(self, result: SplitResult) -> Iterator[bytes]:
+        """One JSON line per sample, ``b"\\n"``-terminated, in sample order."""
+        ...
+
+
+WriterFactory = Callable[..., SampleWriter]
+
+_WRITERS: dict[str, WriterFactory] = {
+    "openai": OpenAIWriter,
+    "trl": TRLWriter,
+    "sharegpt": ShareGPTWriter,
+    "text": TextWriter,
+    "prompt_completion": PromptCompletionWriter,
+}
+
+
+def register_writer(name: str, factory: WriterFactory) -> None:
+    """Make ``get_writer(name, **options)`` return ``factory(**options)``."""
+    _WRITERS[name] = factory
+
+
+def writer_names() -> tuple[str, ...]:
+    """The registered writer names, sorted.
+
+    >>> writer_names()
+    ('openai', 'prompt_completion', 'sharegpt', 'text', 'trl')
+    """
+    return tuple(sorted(_WRITERS))
+
+
+def get_writer(name: str, **options: Any) -> SampleWriter:
+    """The writer registered as ``name``, built with ``options``.
+
+    Raises:
+        UnknownNameError: an unknown writer, or an option the writer does not have
+            (listing the known ones).
+
+    >>> get_writer("openai", weight_targets=True).name
+    'openai'
+    >>> get_writer("openai", weights=True)
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.UnknownNameError: unknown openai writer option 'weights'; expected one \
+of fill_tool_call_ids, keep_extras, keep_reasoning, metadata, metadata_key, reasoning_key, \
+weight_targets
+    """
+    try:
+        factory = _WRITERS[name]
+    except KeyError:
+        raise UnknownNameError("writer", name, _WRITERS) from None
+    if isinstance(factory, type) and is_dataclass(factory):
+        known = [f.name for f in fields(factory) if f.init]
+        for option in options:
+            if option not in known:
+                raise UnknownNameError(f"{name} writer option", option, known)
+    return factory(**options)
+
+
+def metadata_lines(result: SplitResult) -> Iterator[bytes]:
+    """One JSON line of :func:`sample_metadata` per sample, in the order writers use:
+    a sidecar file whose line ``n`` describes line ``n`` of the samples file.
+
+    >>> from convsplit import Budget, Conversation, Message, split_conversation
+    >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
+    ...                               Message(role="assistant", content="Hello")))
+    >>> next(metadata_lines(split_conversation(conv, budget=Budget(50))))[:36]
+    b'{"conversation_id":null,"conversatio'
+    """
+    for index, sample in enumerate(result.samples):
+        yield dumps(sample_metadata(sample, sample_index=index)) + b"\n"

@@ -1,0 +1,174 @@
+"""Helpers every format module shares: role maps, tool-call arguments, JSON fragments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from convsplit.errors import ChatFormatError, InvalidConversationError, UnknownNameError
+from convsplit.messages import ROLES, FunctionCall, ToolCall
+
+
+class UnsupportedSampleError(ChatFormatError):
+    """A writer's format cannot say which messages of this sample are trained."""
+
+
+def json_type(value: object) -> str:
+    """How JSON would call the type of ``value`` (for error messages)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def check_role_map(role_map: Mapping[str, str] | None) -> dict[str, str]:
+    """The user's role map, checked: every value must be one of the internal roles.
+
+    Raises:
+        UnknownNameError: for a value that is not a role, listing the roles.
+    """
+    if not role_map:
+        return {}
+    for value in role_map.values():
+        if value not in ROLES:
+            raise UnknownNameError("role", value, ROLES)
+    return dict(role_map)
+
+
+def role_hint(role: object) -> str:
+    """How to map an unknown role, in the words of the library and of the CLI."""
+    if not isinstance(role, str):
+        return ""
+    return f" (map it: role_map={{{role!r}: 'assistant'}}, or --role-map {role}=assistant)"
+
+
+def arguments_text(arguments: object) -> str:
+    """Tool-call arguments as the JSON string OpenAI stores; objects are dumped as json does.
+
+    ``json.dumps`` (not orjson) keeps the ``", "`` / ``": "`` spacing of OpenAI's own
+    examples, so an object written out by a writer reads back as the same string.
+    """
+    if isinstance(arguments, str):
+        return arguments
+    if arguments is None:
+        return ""
+    return json.dumps(arguments, ensure_ascii=False)
+
+
+def arguments_value(arguments: str) -> object:
+    """Tool-call arguments as a JSON value where they parse, else the string unchanged."""
+    try:
+        return orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return arguments
+
+
+def tool_call_from_json(value: object, *, where: str, field: str) -> ToolCall:
+    """One ``{"name": ..., "arguments": ...}`` object (LLaMA-Factory's call) as a ToolCall.
+
+    Extra keys (an ``id`` written by convsplit's sharegpt writer) are kept.
+    """
+    if not isinstance(value, dict):
+        raise InvalidConversationError(
+            f"{where}: expected a tool call object with 'name' and 'arguments'; "
+            f"got {json_type(value)}",
+            field=field,
+        )
+    name = value.get("name")
+    if not isinstance(name, str):
+        raise InvalidConversationError(
+            f"{where}: the tool call needs a string 'name'; got {json_type(name)}", field=field
+        )
+    extra = {k: v for k, v in value.items() if k not in ("name", "arguments", "id", "type")}
+    call_id = value.get("id")
+    return ToolCall(
+        id=call_id if isinstance(call_id, str) else None,
+        function=FunctionCall(name=name, arguments=arguments_text(value.get("arguments"))),
+        **extra,
+    )
+
+
+def tool_calls_from_text(text: object, *, where: str, field: str) -> tuple[ToolCall, ...]:
+    """A JSON text holding one tool call object or a list of them."""
+    if isinstance(text, str):
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as error:
+            raise InvalidConversationError(
+                f"{where}: the tool call is not valid JSON ({error.msg}); got {text[:80]!r}",
+                field=field,
+            ) from error
+    else:
+        value = text
+    calls = value if isinstance(value, list) else [value]
+    if not calls:
+        raise InvalidConversationError(f"{where}: an empty list of tool calls", field=field)
+    return tuple(tool_call_from_json(call, where=where, field=field) for call in calls)
+
+
+def tools_from_json(value: object, *, field: str = "tools") -> tuple[dict[str, Any], ...] | None:
+    """Tool schemas from a list, or from a JSON string holding one (LLaMA-Factory's form)."""
+    if value is None or value in ("", []):
+        return None
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as error:
+            raise InvalidConversationError(
+                f"field {field!r}: not valid JSON ({error.msg})", field=field
+            ) from error
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+        raise InvalidConversationError(
+            f"field {field!r}: expected a list of tool schemas (objects); got {json_type(value)}",
+            field=field,
+        )
+    return tuple(value) or None
+
+
+def openai_tools(tools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Tool schemas in OpenAI's ``{"type": "function", "function": {...}}`` form.
+
+    A bare function schema (``{"name": ..., "parameters": ...}``, as LLaMA-Factory stores
+    them) is wrapped; anything with a ``type`` is left as it is.
+    """
+    out: list[dict[str, Any]] = []
+    for tool in tools:
+        if "type" not in tool and "name" in tool:
+            out.append({"type": "function", "function": dict(tool)})
+        else:
+            out.append(dict(tool))
+    return out
+
+
+def dumps(value: object) -> bytes:
+    """JSON bytes as every writer emits them (orjson, compact, UTF-8)."""
+    return orjson.dumps(value)
+
+
+def join_object(items: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """``{"k":v,...}`` from already-encoded keys and values: what orjson would write."""
+    return b"{" + b",".join(key + b":" + value for key, value in items) + b"}"
+
+
+def join_list(fragments: Iterable[bytes]) -> bytes:
+    """``[a,b,...]`` from already-encoded items: what orjson would write."""
+    return b"[" + b",".join(fragments) + b"]"
+
+
+def key(name: str) -> bytes:
+    """An encoded object key."""
+    return orjson.dumps(name)
