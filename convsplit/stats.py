@@ -1,0 +1,278 @@
+"""The token report: what a dataset costs before and after per-turn splitting.
+
+Splitting trains every assistant turn with its own history, so every sample repeats the
+turns before it: the tokens a trainer reads per epoch grow faster than the data. The
+report shows both sides (each conversation as one sample, and the split samples), the
+distribution of each (min, p5, median, p95, max; percentiles computed exactly, the way
+``numpy.percentile`` interpolates by default) and the ratio between them, the
+*amplification*.
+
+Token counts come from the splitter itself (``Sample.total_tokens``) and, for whole
+conversations, from the same chat format and counter, so the two sides are comparable.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from itertools import accumulate
+
+from convsplit.budget import Budget
+from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
+from convsplit.samples import SplitResult
+from convsplit.split import OnLongTarget, split_conversation
+from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
+from convsplit.tokens.counters import TokenCounter, get_counter
+from convsplit.truncation import DropOldest, TruncationStrategy
+from convsplit.windows import FullHistory, WindowStrategy
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Summary of a list of token counts; every field is 0 for an empty list.
+
+    >>> d = Distribution.of([10, 20, 30, 40, 1000])
+    >>> d.min, d.median, d.max, d.p95, d.mean
+    (10, 30.0, 1000, 808.0, 220.0)
+    """
+
+    count: int
+    total: int
+    min: int
+    p5: float
+    median: float
+    p95: float
+    max: int
+    mean: float
+
+    @classmethod
+    def of(cls, values: Iterable[int]) -> Distribution:
+        """The distribution of ``values``."""
+        return cls.from_counts(Counter(values))
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[int, int]) -> Distribution:
+        """The distribution of a histogram ``{value: how many times}``.
+
+        A histogram of token counts stays small (at most one entry per distinct count),
+        so a report over millions of samples keeps little in memory and is still exact.
+        """
+        items = sorted((v, n) for v, n in counts.items() if n > 0)
+        if not items:
+            return cls(count=0, total=0, min=0, p5=0.0, median=0.0, p95=0.0, max=0, mean=0.0)
+        values = [v for v, _ in items]
+        ends = list(accumulate(n for _, n in items))
+        total = sum(v * n for v, n in items)
+        count = ends[-1]
+        return cls(
+            count=count,
+            total=total,
+            min=values[0],
+            p5=_percentile(values, ends, Fraction(5, 100)),
+            median=_percentile(values, ends, Fraction(1, 2)),
+            p95=_percentile(values, ends, Fraction(95, 100)),
+            max=values[-1],
+            mean=float(Fraction(total, count)),
+        )
+
+
+def percentile(values: Iterable[int], q: Fraction | float) -> float:
+    """The ``q`` quantile (0..1) by linear interpolation between order statistics, exactly.
+
+    >>> percentile([1, 2, 3, 4], 0.5), percentile([1, 2, 3, 4], Fraction(1, 3))
+    (2.5, 2.0)
+    """
+    counts = Counter(values)
+    items = sorted(counts.items())
+    if not items:
+        raise ValueError("percentile of no values")
+    q = Fraction(q)
+    if not 0 <= q <= 1:
+        raise ValueError(f"q must be between 0 and 1; got {q}")
+    return _percentile([v for v, _ in items], list(accumulate(n for _, n in items)), q)
+
+
+def _percentile(values: list[int], ends: list[int], q: Fraction) -> float:
+    """``values`` sorted and distinct, ``ends[k]`` the count of items <= ``values[k]``."""
+    position = (ends[-1] - 1) * q
+    low = int(position)  # floor: position >= 0
+
+    def nth(k: int) -> int:
+        return values[bisect_right(ends, k)]
+
+    fraction = position - low
+    low_value = nth(low)
+    if fraction == 0:
+        return float(low_value)
+    return float(low_value + fraction * (nth(low + 1) - low_value))
+
+
+def conversation_tokens(
+    conversation: Conversation, *, counter: TokenCounter, chat_format: ChatFormat
+) -> int:
+    """Tokens of the whole conversation as one sample (every assistant message trained).
+
+    >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
+    ...                               Message(role="assistant", content="Hello")))
+    >>> conversation_tokens(conv, counter=get_counter(), chat_format=get_chat_format("openai"))
+    13
+    """
+    total = chat_format.sample_cost(conversation.tools, counter)
+    previous: Message | None = None
+    for message in conversation.messages:
+        after = previous is not None and previous.role in INSTRUCTION_ROLES
+        total += chat_format.message_cost(message, counter, after_instruction=after)
+        previous = message
+    return total
+
+
+@dataclass(frozen=True)
+class TokenReport:
+    """Tokens per conversation and per sample, per epoch, and the amplification.
+
+    Attributes:
+        budget: the ``max_tokens`` the samples were split for.
+        conversations: conversations counted.
+        samples: samples the split produced.
+        conversation_tokens: each conversation as one sample (what training on whole
+            conversations would read, before truncation).
+        sample_tokens: each split sample.
+        tokens_per_epoch: every sample's tokens, summed: what one epoch reads (and what
+            OpenAI bills per epoch).
+        trained_tokens_per_epoch: the target tokens among them.
+        whole_conversation_tokens: every conversation's tokens, summed.
+        amplification: ``tokens_per_epoch / whole_conversation_tokens`` (None if there
+            were no tokens).
+        conversations_over_budget: conversations that do not fit ``budget`` whole.
+        targets: assistant messages some sample trains.
+        skipped: assistant messages no sample trains, by reason.
+    """
+
+    budget: int
+    conversations: int
+    samples: int
+    conversation_tokens: Distribution
+    sample_tokens: Distribution
+    tokens_per_epoch: int
+    trained_tokens_per_epoch: int
+    whole_conversation_tokens: int
+    amplification: float | None
+    conversations_over_budget: int
+    targets: int
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def training_tokens(self, *, epochs: int) -> int:
+        """Tokens read over ``epochs`` epochs."""
+        return self.tokens_per_epoch * epochs
+
+
+class TokenReportBuilder:
+    """Accumulates a :class:`TokenReport` one conversation at a time.
+
+    A pipeline that splits anyway feeds it each conversation with its result, so the
+    report costs no second split; memory is a histogram of token counts.
+
+    >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
+    ...                               Message(role="assistant", content="Hello"),
+    ...                               Message(role="user", content="Bye"),
+    ...                               Message(role="assistant", content="Bye!")))
+    >>> builder = TokenReportBuilder(budget=Budget(100))
+    >>> builder.add(conv, split_conversation(conv, budget=Budget(100)))
+    >>> report = builder.build()
+    >>> report.samples, report.tokens_per_epoch, report.whole_conversation_tokens
+    (2, 37, 24)
+    >>> round(report.amplification, 3)
+    1.542
+    """
+
+    def __init__(
+        self,
+        *,
+        budget: Budget,
+        counter: TokenCounter | None = None,
+        chat_format: ChatFormat | None = None,
+    ) -> None:
+        self.budget = budget
+        self.counter = counter or get_counter()
+        self.chat_format = chat_format or get_chat_format("openai")
+        self._conversation_tokens: Counter[int] = Counter()
+        self._sample_tokens: Counter[int] = Counter()
+        self._trained = 0
+        self._targets = 0
+        self._skipped: Counter[str] = Counter()
+
+    def add(self, conversation: Conversation, result: SplitResult) -> None:
+        """Count one conversation and the result of splitting it."""
+        self._conversation_tokens[
+            conversation_tokens(conversation, counter=self.counter, chat_format=self.chat_format)
+        ] += 1
+        for sample in result.samples:
+            self._sample_tokens[sample.total_tokens] += 1
+            self._trained += sample.target_tokens
+        for outcome in result.outcomes:
+            if outcome.reason is None:
+                self._targets += 1
+            else:
+                self._skipped[outcome.reason.value] += 1
+
+    def build(self) -> TokenReport:
+        """The report of everything added so far."""
+        conversations = Distribution.from_counts(self._conversation_tokens)
+        samples = Distribution.from_counts(self._sample_tokens)
+        over = sum(n for v, n in self._conversation_tokens.items() if v > self.budget.max_tokens)
+        return TokenReport(
+            budget=self.budget.max_tokens,
+            conversations=conversations.count,
+            samples=samples.count,
+            conversation_tokens=conversations,
+            sample_tokens=samples,
+            tokens_per_epoch=samples.total,
+            trained_tokens_per_epoch=self._trained,
+            whole_conversation_tokens=conversations.total,
+            amplification=samples.total / conversations.total if conversations.total else None,
+            conversations_over_budget=over,
+            targets=self._targets,
+            skipped=dict(sorted(self._skipped.items())),
+        )
+
+
+def token_report(
+    conversations: Iterable[Conversation],
+    *,
+    budget: Budget,
+    counter: TokenCounter | None = None,
+    chat_format: ChatFormat | None = None,
+    window: WindowStrategy = FullHistory(),
+    truncation: TruncationStrategy = DropOldest(),
+    on_long_target: OnLongTarget = "skip",
+    keep_reasoning: bool = False,
+) -> TokenReport:
+    """Split every conversation (with the same options as :func:`split_conversation`) and
+    report the tokens.
+
+    >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
+    ...                               Message(role="assistant", content="Hello")))
+    >>> report = token_report([conv, conv], budget=Budget(100))
+    >>> report.conversations, report.samples, report.sample_tokens.median, report.amplification
+    (2, 2, 13.0, 1.0)
+    """
+    counter = counter or get_counter()
+    chat_format = chat_format or get_chat_format("openai")
+    builder = TokenReportBuilder(budget=budget, counter=counter, chat_format=chat_format)
+    for index, conversation in enumerate(conversations):
+        result = split_conversation(
+            conversation,
+            budget=budget,
+            counter=counter,
+            chat_format=chat_format,
+            window=window,
+            truncation=truncation,
+            on_long_target=on_long_target,
+            keep_reasoning=keep_reasoning,
+            conversation_index=index,
+        )
+        builder.add(conversation, result)
+    return builder.build()
