@@ -15,6 +15,7 @@ from convsplit.tokens.counters import (
     TokenCounter,
     counter_names,
     get_counter,
+    load_counter,
     register_counter,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "counter_names",
     "get_chat_format",
     "get_counter",
+    "load_counter",
     "register_chat_format",
     "register_counter",
 ]

@@ -108,6 +108,15 @@ def counter_names() -> tuple[str, ...]:
     return tuple(sorted(_FACTORIES))
 
 
+def load_counter(name: str, *, bpe_file: str | os.PathLike[str]) -> TiktokenCounter:
+    """A tiktoken counter for an encoding or OpenAI model, from a vocabulary file you name.
+
+    The file is checked against tiktoken's official sha256 before use.
+    """
+    encoding_name = name if name in _FACTORIES else _encoding_for_model(name)
+    return TiktokenCounter.load(encoding_name, bpe_file=bpe_file)
+
+
 def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
     """The counter registered as ``name``, or the encoding tiktoken uses for model ``name``.
 

@@ -584,7 +584,8 @@ class HFChatTemplate:
         """
         subject = self._describe(message, after_instruction)
         plans: list[tuple[Probe, str, list[tuple[str, str]]]] = []
-        for k, context in enumerate(contexts):
+        for k, wanted in enumerate(contexts):
+            context = self._usable(wanted)
             text = self._render([*context, message], None, subject=subject)
             after = [
                 (
@@ -612,6 +613,20 @@ class HFChatTemplate:
                 _check_prefix(self.name, (text, ids), (after_text, tokens[after_text]), why)
             costs.append(len(ids) - base)
         return costs
+
+    def _usable(self, context: Probe) -> Probe:
+        """``context``, or without its leading probe system message if the template refuses it.
+
+        Such a template (Mistral v0.1 has no system role) refuses every sample with a system
+        message when that message is measured, so probing without one loses nothing.
+        """
+        if len(context) < 2 or context[0] is not _S1:
+            return context
+        try:
+            self._context_tokens(context)
+        except ChatFormatError:
+            return context[1:]
+        return context
 
     def _fixed_cost(self) -> int:
         if self._fixed is None:

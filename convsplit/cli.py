@@ -1,0 +1,341 @@
+"""The ``convsplit`` command: a thin layer over the library.
+
+Each subcommand parses its options, calls the public function of the same name and maps
+errors to one line on stderr. Exit status: 0 done, 1 failed (nothing written under the
+output name), 2 bad usage, 3 done but some records were rejected (or, for ``validate``,
+problems were found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import orjson
+
+from convsplit.budget import Budget
+from convsplit.errors import ConvsplitError
+from convsplit.formats import reader_names, writer_names
+from convsplit.pipeline import Report, SplitOptions, split_files
+from convsplit.progress import Progress
+from convsplit.tokens.chat_formats import chat_format_names
+from convsplit.tokens.counters import DEFAULT_ENCODING
+from convsplit.truncation import get_truncation, truncation_names
+from convsplit.windows import WindowStrategy, get_window, window_names
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+
+SPLIT_EXAMPLE = """\
+Example:
+  convsplit split chats.jsonl -o samples.jsonl --max-tokens 4096
+  convsplit split data/ -o train.jsonl.gz --window chunks --carry-tokens 256 --jobs 2 \\
+      --rejects rejects.jsonl --report report.json
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message}\n(see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(
+        prog="convsplit",
+        description="Turn long chat transcripts into one fine-tuning sample per assistant "
+        "turn, each fitting a token budget.",
+        epilog="Example:\n  convsplit split chats.jsonl -o samples.jsonl --max-tokens 4096",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    split = commands.add_parser(
+        "split",
+        help="split conversations into samples",
+        description="Split every conversation of the inputs into per-assistant-turn samples.",
+        epilog=SPLIT_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    split.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, globs or directories; - for standard input",
+    )
+    split.add_argument(
+        "-o", "--output", required=True, help="samples file (.gz compresses); - for standard output"
+    )
+    _add_split_options(split)
+    split.add_argument("--report", metavar="FILE", help="write the run's accounting as JSON")
+    split.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="write records that could not be read, with file, line, reason",
+    )
+    split.add_argument(
+        "--jobs",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="worker processes (output is identical for any N; default 1)",
+    )
+    split.add_argument(
+        "--strict", action="store_true", help="stop at the first bad record instead of rejecting it"
+    )
+    split.set_defaults(run=_split)
+    return parser
+
+
+def _add_split_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command that splits shares."""
+    group = parser.add_argument_group("budget and tokenizer")
+    group.add_argument(
+        "--max-tokens",
+        type=_positive,
+        default=4096,
+        metavar="N",
+        help="tokens per sample, template included (default 4096)",
+    )
+    group.add_argument(
+        "--reserve-target",
+        type=_natural,
+        default=0,
+        metavar="N",
+        help="count every target as at least N tokens",
+    )
+    group.add_argument(
+        "--min-context",
+        type=_natural,
+        default=0,
+        metavar="N",
+        help="skip samples whose history was cut to fewer than N context tokens",
+    )
+    tokenizer = group.add_mutually_exclusive_group()
+    tokenizer.add_argument(
+        "--encoding", metavar="NAME", help=f"tiktoken encoding (default {DEFAULT_ENCODING})"
+    )
+    tokenizer.add_argument(
+        "--model", metavar="NAME", help="OpenAI model whose encoding to use (e.g. gpt-4o)"
+    )
+    group.add_argument(
+        "--bpe-file",
+        metavar="PATH",
+        help="the encoding's .tiktoken file, for machines without internet",
+    )
+    group.add_argument(
+        "--chat-format",
+        default="openai",
+        choices=chat_format_names(),
+        help="template whose tokens are counted (default openai)",
+    )
+
+    group = parser.add_argument_group("windows")
+    group.add_argument(
+        "--window",
+        default="full",
+        choices=window_names(),
+        help="full: one sample per turn with all history that fits (default); "
+        "last-turns: at most --turns turns; chunks: several targets per sample",
+    )
+    group.add_argument(
+        "--turns",
+        type=_positive,
+        metavar="K",
+        help="with --window last-turns: turns kept, the target's included",
+    )
+    group.add_argument(
+        "--carry-tokens",
+        type=_natural,
+        metavar="N",
+        help="with --window chunks: history tokens carried into each chunk",
+    )
+    group.add_argument(
+        "--truncation",
+        default="drop-oldest",
+        choices=truncation_names(),
+        help="what gives way when history does not fit (default drop-oldest)",
+    )
+    group.add_argument(
+        "--on-long-target",
+        default="skip",
+        choices=("skip", "truncate", "error"),
+        help="a turn too long even alone: skip it (default), cut it, or stop",
+    )
+    group.add_argument(
+        "--keep-reasoning",
+        action="store_true",
+        help="keep the reasoning of assistant messages used as context",
+    )
+
+    group = parser.add_argument_group("formats")
+    group.add_argument(
+        "--from",
+        dest="input_format",
+        default="auto",
+        choices=reader_names(),
+        help="input format (default auto: detected per record)",
+    )
+    group.add_argument(
+        "--to",
+        dest="output_format",
+        default="openai",
+        choices=writer_names(),
+        help="output format (default openai)",
+    )
+    group.add_argument(
+        "--role-map",
+        action="append",
+        default=[],
+        metavar="FROM=TO",
+        help="read role FROM as TO, e.g. bot=assistant (repeatable)",
+    )
+    group.add_argument(
+        "--writer-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the output writer, e.g. weight_targets=true",
+    )
+
+
+def _positive(text: str) -> int:
+    value = _natural(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; got {text!r}")
+    return value
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; got {text!r}")
+    return value
+
+
+def _pairs(items: Sequence[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise _UsageError(f"{option} takes KEY=VALUE; got {item!r}")
+        pairs[key] = value
+    return pairs
+
+
+def _writer_options(items: Sequence[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for key, value in _pairs(items, "--writer-option").items():
+        try:
+            options[key] = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+class _UsageError(Exception):
+    """Options that conflict or do not parse: reported before any work starts."""
+
+
+def _window(args: argparse.Namespace) -> WindowStrategy:
+    if args.turns is not None and args.window != "last-turns":
+        raise _UsageError("--turns goes with --window last-turns")
+    if args.carry_tokens is not None and args.window != "chunks":
+        raise _UsageError("--carry-tokens goes with --window chunks")
+    if args.window == "last-turns":
+        return get_window("last-turns", turns=args.turns or 4)
+    if args.window == "chunks":
+        return get_window("chunks", carry_tokens=args.carry_tokens or 0)
+    return get_window(args.window)
+
+
+def split_options(args: argparse.Namespace) -> SplitOptions:
+    """The library options that the parsed command-line arguments stand for."""
+    if args.min_context and args.min_context >= args.max_tokens:
+        raise _UsageError("--min-context must be smaller than --max-tokens")
+    if args.reserve_target > args.max_tokens:
+        raise _UsageError("--reserve-target cannot exceed --max-tokens")
+    return SplitOptions(
+        budget=Budget(args.max_tokens, args.reserve_target, args.min_context),
+        tokenizer=args.model or args.encoding or DEFAULT_ENCODING,
+        bpe_file=args.bpe_file,
+        chat_format=args.chat_format,
+        window=_window(args),
+        truncation=get_truncation(args.truncation),
+        on_long_target=args.on_long_target,
+        keep_reasoning=args.keep_reasoning,
+        input_format=args.input_format,
+        output_format=args.output_format,
+        writer_options=_writer_options(args.writer_option),
+        role_map=_pairs(args.role_map, "--role-map"),
+    )
+
+
+def _split(args: argparse.Namespace) -> int:
+    options = split_options(args)
+    progress = Progress(_total_size(args.inputs))
+    try:
+        report = split_files(
+            args.inputs,
+            args.output,
+            options=options,
+            rejects=args.rejects,
+            jobs=args.jobs,
+            strict=args.strict,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    _finish(report, args.report)
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def _finish(report: Report, report_path: str | None) -> None:
+    print(report.summary(), file=sys.stderr)
+    if report.rejected:
+        print(f"warning: {report.rejected:,} records rejected", file=sys.stderr)
+    if report_path:
+        with open(report_path, "w", encoding="utf-8") as out:
+            out.write(report.to_json())
+
+
+def _total_size(inputs: Sequence[str]) -> int | None:
+    try:
+        return sum(os.path.getsize(p) for p in inputs if p != "-" and os.path.isfile(p)) or None
+    except OSError:
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except _UsageError as error:
+        print(f"error: {error}\n(see 'convsplit {args.command} --help')", file=sys.stderr)
+        return EXIT_USAGE
+    except (ConvsplitError, OSError, ValueError) as error:
+        if args.debug:
+            raise
+        print(f"error: {_describe(error)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("error: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: {error.strerror or error}"
+    return str(error)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,425 @@
+"""Files in, files out: read records, split them, write samples, account for everything.
+
+The library function behind ``convsplit split``. It streams (memory stays flat whatever
+the input size), writes atomically (a temporary file renamed into place at the end, so an
+interrupted run never leaves a partial file under the output name), sends every bad record
+to the rejects file with its original text, file, line and reason, and can spread the work
+over worker processes while writing exactly the bytes one process would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import gzip
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import IO, Any, cast
+
+import orjson
+
+from convsplit.budget import Budget
+from convsplit.errors import ConvsplitError, InvalidConversationError
+from convsplit.formats import SampleWriter, get_reader, get_writer
+from convsplit.formats._common import check_role_map
+from convsplit.formats.containers import RawRecord, Source
+from convsplit.formats.detect import detect_format
+from convsplit.messages import Conversation
+from convsplit.samples import SplitResult
+from convsplit.split import OnLongTarget, split_conversation
+from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
+from convsplit.tokens.counters import DEFAULT_ENCODING, TokenCounter, get_counter, load_counter
+from convsplit.truncation import DropOldest, TruncationStrategy
+from convsplit.windows import FullHistory, WindowStrategy
+
+_INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+_BATCH_RECORDS = 64
+_BATCH_BYTES = 1 << 20
+
+
+class WorkerError(ConvsplitError, RuntimeError):
+    """A worker process died (killed, out of memory); the run stops rather than hang."""
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    """Everything a split run needs, by value, so worker processes can rebuild it.
+
+    Args:
+        budget: the token budget of every sample.
+        tokenizer: a counter name or OpenAI model name (see :func:`convsplit.get_counter`).
+        chat_format: a chat format name (see :func:`convsplit.get_chat_format`).
+        window, truncation, on_long_target, keep_reasoning: as in
+            :func:`convsplit.split_conversation`.
+        input_format: a reader name, or ``auto`` to detect per record.
+        output_format: a writer name; ``writer_options`` are passed to it.
+        role_map: extra role names for the readers (``{"bot": "assistant"}``).
+        bpe_file: a tiktoken vocabulary file to load ``tokenizer`` from (verified).
+    """
+
+    budget: Budget
+    tokenizer: str = DEFAULT_ENCODING
+    chat_format: str = "openai"
+    window: WindowStrategy = FullHistory()
+    truncation: TruncationStrategy = DropOldest()
+    on_long_target: OnLongTarget = "skip"
+    keep_reasoning: bool = False
+    input_format: str = "auto"
+    output_format: str = "openai"
+    writer_options: Mapping[str, Any] = field(default_factory=dict)
+    role_map: Mapping[str, str] = field(default_factory=dict)
+    bpe_file: str | None = None
+
+
+@dataclass
+class Report:
+    """The accounting of a run: records in = split + rejected; turns in = targeted + skipped."""
+
+    files: list[str] = field(default_factory=list)
+    records: int = 0
+    conversations: int = 0
+    rejected: int = 0
+    assistant_turns: int = 0
+    targeted: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    samples: int = 0
+    sample_tokens: int = 0
+    training_tokens: int = 0
+    input_bytes: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: Report) -> None:
+        """Fold another report's counts into this one."""
+        self.records += other.records
+        self.conversations += other.conversations
+        self.rejected += other.rejected
+        self.assistant_turns += other.assistant_turns
+        self.targeted += other.targeted
+        for reason, n in other.skipped.items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
+        self.samples += other.samples
+        self.sample_tokens += other.sample_tokens
+        self.training_tokens += other.training_tokens
+        self.input_bytes += other.input_bytes
+
+    def count(self, result: SplitResult) -> None:
+        """Account for one split conversation."""
+        self.records += 1
+        self.conversations += 1
+        self.assistant_turns += len(result.outcomes)
+        for outcome in result.outcomes:
+            if outcome.reason is None:
+                self.targeted += 1
+            else:
+                key = outcome.reason.value
+                self.skipped[key] = self.skipped.get(key, 0) + 1
+        self.samples += len(result.samples)
+        for sample in result.samples:
+            self.sample_tokens += sample.total_tokens
+            self.training_tokens += sample.target_tokens
+
+    def to_json(self) -> str:
+        """The report as pretty JSON (what ``--report FILE`` writes)."""
+        data = asdict(self)
+        data["skipped"] = dict(sorted(self.skipped.items()))
+        data["seconds"] = round(self.seconds, 3)
+        return json.dumps(data, indent=2) + "\n"
+
+    def summary(self) -> str:
+        """A few lines for people, as printed on stderr at the end of a run."""
+        skipped = sum(self.skipped.values())
+        reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(self.skipped.items()))
+        lines = [
+            f"conversations: {self.conversations:,} of {self.records:,} records "
+            f"({self.rejected:,} rejected)",
+            f"assistant turns: {self.assistant_turns:,} ({self.targeted:,} trained, "
+            f"{skipped:,} skipped{': ' + reasons if reasons else ''})",
+            f"samples: {self.samples:,} ({self.sample_tokens:,} tokens, "
+            f"{self.training_tokens:,} trained)",
+        ]
+        return "\n".join(lines)
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Files named, globs expanded, directories searched for JSON/JSONL (gzipped too).
+
+    ``-`` stands for standard input. A name that matches nothing raises.
+
+    Raises:
+        InvalidConversationError: naming the input that matched no file.
+    """
+    found: list[str] = []
+    for item in inputs:
+        text = os.fspath(item)
+        if text == "-":
+            found.append(text)
+        elif Path(text).is_dir():
+            matches = [
+                str(p)
+                for p in sorted(Path(text).rglob("*"))
+                if p.is_file() and p.name.endswith(_INPUT_SUFFIXES)
+            ]
+            if not matches:
+                raise InvalidConversationError(
+                    f"no {', '.join(_INPUT_SUFFIXES)} files in directory", path=text
+                )
+            found.extend(matches)
+        elif glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise InvalidConversationError("no file matches this pattern", path=text)
+            found.extend(matches)
+        elif Path(text).exists():
+            found.append(text)
+        else:
+            raise InvalidConversationError("no such file", path=text)
+    return found
+
+
+def split_files(
+    inputs: Sequence[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    options: SplitOptions,
+    rejects: str | os.PathLike[str] | None = None,
+    jobs: int = 1,
+    strict: bool = False,
+    progress: Callable[[Report], None] | None = None,
+) -> Report:
+    """Split every conversation of ``inputs`` into ``output``.
+
+    Args:
+        inputs: files, globs or directories (see :func:`expand_inputs`); ``-`` is stdin.
+        output: the samples file (``-`` for stdout); ``.gz`` compresses.
+        options: what to split and how.
+        rejects: a JSONL file for records that could not be read, each with its original
+            text, file, line and reason; without it they are only counted.
+        jobs: worker processes; the output is byte-identical whatever the number.
+        strict: stop at the first bad record instead of rejecting it.
+        progress: called with the running report after each batch.
+
+    Returns:
+        The run's :class:`Report`.
+
+    Raises:
+        InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
+        WorkerError: a worker process died.
+    """
+    worker = _Worker(options)  # fails on an unknown name before any file is touched
+    files = expand_inputs(inputs)
+    report = Report(files=files)
+    started = time.perf_counter()
+    with (
+        _AtomicOutput(output) as out,
+        _AtomicOutput(rejects) if rejects is not None else contextlib.nullcontext() as bad,
+    ):
+        for batch in _run(files, worker, jobs):
+            if batch.rejects:
+                first = batch.rejects[0]
+                if strict:
+                    raise InvalidConversationError(
+                        first["reason"], path=first["path"], lineno=first["line"]
+                    )
+                if bad is not None:
+                    bad.write(b"".join(orjson.dumps(r) + b"\n" for r in batch.rejects))
+            out.write(batch.lines)
+            report.add(batch.report)
+            if progress is not None:
+                report.seconds = time.perf_counter() - started
+                progress(report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class _Batch:
+    """What one batch of records became: output bytes, rejects and the accounting."""
+
+    lines: bytes
+    rejects: list[dict[str, Any]]
+    report: Report
+
+
+class _Worker:
+    """The per-process state of a run: tokenizer, chat format, writer (built once)."""
+
+    def __init__(self, options: SplitOptions) -> None:
+        self.options = options
+        self.counter: TokenCounter = (
+            get_counter(options.tokenizer)
+            if options.bpe_file is None
+            else load_counter(options.tokenizer, bpe_file=options.bpe_file)
+        )
+        self.chat_format: ChatFormat = get_chat_format(options.chat_format)
+        self.writer: SampleWriter = get_writer(options.output_format, **options.writer_options)
+        self.role_map = check_role_map(options.role_map)
+        self.reader = None if options.input_format == "auto" else get_reader(options.input_format)
+        self.index = 0
+
+    def parse(self, value: object) -> Conversation:
+        reader = self.reader or get_reader(detect_format(value, role_map=self.role_map))
+        return reader(value, role_map=self.role_map)
+
+    def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> _Batch:
+        options = self.options
+        chunks: list[bytes] = []
+        rejects: list[dict[str, Any]] = []
+        report = Report()
+        for offset, raw in enumerate(records):
+            report.input_bytes += len(raw.text)
+            try:
+                if raw.error is not None:
+                    raise InvalidConversationError(raw.error)
+                conversation = self.parse(raw.value)
+                result = split_conversation(
+                    conversation,
+                    budget=options.budget,
+                    counter=self.counter,
+                    chat_format=self.chat_format,
+                    window=options.window,
+                    truncation=options.truncation,
+                    on_long_target=options.on_long_target,
+                    keep_reasoning=options.keep_reasoning,
+                    conversation_index=first_index + offset,
+                )
+                chunks.extend(self.writer.lines(result))
+            except InvalidConversationError as error:
+                report.records += 1
+                report.rejected += 1
+                rejects.append(_reject(path, raw, error))
+                continue
+            report.count(result)
+        return _Batch(b"".join(chunks), rejects, report)
+
+
+def _reject(path: str, raw: RawRecord, error: InvalidConversationError) -> dict[str, Any]:
+    return {
+        "path": path,
+        "line": raw.lineno,
+        "reason": error.reason,
+        "field": error.field,
+        "record": raw.text.decode("utf-8", errors="replace"),
+    }
+
+
+def _batches(files: Sequence[str]) -> Iterator[tuple[str, list[RawRecord], int]]:
+    """Records grouped in batches of about a megabyte, with the index of their first record."""
+    index = 0
+    for path in files:
+        with Source.open(path) as source:
+            batch: list[RawRecord] = []
+            size = 0
+            for raw in source.records():
+                batch.append(raw)
+                size += len(raw.text)
+                if len(batch) >= _BATCH_RECORDS or size >= _BATCH_BYTES:
+                    yield source.path, batch, index
+                    index += len(batch)
+                    batch, size = [], 0
+            if batch:
+                yield source.path, batch, index
+                index += len(batch)
+
+
+def _run(files: Sequence[str], worker: _Worker, jobs: int) -> Iterator[_Batch]:
+    if jobs <= 1:
+        for path, records, index in _batches(files):
+            yield worker.process(path, records, index)
+        return
+    yield from _run_parallel(files, worker.options, jobs)
+
+
+_process_worker: _Worker | None = None
+
+
+def _start_worker(options: SplitOptions) -> None:
+    global _process_worker  # noqa: PLW0603 (one worker state per process, by design)
+    _process_worker = _Worker(options)
+
+
+def _work(path: str, records: list[tuple[int, bytes, str | None]], index: int) -> _Batch:
+    if _process_worker is None:  # pragma: no cover - the initializer always ran
+        raise WorkerError("worker process was not initialised")
+    parsed = [
+        RawRecord(lineno, text, orjson.loads(text) if error is None else None, error)
+        for lineno, text, error in records
+    ]
+    return _process_worker.process(path, parsed, index)
+
+
+def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Iterator[_Batch]:
+    """Batches processed by ``jobs`` processes, yielded in input order, few in flight."""
+    context = get_context("fork") if sys.platform == "linux" else get_context("spawn")
+    pending: list[Future[_Batch]] = []
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(options,)
+    ) as pool:
+        try:
+            for path, records, index in _batches(files):
+                plain = [(r.lineno, r.text, r.error) for r in records]
+                pending.append(pool.submit(_work, path, plain, index))
+                if len(pending) >= 2 * jobs:
+                    yield pending.pop(0).result()
+            while pending:
+                yield pending.pop(0).result()
+        except BrokenProcessPool as error:
+            raise WorkerError(
+                "a worker process died (killed or out of memory); no output was written"
+            ) from error
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+class _AtomicOutput:
+    """A file written under a temporary name and renamed into place only on success."""
+
+    def __init__(self, target: str | os.PathLike[str]) -> None:
+        self.target = os.fspath(target)
+        self._tmp: str | None = None
+        self._file: IO[bytes] | None = None
+        self._raw: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes]:
+        if self.target == "-":
+            self._file = sys.stdout.buffer
+            return self._file
+        folder = os.path.dirname(os.path.abspath(self.target))
+        handle, self._tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(self.target)}.", suffix=".partial", dir=folder
+        )
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(handle, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
+        self._raw = os.fdopen(handle, "wb")
+        if self.target.endswith(".gz"):
+            # mtime=0 and no name: the same samples give the same bytes, run after run.
+            zipped = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
+            self._file = cast(IO[bytes], zipped)
+        else:
+            self._file = self._raw
+        return self._file
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if self.target == "-":
+            sys.stdout.buffer.flush()
+            return
+        assert self._file is not None and self._raw is not None and self._tmp is not None
+        try:
+            if self._file is not self._raw:
+                self._file.close()
+            self._raw.close()
+            if kind is None:
+                os.replace(self._tmp, self.target)
+        finally:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
