@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,9 +19,8 @@ EXAMPLES = ROOT / "examples" / "conversations.jsonl"
 def run(
     *args: str, stdin: bytes | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "convsplit", *args], input=stdin, capture_output=True, cwd=cwd
-    )
+    command = [sys.executable, "-m", "convsplit", *args]
+    return subprocess.run(command, input=stdin, capture_output=True, cwd=cwd, check=False)
 
 
 def conversation(k: int, turns: int) -> dict[str, object]:
