@@ -56,8 +56,7 @@ HFMessage = dict[str, Any]
 Probe = tuple[HFMessage, ...]
 
 _CACHE_SIZE = 1 << 16
-_PURPOSE_TOKENIZER = "Hugging Face tokenizers"
-_PURPOSE_TEMPLATE = "Hugging Face chat templates"
+_PURPOSE_TOKENIZER = "the Hugging Face tokenizer backend"
 #: The special tokens ``transformers`` passes to every chat template (its ``special_tokens_map``).
 SPECIAL_TOKEN_NAMES = (
     "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token",

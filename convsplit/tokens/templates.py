@@ -63,7 +63,7 @@ def compile_template(source: str) -> jinja2.Template:
         MissingExtraError: ``jinja2`` is not installed.
         jinja2.TemplateSyntaxError: the template is not valid Jinja.
     """
-    require("jinja2", purpose="Hugging Face chat templates")
+    require("jinja2", purpose="chat template rendering")
     # Imported here, not at the top, so that importing convsplit never imports jinja2.
     import jinja2.ext  # noqa: PLC0415
     import jinja2.nodes  # noqa: PLC0415
