@@ -7,9 +7,9 @@ records by a small scanner that keeps one record in memory at a time: a 10 GB ar
 streams like a JSONL file does. Records are parsed with orjson.
 
 The container is told from the data, not the file name: gzip by its magic bytes (or a
-``.gz`` name), a JSON array by a first non-space byte ``[``. A file that starts with ``{``
-is JSONL unless its first line is an unfinished object, in which case it is read as
-pretty-printed objects one after another.
+``.gz`` name), a JSON array by a first non-space byte ``[``. Otherwise the file is JSONL,
+unless its first line is a lone ``{``: then it is read as pretty-printed objects one after
+another.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def iter_raw_records(stream: IO[bytes], *, path: str) -> Iterator[RawRecord]:
             return
         head += more
         first = _first_non_space(head, first)
-    container = _container(stream, head, first)
+    container = _container(head, first)
     if container == "jsonl":
         yield from _jsonl(stream, head)
     else:
@@ -178,19 +178,15 @@ def _first_non_space(data: bytes | bytearray, start: int) -> int:
     return start
 
 
-def _container(stream: IO[bytes], head: bytes, first: int) -> Container:
+def _container(head: bytes, first: int) -> Container:
+    """``[`` starts an array; a first line that is a lone ``{`` starts pretty-printed
+    objects (as ``json.dumps(indent=...)`` writes them); anything else is JSONL, so that a
+    JSONL file whose first line is broken still reads line by line."""
     if head[first : first + 1] == b"[":
         return "array"
-    if head[first : first + 1] != b"{":
-        return "jsonl"
     end = head.find(b"\n", first)
-    if end < 0:
-        return "jsonl"  # one line, or a first line longer than a chunk: JSONL either way
-    try:
-        orjson.loads(head[first:end])
-    except orjson.JSONDecodeError as error:
-        if str(error).startswith("unexpected end of data"):
-            return "concatenated"
+    if end >= 0 and head[first:end].strip(_WHITESPACE) == b"{":
+        return "concatenated"
     return "jsonl"
 
 
@@ -265,7 +261,6 @@ class _Scanner:
             match = (_INSIDE if in_string else _OUTSIDE).search(buf, pos)
             if match is None:
                 if mark > _CHUNK:  # forget what is behind the current record
-                    mark_line += buf.count(b"\n", 0, mark)
                     del buf[:mark]
                     pos -= mark
                     mark = 0
