@@ -68,11 +68,13 @@ def arguments_text(arguments: object) -> str:
 
 
 def arguments_value(arguments: str) -> object:
-    """Tool-call arguments as a JSON value where they parse, else the string unchanged."""
+    """Tool-call arguments as a JSON object (or list) where they parse as one, else the
+    string unchanged (so that reading back gives the same string)."""
     try:
-        return orjson.loads(arguments)
+        value = orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return arguments
+    return value if isinstance(value, (dict, list)) else arguments
 
 
 def tool_call_from_json(value: object, *, where: str, field: str) -> ToolCall:
