@@ -81,6 +81,7 @@ class Layout:
         self.instruction_indices = [i for i in range(n) if instruction[i]]
         self.first_user = next((i for i, m in enumerate(messages) if m.role == "user"), None)
         self.starts = self._window_starts()
+        self._start_prefix = [plain_prefix[s] for s in self.starts]
         self._target_cost: dict[int, int] = {}
         self._variant_cost: dict[int, int] = {}
         # Instructions that cost differently once the plain message before them is dropped
@@ -242,24 +243,45 @@ class Layout:
         kept_tokens = sum(self._plain_prefix[b] - self._plain_prefix[a] for a, b in blocks)
         return self._plain_count[end] - kept_count, self._plain_prefix[end] - kept_tokens
 
-    def earliest(self, lowest: int, highest: int, fits: Callable[[int], bool]) -> int:
+    def earliest(
+        self, lowest: int, highest: int, fits: Callable[[int], bool], *, guess: int | None = None
+    ) -> int:
         """Position in :attr:`starts` of the earliest start in ``[lowest, highest]`` that fits.
 
         ``starts[highest]`` must fit. Cost falls as the start moves later, except for
-        llama2's few-token adjustment at a block start, so a binary search lands next to the
-        answer and a short walk makes it exact: the start just before the result never fits.
+        llama2's few-token adjustment at a block start, so a binary search (or a ``guess``
+        from :meth:`guess_start`) lands next to the answer and a short walk makes it exact:
+        the start just before the result never fits.
         """
         starts = self.starts
-        lo, hi = lowest, highest
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if fits(starts[mid]):
-                hi = mid
-            else:
-                lo = mid + 1
+        if guess is None:
+            lo, hi = lowest, highest
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if fits(starts[mid]):
+                    hi = mid
+                else:
+                    lo = mid + 1
+        else:
+            lo = min(max(guess, lowest), highest)
+            while not fits(starts[lo]):
+                lo += 1
         while lo > lowest and fits(starts[lo - 1]):
             lo -= 1
         return lo
+
+    def guess_start(
+        self, lowest: int, highest: int, end: int, targets: Sequence[int], *, reserve: int,
+        limit: int,
+    ) -> int:  # fmt: skip
+        """Where the earliest fitting start lies if block starts cost what they do in the input.
+
+        One cost evaluation and a binary search over the prefix sums at the starts: exact for
+        every format but llama2, and off by a unit at most there.
+        """
+        start = self.starts[highest]
+        whole = self.cost(((start, end),), targets, reserve=reserve) + self._plain_prefix[start]
+        return bisect_left(self._start_prefix, whole - limit, lowest, highest)
 
     def indices(self, blocks: Sequence[Block]) -> list[int]:
         """Input indices of the sample's messages, in order: pinned instructions and blocks."""

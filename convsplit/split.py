@@ -6,6 +6,7 @@ Every assistant message becomes a target, unless it precedes any user message, i
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
@@ -223,12 +224,13 @@ class _SampleBuilder:
         targets = request.targets
         replacements = fit.replacements
         indices = layout.indices(fit.blocks)
-        target_set = set(targets)
-        messages = tuple(
-            replacements.get(i)
-            or (layout.messages[i] if i in target_set else layout.context_forms[i])
-            for i in indices
-        )
+        forms = layout.context_forms
+        messages = [forms[i] for i in indices]
+        for t in targets:
+            messages[bisect_left(indices, t)] = layout.messages[t]
+        truncated = sorted(bisect_left(indices, i) for i in replacements)
+        for k in truncated:
+            messages[k] = replacements[indices[k]]
         total = layout.cost(fit.blocks, targets, replacements=replacements)
         target_tokens = sum(
             layout.replacement_cost(t, replacements[t])
@@ -242,10 +244,9 @@ class _SampleBuilder:
             for t in targets:
                 yield TurnOutcome(message_index=t, reason=SkipReason.TOO_LITTLE_CONTEXT)
             return
-        position = {i: k for k, i in enumerate(indices)}
         yield Sample.model_construct(
-            messages=messages,
-            targets=tuple(position[t] for t in targets),
+            messages=tuple(messages),
+            targets=tuple(bisect_left(indices, t) for t in targets),
             source_indices=tuple(indices),
             tools=layout.conversation.tools,
             conversation_id=layout.conversation.id,
@@ -255,5 +256,5 @@ class _SampleBuilder:
             target_tokens=target_tokens,
             dropped_messages=dropped_messages,
             dropped_tokens=dropped_tokens,
-            truncated=tuple(sorted(position[i] for i in replacements)),
+            truncated=tuple(truncated),
         )

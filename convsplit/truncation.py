@@ -71,7 +71,10 @@ class _Search:
         def fits(start: int) -> bool:
             return cls.cost_of(layout, request, budget, ((start, end),)) <= limit
 
-        position = layout.earliest(lowest, highest, fits)
+        guess = layout.guess_start(
+            lowest, highest, end, request.targets, reserve=budget.reserve_target, limit=limit
+        )
+        position = layout.earliest(lowest, highest, fits, guess=guess)
         return cls(layout, request, budget, end, lowest, position, limit)
 
     @staticmethod

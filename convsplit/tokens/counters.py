@@ -20,7 +20,7 @@ from convsplit.errors import UnknownNameError
 from convsplit.tokens.offline import load_ranks, official_spec
 
 DEFAULT_ENCODING = "o200k_base"
-_CACHE_SIZE = 1 << 16
+_CACHE_SIZE = 4096  # distinct texts: a file's repeated prompts, not every message
 
 
 @runtime_checkable
