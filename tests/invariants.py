@@ -1,0 +1,104 @@
+"""The splitter's invariants as one check, shared by the Hypothesis and real-data tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import pairwise
+
+from convsplit import Budget, Conversation, Message, SplitResult, get_chat_format, get_counter
+from tests.reference import count_sample
+
+ENCODING = "o200k_base"
+
+
+def call_of(conversation: Conversation, tool_index: int) -> int | None:
+    """The assistant message whose call a tool result answers (by id, else the latest caller)."""
+    messages = conversation.messages
+    wanted = messages[tool_index].tool_call_id
+    latest = None
+    owner = None
+    for i in range(tool_index):
+        m = messages[i]
+        if m.role == "assistant" and m.tool_calls:
+            latest = i
+            if any(c.id == wanted for c in m.tool_calls if c.id is not None):
+                owner = i
+    return owner if owner is not None else latest
+
+
+def alone(message: Message, format_name: str) -> int:
+    chat_format = get_chat_format(format_name)
+    return chat_format.message_cost(message, get_counter(ENCODING), after_instruction=False)
+
+
+def check_invariants(
+    conversation: Conversation,
+    result: SplitResult,
+    *,
+    budget: Budget,
+    format_name: str,
+    keep_reasoning: bool,
+    one_target_per_sample: bool,
+) -> None:
+    """Properties 1-4: no turn lost, exact fit, fidelity, integrity."""
+    messages = conversation.messages
+    assistants = [i for i, m in enumerate(messages) if m.role == "assistant"]
+
+    # 1. No turn lost: each assistant message is trained exactly once or skipped with a reason.
+    assert [o.message_index for o in result.outcomes] == assistants
+    trained = Counter(s.source_indices[k] for s in result.samples for k in s.targets)
+    for outcome in result.outcomes:
+        if outcome.targeted:
+            assert outcome.reason is None
+            assert trained[outcome.message_index] == 1
+            sample = result.samples[outcome.sample_index]  # type: ignore[index]
+            assert outcome.message_index in {sample.source_indices[k] for k in sample.targets}
+        else:
+            assert outcome.reason is not None
+            assert trained[outcome.message_index] == 0
+    assert sum(trained.values()) == sum(o.targeted for o in result.outcomes)
+    if one_target_per_sample:
+        assert all(len(s.targets) == 1 for s in result.samples)
+
+    for sample in result.samples:
+        src = sample.source_indices
+        last_target = src[sample.targets[-1]]
+        # 2. Fits, and the count is what the tokenizer gives on the rendered sample.
+        independent = count_sample(sample, encoding_name=ENCODING, format_name=format_name)
+        assert sample.total_tokens == independent
+        assert sample.total_tokens == sample.context_tokens + sample.target_tokens
+        shortfall = sum(
+            max(0, budget.reserve_target - alone(sample.messages[k], format_name))
+            for k in sample.targets
+        )
+        assert sample.total_tokens + shortfall <= budget.max_tokens
+
+        # 3. Fidelity: an order-preserving subsequence of the history, ending at the target.
+        assert list(src) == sorted(set(src))
+        assert src[-1] == last_target
+        for k, (i, m) in enumerate(zip(src, sample.messages, strict=True)):
+            if k in sample.truncated:
+                assert m.role == messages[i].role
+                continue
+            expected = messages[i]
+            if k not in sample.targets and not keep_reasoning and expected.role == "assistant":
+                expected = expected.without_reasoning()
+            assert m == expected
+
+        # 4. Integrity: instructions before the end are all there; plain history starts at a
+        # user message after every gap; every tool result travels with its call.
+        kept = set(src)
+        pinned = {i for i in range(last_target) if messages[i].role in ("system", "developer")}
+        assert pinned <= kept
+        plain = [i for i in src if i not in pinned]
+        assert messages[plain[0]].role == "user"
+        for before, after in pairwise(plain):
+            gap = [j for j in range(before + 1, after) if j not in pinned]
+            if gap:
+                assert messages[after].role == "user"
+        first_user = next(i for i, m in enumerate(messages) if m.role == "user")
+        for i in src:
+            if messages[i].role == "tool":
+                call = call_of(conversation, i)
+                if call is not None and call >= first_user:
+                    assert call in kept
