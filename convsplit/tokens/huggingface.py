@@ -406,6 +406,17 @@ class HFChatTemplate:
     Templates that read the date (Llama 3.x's ``Today Date``) render today's date, as
     ``apply_chat_template`` does; pin it with ``template_kwargs={"date_string": ...}`` so
     that counts do not change from one day to the next.
+
+    Limits, until the splitter tells a format more than ``after_instruction``:
+
+    - a system/developer message not after another one is costed as *leading*. Llama 3.2
+      folds a leading system prompt into its dated header but renders a later one as a block
+      of its own, so a system message after a reply is miscounted there;
+    - tool schemas are costed apart from the messages, so a template that merges them into
+      a message (Qwen's system prompt + ``# Tools``) is refused when tools are present.
+
+    :meth:`check_conversation` (per conversation) and :meth:`check_sample` (per sample) find
+    such cases on real neighbours.
     """
 
     def __init__(
