@@ -8,7 +8,8 @@ catch one class and let real bugs through::
     ├── UnknownNameError           (also KeyError)   no strategy/tokenizer/format by that name
     ├── TokenizerDataError         (also RuntimeError) vocabulary file missing or corrupt
     ├── ChatFormatError            (also ValueError) a format cannot render these messages
-    └── TargetTooLongError         (also ValueError) on_long_target="error" met a long target
+    ├── TargetTooLongError         (also ValueError) on_long_target="error" met a long target
+    └── OutputError                (also OSError) an output file could not be written
 """
 
 from __future__ import annotations
@@ -77,3 +78,7 @@ class ChatFormatError(ConvsplitError, ValueError):
 
 class TargetTooLongError(ConvsplitError, ValueError):
     """An assistant turn does not fit the budget and ``on_long_target="error"`` was chosen."""
+
+
+class OutputError(ConvsplitError, OSError):
+    """An output file could not be created, written or put in place (full disk, no folder)."""

@@ -28,7 +28,7 @@ from typing import IO, Any, cast
 import orjson
 
 from convsplit.budget import Budget
-from convsplit.errors import ConvsplitError, InvalidConversationError
+from convsplit.errors import ConvsplitError, InvalidConversationError, OutputError
 from convsplit.formats import SampleWriter, get_reader, get_writer
 from convsplit.formats._common import check_role_map
 from convsplit.formats.containers import RawRecord, Source
@@ -381,7 +381,11 @@ def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Ite
 
 
 class _AtomicOutput:
-    """A file written under a temporary name and renamed into place only on success."""
+    """A file written under a temporary name and renamed into place only on success.
+
+    Any failure to create, write, close or rename it (a full disk, a missing folder) is an
+    :class:`OutputError` naming the file; the temporary file is removed.
+    """
 
     def __init__(self, target: str | os.PathLike[str]) -> None:
         self.target = os.fspath(target)
@@ -389,17 +393,18 @@ class _AtomicOutput:
         self._file: IO[bytes] | None = None
         self._raw: IO[bytes] | None = None
 
-    def __enter__(self) -> IO[bytes]:
+    def __enter__(self) -> _AtomicOutput:
         if self.target == "-":
             self._file = sys.stdout.buffer
-            return self._file
+            return self
         folder = os.path.dirname(os.path.abspath(self.target))
-        handle, self._tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(self.target)}.", suffix=".partial", dir=folder
-        )
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(handle, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
+        with self._errors():
+            handle, self._tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(self.target)}.", suffix=".partial", dir=folder
+            )
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(handle, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
         self._raw = os.fdopen(handle, "wb")
         if self.target.endswith(".gz"):
             # mtime=0 and no name: the same samples give the same bytes, run after run.
@@ -407,19 +412,38 @@ class _AtomicOutput:
             self._file = cast(IO[bytes], zipped)
         else:
             self._file = self._raw
-        return self._file
+        return self
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+        if self._file is None:  # pragma: no cover - used inside its with-block only
+            raise OutputError(f"{self.target} is not open")
+        with self._errors():
+            self._file.write(data)
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if self.target == "-":
-            sys.stdout.buffer.flush()
+            with self._errors():
+                sys.stdout.buffer.flush()
             return
-        assert self._file is not None and self._raw is not None and self._tmp is not None
+        if self._file is None or self._raw is None or self._tmp is None:  # pragma: no cover
+            return
         try:
-            if self._file is not self._raw:
-                self._file.close()
-            self._raw.close()
-            if kind is None:
-                os.replace(self._tmp, self.target)
+            with self._errors():
+                if self._file is not self._raw:
+                    self._file.close()
+                self._raw.close()
+                if kind is None:
+                    os.replace(self._tmp, self.target)
         finally:
             if os.path.exists(self._tmp):
                 os.unlink(self._tmp)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            raise OutputError(
+                f"cannot write {self.target}: {error.strerror or error}; nothing was written"
+            ) from error
