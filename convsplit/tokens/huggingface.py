@@ -55,7 +55,7 @@ HFMessage = dict[str, Any]
 #: A run of messages a probe renders before or after the measured message.
 Probe = tuple[HFMessage, ...]
 
-_CACHE_SIZE = 1 << 16
+_CACHE_SIZE = 4096  # distinct texts: a file's repeated prompts, not every message
 _PURPOSE_TOKENIZER = "the Hugging Face tokenizer backend"
 #: The special tokens ``transformers`` passes to every chat template (its ``special_tokens_map``).
 SPECIAL_TOKEN_NAMES = (
@@ -234,7 +234,8 @@ class HFTokenizerCounter:
             if token.special
         )
         self._count = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_count)
-        self._count_rendered = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_rendered)
+        # Renderings are whole samples: keep few.
+        self._count_rendered = functools.lru_cache(maxsize=64)(self._uncached_rendered)
 
     def count(self, text: str) -> int:
         """Tokens of ``text`` as ordinary text."""
@@ -488,6 +489,8 @@ class HFChatTemplate:
         if found is None:
             found = self._tokens(context)
             with self._lock:
+                if len(self._contexts) >= _CACHE_SIZE:  # tool probes carry call ids: bound it
+                    self._contexts.clear()
                 self._contexts[key] = found
         return found
 
@@ -509,6 +512,8 @@ class HFChatTemplate:
         if cost is None:
             cost = self._tools_cost(tools)
             with self._lock:
+                if len(self._tool_costs) >= _CACHE_SIZE:
+                    self._tool_costs.clear()
                 self._tool_costs[key] = cost
         return cost
 
