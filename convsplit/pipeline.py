@@ -214,7 +214,7 @@ def split_files(
         InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
         WorkerError: a worker process died.
     """
-    worker = _Worker(options)  # fails on an unknown name before any file is touched
+    worker = RecordSplitter(options)  # fails on an unknown name before any file is touched
     files = expand_inputs(inputs)
     report = Report(files=files)
     started = time.perf_counter()
@@ -241,16 +241,21 @@ def split_files(
 
 
 @dataclass
-class _Batch:
-    """What one batch of records became: output bytes, rejects and the accounting."""
+class SplitBatch:
+    """What one batch of records became: output lines, rejects (as JSON-ready dicts with
+    path, line, reason, field and the original record) and the accounting."""
 
     lines: bytes
     rejects: list[dict[str, Any]]
     report: Report
 
 
-class _Worker:
-    """The per-process state of a run: tokenizer, chat format, writer (built once)."""
+class RecordSplitter:
+    """Raw records in, written samples out: the unit of work of every engine.
+
+    Holds what a process needs once (tokenizer, chat format, writer); the local pipeline,
+    its worker processes and the Dask engine all split through it.
+    """
 
     def __init__(self, options: SplitOptions) -> None:
         self.options = options
@@ -266,10 +271,12 @@ class _Worker:
         self.index = 0
 
     def parse(self, value: object) -> Conversation:
+        """One JSON record as a conversation, in the options' input format."""
         reader = self.reader or get_reader(detect_format(value, role_map=self.role_map))
         return reader(value, role_map=self.role_map)
 
-    def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> _Batch:
+    def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> SplitBatch:
+        """Split ``records`` of file ``path``; the first is conversation ``first_index``."""
         options = self.options
         chunks: list[bytes] = []
         rejects: list[dict[str, Any]] = []
@@ -298,7 +305,7 @@ class _Worker:
                 rejects.append(_reject(path, raw, error))
                 continue
             report.count(result)
-        return _Batch(b"".join(chunks), rejects, report)
+        return SplitBatch(b"".join(chunks), rejects, report)
 
 
 def _reject(path: str, raw: RawRecord, error: InvalidConversationError) -> dict[str, Any]:
@@ -330,7 +337,7 @@ def _batches(files: Sequence[str]) -> Iterator[tuple[str, list[RawRecord], int]]
                 index += len(batch)
 
 
-def _run(files: Sequence[str], worker: _Worker, jobs: int) -> Iterator[_Batch]:
+def _run(files: Sequence[str], worker: RecordSplitter, jobs: int) -> Iterator[SplitBatch]:
     if jobs <= 1:
         for path, records, index in _batches(files):
             yield worker.process(path, records, index)
@@ -338,15 +345,15 @@ def _run(files: Sequence[str], worker: _Worker, jobs: int) -> Iterator[_Batch]:
     yield from _run_parallel(files, worker.options, jobs)
 
 
-_process_worker: _Worker | None = None
+_process_worker: RecordSplitter | None = None
 
 
 def _start_worker(options: SplitOptions) -> None:
     global _process_worker  # noqa: PLW0603 (one worker state per process, by design)
-    _process_worker = _Worker(options)
+    _process_worker = RecordSplitter(options)
 
 
-def _work(path: str, records: list[tuple[int, bytes, str | None]], index: int) -> _Batch:
+def _work(path: str, records: list[tuple[int, bytes, str | None]], index: int) -> SplitBatch:
     if _process_worker is None:  # pragma: no cover - the initializer always ran
         raise WorkerError("worker process was not initialised")
     parsed = [
@@ -356,10 +363,10 @@ def _work(path: str, records: list[tuple[int, bytes, str | None]], index: int) -
     return _process_worker.process(path, parsed, index)
 
 
-def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Iterator[_Batch]:
+def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Iterator[SplitBatch]:
     """Batches processed by ``jobs`` processes, yielded in input order, few in flight."""
     context = get_context("fork") if sys.platform == "linux" else get_context("spawn")
-    pending: list[Future[_Batch]] = []
+    pending: list[Future[SplitBatch]] = []
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(options,)
     ) as pool:
