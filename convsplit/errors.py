@@ -9,7 +9,8 @@ catch one class and let real bugs through::
     ├── TokenizerDataError         (also RuntimeError) vocabulary file missing or corrupt
     ├── ChatFormatError            (also ValueError) a format cannot render these messages
     ├── TargetTooLongError         (also ValueError) on_long_target="error" met a long target
-    └── OutputError                (also OSError) an output file could not be written
+    ├── OutputError                (also OSError) an output file could not be written
+    └── MissingExtraError          (also ImportError) an optional dependency is not installed
 """
 
 from __future__ import annotations
@@ -82,3 +83,20 @@ class TargetTooLongError(ConvsplitError, ValueError):
 
 class OutputError(ConvsplitError, OSError):
     """An output file could not be created, written or put in place (full disk, no folder)."""
+
+
+class MissingExtraError(ConvsplitError, ImportError):
+    """An optional dependency is not installed; the message names the ``pip install`` to run.
+
+    Also an :class:`ImportError`, so code that already guards an import keeps working.
+    """
+
+    def __init__(self, module: str, *, extra: str, purpose: str | None = None) -> None:
+        self.module = module
+        self.extra = extra
+        self.install = f"pip install 'convsplit[{extra}]'"
+        needed = f" ({purpose} needs it)" if purpose else ""
+        super().__init__(f"{module} is not installed{needed}; run: {self.install}", name=module)
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -14,7 +14,9 @@ import importlib.util
 from collections.abc import Mapping
 from types import MappingProxyType, ModuleType
 
-from convsplit.errors import ConvsplitError
+from convsplit.errors import MissingExtraError
+
+__all__ = ["EXTRAS", "MissingExtraError", "available", "require"]
 
 #: The extra that brings each optional top-level module.
 EXTRAS: Mapping[str, str] = MappingProxyType(
@@ -27,23 +29,6 @@ EXTRAS: Mapping[str, str] = MappingProxyType(
         "distributed": "dask",
     }
 )
-
-
-class MissingExtraError(ConvsplitError, ImportError):
-    """An optional dependency is not installed; the message names the ``pip install`` to run.
-
-    Also an :class:`ImportError`, so code that already guards an import keeps working.
-    """
-
-    def __init__(self, module: str, *, extra: str, purpose: str | None = None) -> None:
-        self.module = module
-        self.extra = extra
-        self.install = f"pip install 'convsplit[{extra}]'"
-        needed = f" ({purpose} needs it)" if purpose else ""
-        super().__init__(f"{module} is not installed{needed}; run: {self.install}", name=module)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def require(module: str, *, extra: str | None = None, purpose: str | None = None) -> ModuleType:
@@ -66,7 +51,7 @@ def require(module: str, *, extra: str | None = None, purpose: str | None = None
     >>> require("convsplit_no_such_module", extra="hf", purpose="this example")
     Traceback (most recent call last):
     ...
-    convsplit.extras.MissingExtraError: convsplit_no_such_module is not installed \
+    convsplit.errors.MissingExtraError: convsplit_no_such_module is not installed \
 (this example needs it); run: pip install 'convsplit[hf]'
     """
     try:

@@ -42,6 +42,9 @@ class Layout:
         chat_format: ChatFormat,
         keep_reasoning: bool = False,
     ) -> None:
+        check = getattr(chat_format, "check_conversation", None)
+        if check is not None:  # a template that is exact only for some conversations
+            check(conversation)
         self.conversation = conversation
         self.counter = counter
         self.chat_format = chat_format

@@ -398,7 +398,7 @@ def test_trained_mistral_counts_equal_apply_chat_template(
     # Its template has no system role: a system prompt is refused, with the template's words.
     _, refused = assert_exact(fmt, real_conversations(shared_data, "cookbook"))
     assert refused
-    assert all("system message" in r and "TemplateError: Conversation roles must alternate" in r
+    assert all("TemplateError: Conversation roles must alternate" in r
                for r in refused)  # fmt: skip
 
 

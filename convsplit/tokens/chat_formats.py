@@ -22,14 +22,19 @@ from typing import Any, Protocol, runtime_checkable
 
 from convsplit.errors import UnknownNameError
 from convsplit.messages import INSTRUCTION_ROLES, Message
-from convsplit.tokens.counters import TokenCounter
+from convsplit.tokens.counters import HF_PREFIX, TokenCounter, get_counter
 
 ToolSchemas = Sequence[Mapping[str, Any]]
 
 
 @runtime_checkable
 class ChatFormat(Protocol):
-    """The per-sample and per-message token costs of one chat template."""
+    """The per-sample and per-message token costs of one chat template.
+
+    A format whose per-message costs hold only for some conversations may also define
+    ``check_conversation(conversation)``; the splitter calls it first, and it raises
+    :class:`~convsplit.errors.ChatFormatError` rather than let a sample be miscounted.
+    """
 
     @property
     def name(self) -> str:
@@ -306,7 +311,8 @@ def chat_format_names() -> tuple[str, ...]:
 
 
 def get_chat_format(name: str) -> ChatFormat:
-    """The chat format registered as ``name``.
+    """The chat format registered as ``name``, or ``hf:<source>``: a model's own Jinja
+    template, rendered and counted with its own tokenizer (needs ``convsplit[hf]``).
 
     >>> get_chat_format("llama3").name
     'llama3'
@@ -314,7 +320,16 @@ def get_chat_format(name: str) -> ChatFormat:
     Raises:
         UnknownNameError: listing the known names.
     """
-    try:
-        return _FORMATS[name]
-    except KeyError:
-        raise UnknownNameError("chat format", name, _FORMATS) from None
+    chat_format = _FORMATS.get(name)
+    if chat_format is None and name.startswith(HF_PREFIX):
+        from convsplit.tokens.huggingface import HFTokenizerCounter, hf_chat_format  # noqa: PLC0415
+
+        counter = get_counter(name)  # the very counter a split with this name uses
+        if not isinstance(counter, HFTokenizerCounter):  # pragma: no cover - registry misuse
+            raise UnknownNameError("chat format", name, _FORMATS)
+        chat_format = _FORMATS[name] = hf_chat_format(counter, name=name)
+    if chat_format is None:
+        raise UnknownNameError(
+            "chat format", name, [*_FORMATS, "hf:<folder with tokenizer.json and template>"]
+        )
+    return chat_format

@@ -20,6 +20,8 @@ from convsplit.errors import UnknownNameError
 from convsplit.tokens.offline import load_ranks, official_spec
 
 DEFAULT_ENCODING = "o200k_base"
+#: ``get_counter("hf:<tokenizer.json, folder or package>")`` loads a Hugging Face tokenizer.
+HF_PREFIX = "hf:"
 _CACHE_SIZE = 4096  # distinct texts: a file's repeated prompts, not every message
 
 
@@ -121,8 +123,10 @@ def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
     """The counter registered as ``name``, or the encoding tiktoken uses for model ``name``.
 
     Args:
-        name: an encoding (``o200k_base``, ``cl100k_base``), a registered name, or an
-            OpenAI model name (``gpt-4o``, ``gpt-4``) resolved with tiktoken's model table.
+        name: an encoding (``o200k_base``, ``cl100k_base``), a registered name, an
+            OpenAI model name (``gpt-4o``, ``gpt-4``) resolved with tiktoken's model table,
+            or ``hf:<path>``: a Hugging Face ``tokenizer.json``, its folder, or an installed
+            package that ships one (needs ``convsplit[hf]``).
 
     Raises:
         UnknownNameError: neither a registered counter nor a model tiktoken knows.
@@ -136,7 +140,11 @@ def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
         if counter is not None:
             return counter
         factory = _FACTORIES.get(name)
-        if factory is None:
+        if factory is None and name.startswith(HF_PREFIX):
+            from convsplit.tokens.huggingface import load_hf_tokenizer  # noqa: PLC0415
+
+            counter = load_hf_tokenizer(name.removeprefix(HF_PREFIX), name=name)
+        elif factory is None:
             encoding_name = _encoding_for_model(name)
             if encoding_name not in _FACTORIES:
                 raise UnknownNameError("tokenizer", name, _FACTORIES)
@@ -153,5 +161,7 @@ def _encoding_for_model(model: str) -> str:
         return tiktoken.encoding_name_for_model(model)
     except KeyError:
         raise UnknownNameError(
-            "tokenizer or OpenAI model", model, [*_FACTORIES, "<any OpenAI model name>"]
+            "tokenizer or OpenAI model",
+            model,
+            [*_FACTORIES, "<any OpenAI model name>", "hf:<path to tokenizer.json>"],
         ) from None
