@@ -116,7 +116,10 @@ def _add_split_options(parser: argparse.ArgumentParser) -> None:
     )
     tokenizer = group.add_mutually_exclusive_group()
     tokenizer.add_argument(
-        "--encoding", metavar="NAME", help=f"tiktoken encoding (default {DEFAULT_ENCODING})"
+        "--encoding",
+        metavar="NAME",
+        help=f"tiktoken encoding (default {DEFAULT_ENCODING}), or hf:PATH for a Hugging Face "
+        "tokenizer.json",
     )
     tokenizer.add_argument(
         "--model", metavar="NAME", help="OpenAI model whose encoding to use (e.g. gpt-4o)"
@@ -129,8 +132,9 @@ def _add_split_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--chat-format",
         default="openai",
-        choices=chat_format_names(),
-        help="template whose tokens are counted (default openai)",
+        metavar="NAME",
+        help=f"template whose tokens are counted: {', '.join(chat_format_names())}, or "
+        "hf:FOLDER for a model's own template (default openai)",
     )
 
     group = parser.add_argument_group("windows")
