@@ -36,6 +36,7 @@ from convsplit.tokens import (
     register_chat_format,
     register_counter,
 )
+from convsplit.tokens.huggingface import hf_chat_format, load_hf_tokenizer
 from convsplit.truncation import (
     DropOldest,
     Fit,
@@ -100,6 +101,8 @@ __all__ = [
     "get_counter",
     "get_truncation",
     "get_window",
+    "hf_chat_format",
+    "load_hf_tokenizer",
     "parse_conversation",
     "register_chat_format",
     "register_counter",

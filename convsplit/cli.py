@@ -22,7 +22,7 @@ from convsplit.formats import reader_names, writer_names
 from convsplit.pipeline import Report, SplitOptions, split_files
 from convsplit.progress import Progress
 from convsplit.tokens.chat_formats import chat_format_names
-from convsplit.tokens.counters import DEFAULT_ENCODING
+from convsplit.tokens.counters import DEFAULT_ENCODING, HF_PREFIX
 from convsplit.truncation import get_truncation, truncation_names
 from convsplit.windows import WindowStrategy, get_window, window_names
 
@@ -259,6 +259,11 @@ def _window(args: argparse.Namespace) -> WindowStrategy:
     return get_window(args.window)
 
 
+def _default_tokenizer(chat_format: str) -> str:
+    """A model's own template counts with the model's own tokenizer."""
+    return chat_format if chat_format.startswith(HF_PREFIX) else DEFAULT_ENCODING
+
+
 def split_options(args: argparse.Namespace) -> SplitOptions:
     """The library options that the parsed command-line arguments stand for."""
     if args.min_context and args.min_context >= args.max_tokens:
@@ -267,7 +272,7 @@ def split_options(args: argparse.Namespace) -> SplitOptions:
         raise _UsageError("--reserve-target cannot exceed --max-tokens")
     return SplitOptions(
         budget=Budget(args.max_tokens, args.reserve_target, args.min_context),
-        tokenizer=args.model or args.encoding or DEFAULT_ENCODING,
+        tokenizer=args.model or args.encoding or _default_tokenizer(args.chat_format),
         bpe_file=args.bpe_file,
         chat_format=args.chat_format,
         window=_window(args),
