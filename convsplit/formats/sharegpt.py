@@ -11,7 +11,9 @@ LLaMA-Factory and FastChat expect turns to alternate (user or observation, then 
 function_call). The writer writes what the sample holds; :mod:`convsplit.validation`
 reports samples that break the alternation. An assistant message that both speaks and
 calls tools is written as a ``gpt`` turn followed by a ``function_call`` turn, and read
-back as one message.
+back as one message (so are two such turns in any file, unless their ``train`` flags
+differ). Two assistant messages in a row, the first only speaking and the second only
+calling, therefore read back as one.
 
 Where a sample has several targets, every assistant turn gets a ``"train"`` flag (axolotl:
 ``message_field_training: train``). A single-target sample trains its last assistant turn
@@ -116,6 +118,7 @@ def read_sharegpt(record: object, *, role_map: Mapping[str, str] | None = None) 
             and previous is not None
             and previous.role == "assistant"
             and not previous.tool_calls
+            and previous.weight == message.weight
             and _kind(turns[index - 1], extra_roles) == "assistant"
         ):
             messages[-1] = previous.model_copy(update={"tool_calls": message.tool_calls})
