@@ -126,8 +126,9 @@ def validate_records(
         budget: check conversations and turns against it; no token checks without one.
         counter: the tokenizer for the token checks; o200k_base when omitted.
         chat_format: the template the samples will be rendered with (``openai`` when
-            omitted); its markers are the special-token strings searched for, and
-            ``llama2`` requires user/assistant alternation.
+            omitted), for the token checks; its markers are the special-token strings
+            searched for (every registered template's when omitted), and ``llama2``
+            requires user/assistant alternation.
         output_format: the writer the samples are for; ``sharegpt`` requires alternation.
         role_map: the role map the records were read with.
 
@@ -144,6 +145,7 @@ def validate_records(
     d.jsonl line 2: error: the record is a list, not a JSON object [not_an_object]
     """
     checker = _Checker(
+        markers=special_tokens(chat_format),
         budget=budget,
         counter=counter or get_counter(),
         chat_format=chat_format or get_chat_format("openai"),
@@ -202,6 +204,7 @@ class _Checker:
     def __init__(
         self,
         *,
+        markers: frozenset[str],
         budget: Budget | None,
         counter: TokenCounter,
         chat_format: ChatFormat,
@@ -216,8 +219,8 @@ class _Checker:
             "the sharegpt format" if output_format == "sharegpt" else f"{chat_format.name}"
         )
         self.role_map = role_map
-        markers = sorted(special_tokens(chat_format), key=len, reverse=True)
-        self.markers = re.compile("|".join(map(re.escape, markers))) if markers else None
+        by_length = sorted(markers, key=len, reverse=True)
+        self.markers = re.compile("|".join(map(re.escape, by_length))) if by_length else None
         self.seen: dict[bytes, tuple[str, int]] = {}
         self.seen_pairs: dict[bytes, tuple[str, int]] = {}
 
@@ -478,7 +481,8 @@ def _tool_pairing(messages: tuple[Message, ...], found: _Found) -> None:
         if caller is not None and unanswered:
             found.add(
                 "unanswered_tool_call",
-                f"message {caller} makes {calls} tool call(s); {unanswered} get no result",
+                f"message {caller} makes {calls} tool call(s) and {unanswered} of them get no "
+                "result (OpenAI needs one tool message per call)",
                 index=caller,
             )
 
@@ -499,10 +503,14 @@ def _tool_pairing(messages: tuple[Message, ...], found: _Found) -> None:
             elif call_id is None and caller is not None and unanswered:
                 unanswered -= 1
             else:
-                what = f"answers call id {call_id!r}, which" if call_id else "follows no call that"
+                what = (
+                    f"for call id {call_id!r}, which no earlier assistant message made"
+                    if call_id
+                    else "with no earlier tool call left to answer"
+                )
                 found.add(
                     "orphan_tool_result",
-                    f"message {i} is a tool result that {what} an earlier assistant message made",
+                    f"message {i} is a tool result {what}",
                     index=i,
                     field="tool_call_id" if call_id else None,
                 )
