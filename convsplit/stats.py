@@ -143,9 +143,11 @@ class TokenReport:
         tokens_per_epoch: every sample's tokens, summed: what one epoch reads (and what
             OpenAI bills per epoch).
         trained_tokens_per_epoch: the target tokens among them.
-        whole_conversation_tokens: every conversation's tokens, summed.
+        whole_conversation_tokens: every conversation's tokens, each capped at
+            ``budget`` (training on whole conversations truncates them to the same context,
+            as OpenAI's cookbook counts billed tokens), summed.
         amplification: ``tokens_per_epoch / whole_conversation_tokens`` (None if there
-            were no tokens).
+            were no tokens); below 1 where turns too long to train are skipped.
         conversations_over_budget: conversations that do not fit ``budget`` whole.
         targets: assistant messages some sample trains.
         skipped: assistant messages no sample trains, by reason.
@@ -222,7 +224,9 @@ class TokenReportBuilder:
         """The report of everything added so far."""
         conversations = Distribution.from_counts(self._conversation_tokens)
         samples = Distribution.from_counts(self._sample_tokens)
-        over = sum(n for v, n in self._conversation_tokens.items() if v > self.budget.max_tokens)
+        cap = self.budget.max_tokens
+        over = sum(n for v, n in self._conversation_tokens.items() if v > cap)
+        whole = sum(min(v, cap) * n for v, n in self._conversation_tokens.items())
         return TokenReport(
             budget=self.budget.max_tokens,
             conversations=conversations.count,
@@ -231,8 +235,8 @@ class TokenReportBuilder:
             sample_tokens=samples,
             tokens_per_epoch=samples.total,
             trained_tokens_per_epoch=self._trained,
-            whole_conversation_tokens=conversations.total,
-            amplification=samples.total / conversations.total if conversations.total else None,
+            whole_conversation_tokens=whole,
+            amplification=samples.total / whole if whole else None,
             conversations_over_budget=over,
             targets=self._targets,
             skipped=dict(sorted(self._skipped.items())),
