@@ -54,7 +54,8 @@ REAL_FILES = [
 WRITERS = [
     pytest.param(OpenAIWriter(), id="openai"),
     pytest.param(OpenAIWriter(weight_targets=True, keep_reasoning=True, keep_extras=True,
-                              fill_tool_call_ids=False, metadata="inline"), id="openai-all"),
+                              fill_tool_call_ids=False, metadata="inline",
+                              parallel_tool_calls=True), id="openai-all"),
     pytest.param(TRLWriter(multi_target="completion"), id="trl"),
     pytest.param(TRLWriter(arguments="string", keep_reasoning=True, multi_target="completion"),
                  id="trl-strings"),
@@ -529,3 +530,17 @@ def test_every_writer_writes_one_line_per_sample(conv: Conversation) -> None:
     result = split_conversation(conv, budget=Budget(3000))
     for name in writer_names():
         assert len(list(get_writer(name).lines(result))) == len(result.samples)
+
+
+def test_openai_parallel_tool_calls_is_written_where_there_are_tools() -> None:
+    with_tools = Conversation(
+        messages=(Message(role="user", content="a"), Message(role="assistant", content="b")),
+        tools=({"type": "function", "function": {"name": "f"}},),
+    )
+    without = with_tools.model_copy(update={"tools": None})
+    writer = OpenAIWriter(parallel_tool_calls=False)
+    (line,) = written(writer, split_conversation(with_tools, budget=Budget(200)))
+    assert line["parallel_tool_calls"] is False
+    check_openai_line(line)
+    (plain,) = written(writer, split_conversation(without, budget=Budget(200)))
+    assert "parallel_tool_calls" not in plain

@@ -29,10 +29,15 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import IO, Any, Protocol, runtime_checkable
 
 from convsplit.errors import InvalidConversationError, UnknownNameError
-from convsplit.formats._common import UnsupportedSampleError, check_role_map, dumps
+from convsplit.formats._common import (
+    UnsupportedSampleError,
+    check_role_map,
+    dumps,
+    sample_metadata,
+)
 from convsplit.formats.containers import Source
 from convsplit.formats.detect import detect_format
-from convsplit.formats.openai import OpenAIWriter, read_openai, sample_metadata
+from convsplit.formats.openai import OpenAIWriter, read_openai
 from convsplit.formats.pairs import read_pairs
 from convsplit.formats.sharegpt import ShareGPTWriter, read_sharegpt
 from convsplit.formats.text import PromptCompletionWriter, TextWriter
@@ -235,8 +240,8 @@ def get_writer(name: str, **options: Any) -> SampleWriter:
     Traceback (most recent call last):
     ...
     convsplit.errors.UnknownNameError: unknown openai writer option 'weights'; expected one \
-of fill_tool_call_ids, keep_extras, keep_reasoning, metadata, metadata_key, reasoning_key, \
-weight_targets
+of fill_tool_call_ids, keep_extras, keep_reasoning, metadata, metadata_key, \
+parallel_tool_calls, reasoning_key, weight_targets
     """
     try:
         factory = _WRITERS[name]

@@ -10,6 +10,7 @@ import orjson
 
 from convsplit.errors import ChatFormatError, InvalidConversationError, UnknownNameError
 from convsplit.messages import ROLES, FunctionCall, ToolCall
+from convsplit.samples import Sample
 
 
 class UnsupportedSampleError(ChatFormatError):
@@ -174,3 +175,29 @@ def join_list(fragments: Iterable[bytes]) -> bytes:
 def key(name: str) -> bytes:
     """An encoded object key."""
     return orjson.dumps(name)
+
+
+def sample_metadata(sample: Sample, *, sample_index: int) -> dict[str, Any]:
+    """Where a sample came from and what it costs: for a sidecar file or a metadata key.
+
+    >>> from convsplit import Budget, Conversation, Message, split_conversation
+    >>> conv = Conversation(id="c1", messages=(Message(role="user", content="Hi"),
+    ...                                        Message(role="assistant", content="Hello")))
+    >>> meta = sample_metadata(split_conversation(conv, budget=Budget(100)).samples[0],
+    ...                        sample_index=0)
+    >>> meta["conversation_id"], meta["targets"], meta["total_tokens"]
+    ('c1', [1], 13)
+    """
+    return {
+        "conversation_id": sample.conversation_id,
+        "conversation_index": sample.conversation_index,
+        "sample_index": sample_index,
+        "targets": [sample.source_indices[k] for k in sample.targets],
+        "source_indices": list(sample.source_indices),
+        "total_tokens": sample.total_tokens,
+        "context_tokens": sample.context_tokens,
+        "target_tokens": sample.target_tokens,
+        "dropped_messages": sample.dropped_messages,
+        "dropped_tokens": sample.dropped_tokens,
+        "truncated": [sample.source_indices[k] for k in sample.truncated],
+    }

@@ -34,6 +34,7 @@ from convsplit.formats._common import (
     key,
     openai_tools,
     role_hint,
+    sample_metadata,
     tool_calls_from_text,
     tools_from_json,
 )
@@ -360,32 +361,6 @@ def message_json(
     return out
 
 
-def sample_metadata(sample: Sample, *, sample_index: int) -> dict[str, Any]:
-    """Where a sample came from and what it costs: for a sidecar file or a metadata key.
-
-    >>> from convsplit import Budget, split_conversation
-    >>> conv = read_openai({"id": "c1", "messages": [
-    ...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
-    >>> meta = sample_metadata(split_conversation(conv, budget=Budget(100)).samples[0],
-    ...                        sample_index=0)
-    >>> meta["conversation_id"], meta["targets"], meta["total_tokens"]
-    ('c1', [1], 13)
-    """
-    return {
-        "conversation_id": sample.conversation_id,
-        "conversation_index": sample.conversation_index,
-        "sample_index": sample_index,
-        "targets": [sample.source_indices[k] for k in sample.targets],
-        "source_indices": list(sample.source_indices),
-        "total_tokens": sample.total_tokens,
-        "context_tokens": sample.context_tokens,
-        "target_tokens": sample.target_tokens,
-        "dropped_messages": sample.dropped_messages,
-        "dropped_tokens": sample.dropped_tokens,
-        "truncated": [sample.source_indices[k] for k in sample.truncated],
-    }
-
-
 @dataclass(frozen=True, kw_only=True)
 class OpenAIWriter:
     """Samples as OpenAI chat fine-tuning lines: ``{"messages": [...], "tools": [...]}``.
@@ -399,6 +374,9 @@ class OpenAIWriter:
         keep_extras: keep unknown message fields read from the input (same caveat).
         fill_tool_call_ids: give id-less tool calls and results matching ids (OpenAI
             requires them); off, ids are written only where the input had them.
+        parallel_tool_calls: write ``"parallel_tool_calls"`` with this value on every
+            sample that has tools (OpenAI's switch for training single calls). A sample
+            does not carry its conversation's own value, so it is set here for the file.
         metadata: ``"inline"`` adds each sample's :func:`sample_metadata` under
             ``metadata_key`` (not accepted by OpenAI's upload); for a sidecar file use
             :func:`convsplit.formats.metadata_lines` instead.
@@ -418,6 +396,7 @@ class OpenAIWriter:
     reasoning_key: str = "reasoning"
     keep_extras: bool = False
     fill_tool_call_ids: bool = True
+    parallel_tool_calls: bool | None = None
     metadata: Literal["none", "inline"] = "none"
     metadata_key: str = "metadata"
 
@@ -440,6 +419,8 @@ class OpenAIWriter:
         }
         if sample.tools:
             out["tools"] = openai_tools(sample.tools)
+            if self.parallel_tool_calls is not None:
+                out["parallel_tool_calls"] = self.parallel_tool_calls
         if self.metadata == "inline":
             out[self.metadata_key] = sample_metadata(sample, sample_index=sample_index)
         return out
@@ -449,6 +430,7 @@ class OpenAIWriter:
         cache: dict[tuple[Any, ...], bytes] = {}
         tools_cache: dict[int, bytes] = {}
         messages_key, tools_key = key("messages"), key("tools")
+        parallel_key = key("parallel_tool_calls")
         for index, sample in enumerate(result.samples):
             ids = self._ids(sample)
             targets = set(sample.targets)
@@ -467,6 +449,8 @@ class OpenAIWriter:
                 if tools is None:
                     tools = tools_cache[id(sample.tools)] = dumps(openai_tools(sample.tools))
                 items.append((tools_key, tools))
+                if self.parallel_tool_calls is not None:
+                    items.append((parallel_key, dumps(self.parallel_tool_calls)))
             if self.metadata == "inline":
                 meta = sample_metadata(sample, sample_index=index)
                 items.append((key(self.metadata_key), dumps(meta)))

@@ -160,13 +160,12 @@ class TextWriter:
         """One JSON line per sample; each distinct message is rendered once per result."""
         template = _template(self.template)
         cache: dict[tuple[int, bool], tuple[Rendered, bytes, bytes, bytes]] = {}
-        edges: dict[int, tuple[str, str]] = {}
+        starts: dict[int, str] = {}
         end_text = _render(template.end())
         for sample in result.samples:
-            start_text = edges.get(id(sample.tools), (None, ""))[0]
+            start_text = starts.get(id(sample.tools))
             if start_text is None:
-                start_text = _render(template.start(sample.tools))
-                edges[id(sample.tools)] = (start_text, "")
+                start_text = starts[id(sample.tools)] = _render(template.start(sample.tools))
             # (label, escaped text) runs; labels only matter for the segments layout
             runs: list[tuple[bool, bytes]] = [(False, _escaped(start_text))]
             spans: list[list[int]] = []
