@@ -207,3 +207,10 @@ def test_a_jsonl_file_whose_first_line_is_broken_still_reads_line_by_line() -> N
         (2, {"a": 2}, True),
         (3, {"a": 3}, True),
     ]
+
+
+def test_integers_beyond_64_bits_are_read_exactly() -> None:
+    data = b'{"n": 123456789012345678901234, "m": -9223372036854775809, "f": 1.5}\n'
+    assert raw(data)[0][1] == {"n": 123456789012345678901234, "m": -9223372036854775809, "f": 1.5}
+    array = b'[{"n": 18446744073709551616}]'
+    assert raw(array)[0][1] == {"n": 18446744073709551616}

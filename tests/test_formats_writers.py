@@ -3,6 +3,7 @@ dumping each sample with orjson, and the options that change what is written."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 from collections.abc import Iterator
@@ -544,3 +545,32 @@ def test_openai_parallel_tool_calls_is_written_where_there_are_tools() -> None:
     check_openai_line(line)
     (plain,) = written(writer, split_conversation(without, budget=Budget(200)))
     assert "parallel_tool_calls" not in plain
+
+
+def test_integers_beyond_64_bits_survive_every_writer() -> None:
+    big = 123456789012345678901234
+    line = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "n?", "x_big": big},
+                {"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
+                 "function": {"name": "f", "arguments": json.dumps({"n": big})}}]},
+            ],
+            "tools": [{"type": "function", "function": {"name": "f", "maximum": big}}],
+        }
+    ).encode()  # fmt: skip
+    (record,) = read_records(io.BytesIO(line))
+    assert record.conversation is not None
+    result = split_conversation(record.conversation, budget=Budget(500))
+    for name in writer_names():
+        options = {"keep_extras": True} if name in ("openai", "trl") else {}
+        (out,) = get_writer(name, **options).lines(result)
+        assert str(big) in out.decode(), name
+    (openai_line,) = OpenAIWriter(keep_extras=True).lines(result)
+    value = json.loads(openai_line)
+    assert value["messages"][0]["x_big"] == big
+    assert value["tools"][0]["function"]["maximum"] == big
+    (trl_line,) = TRLWriter().lines(result)
+    assert json.loads(trl_line)["completion"][0]["tool_calls"][0]["function"]["arguments"] == (
+        json.dumps({"n": big})
+    )

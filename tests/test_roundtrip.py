@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import orjson
@@ -59,7 +60,10 @@ def fields_only(message: Message) -> Message:
 
 
 def normal_arguments(arguments: str) -> str:
-    """Arguments written as a JSON object come back as ``json.dumps`` prints it."""
+    """Arguments written as a JSON object come back as ``json.dumps`` prints it (those
+    with a 19-digit number are written as the string, see ``arguments_value``)."""
+    if re.search("[0-9]{19}", arguments):
+        return arguments
     try:
         value = orjson.loads(arguments)
     except orjson.JSONDecodeError:

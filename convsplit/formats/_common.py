@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,6 +12,10 @@ import orjson
 from convsplit.errors import ChatFormatError, InvalidConversationError, UnknownNameError
 from convsplit.messages import ROLES, FunctionCall, ToolCall
 from convsplit.samples import Sample
+
+# orjson reads integers beyond 64 bits as floats; 19 digits in a row may be one of them.
+_LONG_NUMBER = re.compile(r"[0-9]{19,}")
+_LONG_NUMBER_BYTES = re.compile(rb"[0-9]{19,}")
 
 
 class UnsupportedSampleError(ChatFormatError):
@@ -55,6 +60,25 @@ def role_hint(role: object) -> str:
     return f" (map it: role_map={{{role!r}: 'assistant'}}, or --role-map {role}=assistant)"
 
 
+def parse_json(text: bytes | str) -> object:
+    """Parse one record with orjson, or with the standard library where the text may hold
+    an integer too long for orjson to keep exactly (it would silently become a float).
+
+    >>> parse_json(b'{"n": 123456789012345678901}')
+    {'n': 123456789012345678901}
+
+    Raises:
+        orjson.JSONDecodeError: the text is not valid JSON.
+    """
+    value = orjson.loads(text)
+    long_number = (
+        _LONG_NUMBER.search(text) if isinstance(text, str) else _LONG_NUMBER_BYTES.search(text)
+    )
+    if long_number is None:
+        return value
+    return json.loads(text)
+
+
 def arguments_text(arguments: object) -> str:
     """Tool-call arguments as the JSON string OpenAI stores; objects are dumped as json does.
 
@@ -70,9 +94,13 @@ def arguments_text(arguments: object) -> str:
 
 def arguments_value(arguments: str) -> object:
     """Tool-call arguments as a JSON object (or list) where they parse as one, else the
-    string unchanged (so that reading back gives the same string)."""
+    string unchanged (so that reading back gives the same string). Arguments holding an
+    integer too long for orjson also stay a string: written as an object they would change.
+    """
+    if _LONG_NUMBER.search(arguments):
+        return arguments
     try:
-        value = orjson.loads(arguments)
+        value = parse_json(arguments)
     except orjson.JSONDecodeError:
         return arguments
     return value if isinstance(value, (dict, list)) else arguments
@@ -107,7 +135,7 @@ def tool_calls_from_text(text: object, *, where: str, field: str) -> tuple[ToolC
     """A JSON text holding one tool call object or a list of them."""
     if isinstance(text, str):
         try:
-            value = orjson.loads(text)
+            value = parse_json(text)
         except orjson.JSONDecodeError as error:
             raise InvalidConversationError(
                 f"{where}: the tool call is not valid JSON ({error.msg}); got {text[:80]!r}",
@@ -127,7 +155,7 @@ def tools_from_json(value: object, *, field: str = "tools") -> tuple[dict[str, A
         return None
     if isinstance(value, str):
         try:
-            value = orjson.loads(value)
+            value = parse_json(value)
         except orjson.JSONDecodeError as error:
             raise InvalidConversationError(
                 f"field {field!r}: not valid JSON ({error.msg})", field=field
@@ -158,8 +186,18 @@ def openai_tools(tools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def dumps(value: object) -> bytes:
-    """JSON bytes as every writer emits them (orjson, compact, UTF-8)."""
-    return orjson.dumps(value)
+    """JSON bytes as every writer emits them (orjson, compact, UTF-8).
+
+    An integer beyond 64 bits (read exactly from the input) is more than orjson writes;
+    the standard library writes it instead, in the same compact form.
+
+    >>> dumps({"n": 2**70, "s": "é"})
+    b'{"n":1180591620717411303424,"s":"\xc3\xa9"}'
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def join_object(items: Iterable[tuple[bytes, bytes]]) -> bytes:

@@ -19,6 +19,7 @@ import io
 import os
 import re
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Literal, cast
@@ -26,6 +27,7 @@ from typing import IO, Literal, cast
 import orjson
 
 from convsplit.errors import InvalidConversationError
+from convsplit.formats._common import parse_json
 
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -108,7 +110,7 @@ class Source:
         """
         try:
             yield from iter_raw_records(self.stream, path=self.path)
-        except (OSError, EOFError, gzip.BadGzipFile) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise InvalidConversationError(
                 f"cannot read: {error} (is the file truncated or not really gzip?)",
                 path=self.path,
@@ -197,7 +199,7 @@ def _jsonl(stream: IO[bytes], head: bytes) -> Iterator[RawRecord]:
         if not text.strip(_WHITESPACE):
             continue
         try:
-            value = orjson.loads(text)
+            value = parse_json(text)
         except orjson.JSONDecodeError as error:
             yield RawRecord(lineno, text, error=_json_error(error, lineno))
         else:
@@ -333,7 +335,7 @@ class _Scanner:
             return None
         line = mark_line + self.buf.count(b"\n", mark, start)
         try:
-            value = orjson.loads(text)
+            value = parse_json(text)
         except orjson.JSONDecodeError as error:
             return RawRecord(line, text, error=_json_error(error, line))
         return RawRecord(line, text, value)
