@@ -532,3 +532,10 @@ def test_reasoning_tool_use_file_reads_with_zero_errors() -> None:
 def test_cookbook_toy_file_reads_with_zero_errors() -> None:
     records = read_all("openai_cookbook_toy_chat_fine_tuning.jsonl")
     assert [len(r.conversation.messages) for r in records if r.conversation] == [3, 9, 2, 2, 3]
+
+
+def test_formats_all_is_sorted_and_complete() -> None:
+    from convsplit import formats
+
+    assert formats.__all__ == sorted(formats.__all__)
+    assert all(hasattr(formats, name) for name in formats.__all__)

@@ -33,9 +33,10 @@ from convsplit.formats._common import (
     UnsupportedSampleError,
     check_role_map,
     dumps,
+    parse_json,
     sample_metadata,
 )
-from convsplit.formats.containers import Source
+from convsplit.formats.containers import RawRecord, Source
 from convsplit.formats.detect import detect_format
 from convsplit.formats.openai import OpenAIWriter, read_openai
 from convsplit.formats.pairs import read_pairs
@@ -48,17 +49,21 @@ from convsplit.samples import SplitResult
 __all__ = [
     "OpenAIWriter",
     "PromptCompletionWriter",
+    "RawRecord",
     "Reader",
     "Record",
     "SampleWriter",
     "ShareGPTWriter",
+    "Source",
     "TRLWriter",
     "TextWriter",
     "UnsupportedSampleError",
+    "check_role_map",
     "detect_format",
     "get_reader",
     "get_writer",
     "metadata_lines",
+    "parse_json",
     "read_openai",
     "read_pairs",
     "read_records",
