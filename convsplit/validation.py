@@ -169,7 +169,12 @@ def count_findings(findings: Iterable[Finding]) -> dict[str, int]:
 
 
 def group_findings(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
-    """The findings of each code, in the order they were found."""
+    """The findings of each code, in the order they were found.
+
+    >>> f = Finding("duplicate", Severity.WARNING, "a.jsonl", 3, "same as line 1")
+    >>> {code: [x.lineno for x in group] for code, group in group_findings([f]).items()}
+    {'duplicate': [3]}
+    """
     groups: dict[str, list[Finding]] = {}
     for finding in findings:
         groups.setdefault(finding.code, []).append(finding)
@@ -177,7 +182,11 @@ def group_findings(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:
-    """Whether any finding is an error (the data would fail a run or an upload)."""
+    """Whether any finding is an error (the data would fail a run or an upload).
+
+    >>> has_errors([Finding("no_system_message", Severity.INFO, "a.jsonl", 1, "no system")])
+    False
+    """
     return any(f.severity is Severity.ERROR for f in findings)
 
 
@@ -187,7 +196,11 @@ def _severity(code: str) -> Severity:
 
 def special_tokens(chat_format: ChatFormat | None = None) -> frozenset[str]:
     """Control-marker strings to look for in content: the given template's, or every
-    registered template's (``<|im_start|>``, ``[INST]``, ``<|eot_id|>``...)."""
+    registered template's (``<|im_start|>``, ``[INST]``, ``<|eot_id|>``...).
+
+    >>> sorted(special_tokens(get_chat_format("chatml")))
+    ['<|im_end|>', '<|im_start|>']
+    """
     formats = [chat_format] if chat_format is not None else []
     if not formats or not isinstance(chat_format, TemplateFormat):
         formats = [get_chat_format(name) for name in chat_format_names()]

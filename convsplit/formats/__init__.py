@@ -114,7 +114,12 @@ _READERS: dict[str, Reader] = {
 
 
 def register_reader(name: str, reader: Reader) -> None:
-    """Make ``input_format=name`` (and auto-detection's answer ``name``) use ``reader``."""
+    """Make ``input_format=name`` (and auto-detection's answer ``name``) use ``reader``.
+
+    >>> register_reader("openai", read_openai)  # replacing a reader works the same way
+    >>> get_reader("openai") is read_openai
+    True
+    """
     if name == "auto":
         raise ValueError("'auto' is reserved for detecting the format per record")
     _READERS[name] = reader
@@ -134,6 +139,9 @@ def get_reader(name: str) -> Reader:
 
     Raises:
         UnknownNameError: listing the known names (``auto`` is not a reader: it picks one).
+
+    >>> get_reader("pairs")({"prompt": "Hi", "completion": " Hello"}).messages[1].content
+    ' Hello'
     """
     try:
         return _READERS[name]
@@ -219,7 +227,13 @@ _WRITERS: dict[str, WriterFactory] = {
 
 
 def register_writer(name: str, factory: WriterFactory) -> None:
-    """Make ``get_writer(name, **options)`` return ``factory(**options)``."""
+    """Make ``get_writer(name, **options)`` return ``factory(**options)``.
+
+    >>> register_writer("axolotl-segments", lambda: TextWriter(layout="segments"))
+    >>> get_writer("axolotl-segments").name
+    'text'
+    >>> del _WRITERS["axolotl-segments"]
+    """
     _WRITERS[name] = factory
 
 

@@ -239,6 +239,12 @@ def tool_call_ids(
     A call without an id gets ``call_<position>_<k>`` (``position`` is its index in the
     conversation, so every sample of a conversation agrees); a tool result without
     ``tool_call_id`` answers the earliest unanswered call of the latest calling message.
+
+    >>> from convsplit.messages import FunctionCall
+    >>> calls = (ToolCall(function=FunctionCall(name="f")),
+    ...          ToolCall(id="b", function=FunctionCall(name="g")))
+    >>> tool_call_ids([Message(role="assistant", tool_calls=calls), Message(role="tool")], [5, 6])
+    [(('call_5_0', 'b'), None), (None, 'call_5_0')]
     """
     out: list[tuple[CallIds, str | None]] = []
     pending: deque[str] = deque()
@@ -291,7 +297,11 @@ def assign_tool_call_ids(
 
 
 def content_json(content: str | tuple[ContentPart, ...]) -> object:
-    """Message content as JSON: the string, or the parts with their extra fields."""
+    """Message content as JSON: the string, or the parts with their extra fields.
+
+    >>> content_json((ContentPart(type="text", text="Hi"),))
+    [{'type': 'text', 'text': 'Hi'}]
+    """
     if isinstance(content, str):
         return content
     parts: list[object] = []
@@ -307,7 +317,12 @@ def content_json(content: str | tuple[ContentPart, ...]) -> object:
 def tool_call_json(
     call: ToolCall, *, call_id: str | None = None, arguments: object = None
 ) -> dict[str, Any]:
-    """One tool call as OpenAI writes it; ``arguments`` replaces the JSON string if given."""
+    """One tool call as OpenAI writes it; ``arguments`` replaces the JSON string if given.
+
+    >>> from convsplit.messages import FunctionCall
+    >>> tool_call_json(ToolCall(function=FunctionCall(name="f", arguments="{}")), call_id="c1")
+    {'id': 'c1', 'type': 'function', 'function': {'name': 'f', 'arguments': '{}'}}
+    """
     function: dict[str, Any] = {
         "name": call.function.name,
         "arguments": call.function.arguments if arguments is None else arguments,

@@ -1,0 +1,21 @@
+"""Other engines for the same split: Hugging Face datasets and Dask.
+
+Each runs the local pipeline's unit of work (:class:`convsplit.pipeline.RecordSplitter`) over
+another kind of collection, so a record becomes the same samples, rejects and accounting
+whichever engine reads it:
+
+- :mod:`.hf_datasets`: a ``datasets.Dataset`` (or ``IterableDataset``) of conversations in,
+  a dataset of samples out (``pip install 'convsplit[hf]'``);
+- :mod:`.dask`: a ``dask.bag`` of records, or partitioned JSONL files split on a Dask
+  cluster (``pip install 'convsplit[dask]'``).
+
+Importing this package imports neither ``datasets`` nor ``dask``: each function imports what
+it needs when called, and a missing package raises
+:class:`~convsplit.extras.MissingExtraError` naming the ``pip install`` to run.
+"""
+
+from __future__ import annotations
+
+from convsplit.integrations.hf_datasets import DatasetSplit, sample_features, split_dataset
+
+__all__ = ["DatasetSplit", "sample_features", "split_dataset"]
