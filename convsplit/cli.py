@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -17,10 +18,12 @@ from typing import Any, NoReturn
 import orjson
 
 from convsplit.budget import Budget
-from convsplit.errors import ConvsplitError
-from convsplit.formats import reader_names, writer_names
-from convsplit.pipeline import Report, SplitOptions, split_files
+from convsplit.errors import ConvsplitError, InvalidConversationError
+from convsplit.formats import read_records, reader_names, writer_names
+from convsplit.pipeline import RecordSplitter, Report, SplitOptions, split_files
 from convsplit.progress import Progress
+from convsplit.show import View, show_conversation
+from convsplit.split import split_conversation
 from convsplit.tokens.chat_formats import chat_format_names
 from convsplit.tokens.counters import DEFAULT_ENCODING, HF_PREFIX
 from convsplit.truncation import get_truncation, truncation_names
@@ -33,6 +36,13 @@ Example:
   convsplit split chats.jsonl -o samples.jsonl --max-tokens 4096
   convsplit split data/ -o train.jsonl.gz --window chunks --carry-tokens 256 --jobs 2 \\
       --rejects rejects.jsonl --report report.json
+"""
+
+
+SHOW_EXAMPLE = """\
+Example:
+  convsplit show chats.jsonl --conversation 3 --max-tokens 1024
+  convsplit show chats.jsonl --conversation conv-17 --sample 2 --truncation middle-out
 """
 
 
@@ -87,6 +97,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="stop at the first bad record instead of rejecting it"
     )
     split.set_defaults(run=_split)
+
+    show = commands.add_parser(
+        "show",
+        help="show which messages each sample trains",
+        description="Show the samples of one conversation: pinned messages, context, the "
+        "trained target, where history was dropped, and the turns skipped with their reasons.",
+        epilog=SHOW_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    show.add_argument("input", metavar="INPUT", help="a file; - for standard input")
+    show.add_argument(
+        "--conversation",
+        default="0",
+        metavar="N",
+        help="which conversation: its position in the file (from 0) or its id (default 0)",
+    )
+    show.add_argument("--sample", type=_natural, metavar="K", help="show only sample K")
+    show.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the output (default auto: only on a terminal)",
+    )
+    _add_split_options(show)
+    show.set_defaults(run=_show)
     return parser
 
 
@@ -305,6 +340,43 @@ def _split(args: argparse.Namespace) -> int:
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
+def _show(args: argparse.Namespace) -> int:
+    options = split_options(args)
+    splitter = RecordSplitter(options)
+    wanted: str = args.conversation
+    for index, record in enumerate(read_records(args.input, input_format=options.input_format,
+                                                role_map=options.role_map)):  # fmt: skip
+        conversation = record.conversation
+        matches = str(index) == wanted or (conversation is not None and conversation.id == wanted)
+        if not matches:
+            continue
+        if conversation is None:
+            raise record.error or InvalidConversationError("unreadable record")
+        result = split_conversation(
+            conversation,
+            budget=options.budget,
+            counter=splitter.counter,
+            chat_format=splitter.chat_format,
+            window=options.window,
+            truncation=options.truncation,
+            on_long_target=options.on_long_target,
+            keep_reasoning=options.keep_reasoning,
+            conversation_index=index,
+        )
+        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+        width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+        text = show_conversation(
+            conversation,
+            result,
+            counter=splitter.counter,
+            chat_format=splitter.chat_format,
+            view=View(color=color, width=width, sample=args.sample),
+        )
+        print(text)
+        return EXIT_OK
+    raise _UsageError(f"{args.input} has no conversation {wanted!r}")
+
+
 def _finish(report: Report, report_path: str | None) -> None:
     print(report.summary(), file=sys.stderr)
     if report.rejected:
@@ -330,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         print(f"error: {error}\n(see 'convsplit {args.command} --help')", file=sys.stderr)
         return EXIT_USAGE
-    except (ConvsplitError, OSError, ValueError) as error:
+    except (ConvsplitError, OSError, ValueError, IndexError) as error:
         if args.debug:
             raise
         print(f"error: {_describe(error)}", file=sys.stderr)

@@ -1,0 +1,169 @@
+"""What is trained, shown: the samples of one conversation as text for a terminal.
+
+One block per sample: pinned messages, context (dimmed on a terminal), the trained
+target(s) (highlighted, with their tokens), and a one-line marker wherever history was
+dropped or a message truncated. Skipped turns follow with their reasons. Without colour
+the text is plain and stable, so it can be piped, diffed and tested exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
+from convsplit.samples import Sample, SplitResult
+from convsplit.tokens.chat_formats import ChatFormat
+from convsplit.tokens.counters import TokenCounter
+
+_DIM, _BOLD, _GREEN, _YELLOW, _RESET = "\x1b[2m", "\x1b[1m", "\x1b[32m", "\x1b[33m", "\x1b[0m"
+
+
+@dataclass(frozen=True)
+class View:
+    """How to show samples: colour (terminal only), line width, and which sample."""
+
+    color: bool = False
+    width: int = 100
+    sample: int | None = None
+
+
+def show_conversation(
+    conversation: Conversation,
+    result: SplitResult,
+    *,
+    counter: TokenCounter,
+    chat_format: ChatFormat,
+    view: View = View(),
+) -> str:
+    """The samples of ``conversation`` (its :class:`SplitResult`) as text.
+
+    >>> from convsplit import Budget, split_conversation, get_counter, get_chat_format
+    >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
+    ...                               Message(role="assistant", content="Hello!")))
+    >>> result = split_conversation(conv, budget=Budget(50))
+    >>> print(show_conversation(conv, result, counter=get_counter(),
+    ...                         chat_format=get_chat_format("openai")))
+    conversation #0: 2 messages, 1 assistant turn, 1 sample
+    <BLANKLINE>
+    sample 0: 14 tokens (context 8, trained 6)
+      user       Hi
+    > assistant  Hello!  [trained, 6 tokens]
+    """
+    shower = _Shower(conversation, counter, chat_format, view, _Painter(view.color))
+    return "\n".join(shower.lines(result))
+
+
+@dataclass(frozen=True)
+class _Shower:
+    conversation: Conversation
+    counter: TokenCounter
+    chat_format: ChatFormat
+    view: View
+    paint: _Painter
+
+    def cost(self, message: Message, *, after_instruction: bool) -> int:
+        return self.chat_format.message_cost(
+            message, self.counter, after_instruction=after_instruction
+        )
+
+    def lines(self, result: SplitResult) -> list[str]:
+        conversation, view, paint = self.conversation, self.view, self.paint
+        name = conversation.id if conversation.id is not None else f"#{result.conversation_index}"
+        lines = [
+            f"conversation {name}: {_plural(len(conversation.messages), 'message')}, "
+            f"{_plural(len(result.outcomes), 'assistant turn')}, "
+            f"{_plural(len(result.samples), 'sample')}"
+        ]
+        chosen = range(len(result.samples)) if view.sample is None else [view.sample]
+        for k in chosen:
+            if not 0 <= k < len(result.samples):
+                raise IndexError(
+                    f"conversation {name} has no sample {k} (it has {len(result.samples)})"
+                )
+            lines.append("")
+            lines += self.sample_lines(k, result.samples[k])
+        if result.skipped and view.sample is None:
+            lines.append("")
+            for outcome in result.skipped:
+                reason = outcome.reason.value if outcome.reason else "?"
+                text = _line(conversation.messages[outcome.message_index], view.width - 40)
+                lines.append(
+                    paint.warn(f"skipped: message {outcome.message_index}: {reason}: {text}")
+                )
+        return lines
+
+    def sample_lines(self, k: int, sample: Sample) -> list[str]:
+        paint = self.paint
+        lines = [
+            paint.bold(
+                f"sample {k}: {sample.total_tokens:,} tokens "
+                f"(context {sample.context_tokens:,}, trained {sample.target_tokens:,})"
+            )
+        ]
+        messages = self.conversation.messages
+        previous_source = -1
+        previous: Message | None = None
+        targets = set(sample.targets)
+        for position, (source, message) in enumerate(
+            zip(sample.source_indices, sample.messages, strict=True)
+        ):
+            gap = [
+                i
+                for i in range(previous_source + 1, source)
+                if messages[i].role not in INSTRUCTION_ROLES
+            ]
+            if gap:
+                tokens = sum(self.cost(messages[i], after_instruction=False) for i in gap)
+                dropped = f"  ... {_plural(len(gap), 'message')}, {tokens:,} tokens dropped ..."
+                lines.append(paint.warn(dropped))
+            previous_source = source
+            after = previous is not None and previous.role in INSTRUCTION_ROLES
+            previous = message
+            label = f"{message.role:<10} {_line(message, self.view.width - 13)}"
+            notes = ["truncated"] if position in sample.truncated else []
+            if position in targets:
+                cost = self.cost(message, after_instruction=after)
+                notes.insert(0, f"trained, {cost:,} tokens")
+                lines.append(paint.target(f"> {label}  [{', '.join(notes)}]"))
+                continue
+            if message.role in INSTRUCTION_ROLES:
+                notes.append("pinned")
+            suffix = f"  [{', '.join(notes)}]" if notes else ""
+            lines.append(paint.context(f"  {label}{suffix}"))
+        return lines
+
+
+def _line(message: Message, width: int) -> str:
+    text = message.text
+    if message.tool_calls:
+        calls = ", ".join(f"{c.function.name}({c.function.arguments})" for c in message.tool_calls)
+        text = f"{text} -> {calls}" if text else f"-> {calls}"
+    flat = " ".join(text.split())
+    width = max(width, 20)
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+class _Painter:
+    """ANSI styling where colour is on; the same text, unstyled, where it is off."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if self.color else text
+
+    def bold(self, text: str) -> str:
+        return self._wrap(_BOLD, text)
+
+    def context(self, text: str) -> str:
+        return self._wrap(_DIM, text)
+
+    def target(self, text: str) -> str:
+        return self._wrap(_BOLD + _GREEN, text)
+
+    def warn(self, text: str) -> str:
+        return self._wrap(_YELLOW, text)
