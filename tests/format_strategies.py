@@ -32,7 +32,7 @@ def data_file(name: str) -> Path:
 # -- conversations with every field a writer may carry --------------------------------------
 
 words = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(codec="utf-8", exclude_characters="\x00"),
     max_size=30,
 )
 _ARGUMENTS = st.one_of(
