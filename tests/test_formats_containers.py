@@ -214,3 +214,29 @@ def test_integers_beyond_64_bits_are_read_exactly() -> None:
     assert raw(data)[0][1] == {"n": 123456789012345678901234, "m": -9223372036854775809, "f": 1.5}
     array = b'[{"n": 18446744073709551616}]'
     assert raw(array)[0][1] == {"n": 18446744073709551616}
+
+
+def test_a_large_json_array_is_never_held_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracemalloc
+
+    from convsplit.formats import containers
+
+    monkeypatch.setattr(containers, "_CHUNK", 1 << 16)
+
+    record = {"messages": [{"role": "user", "content": "x" * 1000},
+                           {"role": "assistant", "content": "y" * 1000}]}  # fmt: skip
+    path = tmp_path / "big.json"
+    with path.open("w") as out:
+        out.write("[\n" + ",\n".join(json.dumps(record) for _ in range(3000)) + "\n]\n")
+    size = path.stat().st_size
+    assert size > 6_000_000
+    tracemalloc.start()
+    try:
+        count = sum(1 for r in read_records(path) if r.conversation is not None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 3000
+    assert peak < size / 8  # a few read chunks, never the file
