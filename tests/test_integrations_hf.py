@@ -352,6 +352,20 @@ def test_a_writer_of_your_own_needs_its_columns(
     assert list(split.samples) == [{"last": "Yo"}]
 
 
+def test_a_dataset_dict_is_refused_with_what_to_do(hf: ModuleType) -> None:
+    from convsplit.integrations import split_dataset
+
+    rows = [
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}
+    ]
+    splits = hf.DatasetDict({"train": hf.Dataset.from_list(rows)})
+    with pytest.raises(TypeError, match=r"got DatasetDict \(for a DatasetDict, split each split"):
+        split_dataset(splits, options=SplitOptions(budget=Budget(100)))
+    assert (
+        len(split_dataset(splits["train"], options=SplitOptions(budget=Budget(100))).samples) == 1
+    )
+
+
 def test_a_missing_datasets_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from convsplit.integrations import split_dataset
 

@@ -40,6 +40,7 @@ significant digits; the stored JSON is exact.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeAlias
@@ -51,14 +52,15 @@ from convsplit.extras import require
 from convsplit.formats import (
     OpenAIWriter,
     PromptCompletionWriter,
+    RawRecord,
     SampleWriter,
     ShareGPTWriter,
     TextWriter,
     TRLWriter,
     get_writer,
+    parse_json,
     sample_metadata,
 )
-from convsplit.formats.containers import RawRecord
 from convsplit.pipeline import RecordSplitter, Report, SplitBatch, SplitOptions
 from convsplit.samples import SplitResult
 
@@ -235,6 +237,7 @@ def split_dataset(
         A :class:`DatasetSplit`: ``samples``, ``rejects`` and ``report``.
 
     Raises:
+        TypeError: not a ``Dataset`` or ``IterableDataset`` (a ``DatasetDict``: pick a split).
         ValueError: ``num_proc`` with an ``IterableDataset``; a writer whose columns are
             unknown and no ``features``; a writer field missing from ``features``.
         MissingExtraError: ``datasets`` is not installed.
@@ -262,6 +265,11 @@ def split_dataset(
         if metadata and METADATA not in columns:
             columns[METADATA] = metadata_features()
     ledger_features = ds.Features({**columns, **_ledger_columns(ds)})
+    if not isinstance(dataset, (ds.Dataset, ds.IterableDataset)):
+        raise TypeError(
+            f"expected a datasets.Dataset or IterableDataset; got {type(dataset).__name__}"
+            " (for a DatasetDict, split each split: dataset['train'])"
+        )
     iterable = isinstance(dataset, ds.IterableDataset)
     function = _BatchSplitter(
         options, columns, dataset.features, metadata=metadata, stored=not iterable
@@ -402,7 +410,9 @@ class _BatchSplitter:
         report = Report()
         for result in results:
             for line in result.lines.split(b"\n")[:-1]:
-                sample = orjson.loads(line)
+                sample = parse_json(line)
+                if not isinstance(sample, dict):  # pragma: no cover - writers write objects
+                    raise ValueError(f"writer {self.options.output_format!r} wrote {line[:80]!r}")
                 unknown = sample.keys() - self.columns.keys()
                 if unknown:
                     raise ValueError(
@@ -494,12 +504,16 @@ def _same(value: Any) -> Any:
 
 
 def _json(value: object) -> bytes:
-    """A row as JSON text, for a reject's ``record`` and the report's byte count."""
-    return orjson.dumps(value, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+    """A row as JSON text, for a reject's ``record`` and the report's byte count: orjson,
+    or the standard library for what orjson does not write (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
 def _json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    return None if value is None else _json(value).decode()
 
 
 def _encoder(feature: Any, ds: Any) -> Codec | None:
