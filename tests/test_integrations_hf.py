@@ -378,11 +378,12 @@ def test_a_missing_datasets_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
     )
 
 
-def test_importing_the_integrations_imports_no_optional_package() -> None:
+def test_importing_the_integrations_imports_neither_datasets_nor_dask() -> None:
     code = textwrap.dedent(
         """
         import sys
         import convsplit.integrations, convsplit.integrations.hf_datasets
+        import convsplit.integrations.dask
         print(sorted(m for m in ("datasets", "pyarrow", "dask", "distributed") if m in sys.modules))
         """
     )

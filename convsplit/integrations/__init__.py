@@ -16,6 +16,14 @@ it needs when called, and a missing package raises
 
 from __future__ import annotations
 
+from convsplit.integrations.dask import BagSplit, split_bag, split_files_dask
 from convsplit.integrations.hf_datasets import DatasetSplit, sample_features, split_dataset
 
-__all__ = ["DatasetSplit", "sample_features", "split_dataset"]
+__all__ = [
+    "BagSplit",
+    "DatasetSplit",
+    "sample_features",
+    "split_bag",
+    "split_dataset",
+    "split_files_dask",
+]
