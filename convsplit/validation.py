@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from convsplit.budget import Budget
-from convsplit.errors import InvalidConversationError
+from convsplit.errors import ConvsplitError, InvalidConversationError
 from convsplit.formats import Record
 from convsplit.formats._common import check_role_map, json_type
 from convsplit.formats.detect import detect_format
@@ -203,7 +203,12 @@ def special_tokens(chat_format: ChatFormat | None = None) -> frozenset[str]:
     """
     formats = [chat_format] if chat_format is not None else []
     if not formats or not isinstance(chat_format, TemplateFormat):
-        formats = [get_chat_format(name) for name in chat_format_names()]
+        formats = []
+        for name in chat_format_names():
+            try:
+                formats.append(get_chat_format(name))
+            except ConvsplitError:  # a registered format that cannot load here
+                continue
     markers: set[str] = set()
     for fmt in formats:
         if isinstance(fmt, TemplateFormat):
