@@ -257,6 +257,8 @@ def test_the_output_folder_is_replaced_only_when_it_holds_part_files(
         split_files_dask([path], path, options=OPTIONS)
     with pytest.raises(OutputError, match="no folder"):
         split_files_dask([path], tmp_path / "missing" / "samples", options=OPTIONS)
+    with pytest.raises(OutputError, match="not standard output: name a folder"):
+        split_files_dask([path], "-", options=OPTIONS)
     with pytest.raises(InvalidConversationError, match="cannot read standard input"):
         split_files_dask(["-"], tmp_path / "out", options=OPTIONS)
     assert (samples / "notes.txt").read_text() == "mine"

@@ -363,6 +363,10 @@ def split_files_dask(
         raise InvalidConversationError(
             "Dask workers cannot read standard input; write it to a file first", path="-"
         )
+    if os.fspath(output_dir) == "-":
+        raise OutputError(
+            "the Dask engine writes a folder of part files, not standard output: name a folder"
+        )
     target = os.path.abspath(os.fspath(output_dir))
     _check_output(target)
     started = time.perf_counter()

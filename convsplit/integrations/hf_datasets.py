@@ -32,9 +32,10 @@ of its rows' keys, with ``null`` where a row had none, and a column missing from
 ``null`` too. Such keys are removed (only where the dataset's features say a struct could
 have invented them; ``Json`` values are kept as they are) so a row reads like its JSON line.
 
-Needs ``datasets>=4.7`` (for ``Json``): ``pip install 'convsplit[hf]'``. ``datasets`` decodes
-``Json`` values with its own JSON parser, which rounds floats with more than about 15
-significant digits; the stored JSON is exact.
+Needs ``datasets>=4.7`` (for ``Json``): ``pip install 'convsplit[hf]'``. The stored JSON is
+exact, but ``datasets`` decodes ``Json`` values with its own parser, which may change the
+last digit of a float written with 16 or 17 significant digits. An ``IterableDataset``
+never goes through Arrow: its samples are the writer's values as they are.
 """
 
 from __future__ import annotations
