@@ -38,12 +38,13 @@ ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = SplitOptions(budget=Budget(1000), writer_options={"metadata": "inline"})
 
 
+MISSING = "dask.distributed is not installed: pip install 'convsplit[dask]'"
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     """A real cluster: two worker processes of one thread, as CI runs it."""
-    distributed = pytest.importorskip(
-        "distributed", reason="dask.distributed is not installed: pip install 'convsplit[dask]'"
-    )
+    distributed = pytest.importorskip("distributed", reason=MISSING)
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -265,8 +266,8 @@ def test_the_output_folder_is_replaced_only_when_it_holds_part_files(
 
 
 def test_a_bag_of_lines_or_of_records_splits_as_the_files_do(client: Any, tmp_path: Path) -> None:
-    dask = pytest.importorskip("dask")
-    bag = pytest.importorskip("dask.bag")
+    dask = pytest.importorskip("dask", reason=MISSING)
+    bag = pytest.importorskip("dask.bag", reason=MISSING)
     corpus = corpus_module()
     lines = corpus.lines(seed=3)
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
@@ -294,8 +295,8 @@ def test_a_bag_of_lines_or_of_records_splits_as_the_files_do(client: Any, tmp_pa
 def test_to_textfiles_writes_the_samples_and_a_blank_line_per_empty_partition(
     client: Any, tmp_path: Path
 ) -> None:
-    pytest.importorskip("dask")
-    bag = pytest.importorskip("dask.bag")
+    pytest.importorskip("dask", reason=MISSING)
+    bag = pytest.importorskip("dask.bag", reason=MISSING)
     corpus = corpus_module()
     path = tmp_path / "a.jsonl"
     lines = corpus.lines(seed=5)
@@ -317,7 +318,7 @@ def test_to_textfiles_writes_the_samples_and_a_blank_line_per_empty_partition(
 
 
 def test_without_a_scheduler_a_local_cluster_is_started(tmp_path: Path) -> None:
-    pytest.importorskip("distributed")
+    pytest.importorskip("distributed", reason=MISSING)
     path = tmp_path / "data.jsonl"
     path.write_text(
         '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}\n'
