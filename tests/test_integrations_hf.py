@@ -124,7 +124,11 @@ def test_real_files_split_as_the_local_pipeline_splits_them(
         pytest.param("text", {}, id="text-spans"),
         pytest.param("text", {"layout": "segments"}, id="text-segments"),
         pytest.param("prompt_completion", {}, id="prompt-completion"),
-        pytest.param("openai", {"metadata": "inline", "keep_reasoning": True}, id="openai-inline"),
+        pytest.param(
+            "openai",
+            {"metadata": "inline", "keep_reasoning": True, "parallel_tool_calls": False},
+            id="openai-inline",
+        ),
     ],
 )
 @pytest.mark.parametrize(

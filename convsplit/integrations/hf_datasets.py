@@ -143,6 +143,8 @@ def sample_features(options: SplitOptions, *, metadata: bool = False) -> Feature
     columns: dict[str, Any]
     if isinstance(writer, OpenAIWriter):
         columns = {"messages": messages, "tools": messages}
+        if writer.parallel_tool_calls is not None:
+            columns["parallel_tool_calls"] = ds.Value("bool")
         if writer.metadata == "inline":
             columns[writer.metadata_key] = metadata_features()
     elif isinstance(writer, TRLWriter):
