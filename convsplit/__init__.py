@@ -13,6 +13,15 @@ from convsplit.errors import (
     TargetTooLongError,
     TokenizerDataError,
     UnknownNameError,
+    UnsupportedSampleError,
+)
+from convsplit.formats import (
+    Record,
+    SampleWriter,
+    get_writer,
+    read_records,
+    reader_names,
+    writer_names,
 )
 from convsplit.layout import Layout
 from convsplit.messages import (
@@ -23,8 +32,10 @@ from convsplit.messages import (
     ToolCall,
     parse_conversation,
 )
+from convsplit.pipeline import Report, SplitOptions, split_files
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome
 from convsplit.split import OnLongTarget, split_conversation, split_conversations
+from convsplit.stats import TokenReport, token_report
 from convsplit.tokens import (
     ChatFormat,
     TiktokenCounter,
@@ -47,6 +58,7 @@ from convsplit.truncation import (
     register_truncation,
     truncation_names,
 )
+from convsplit.validation import Finding, Severity, validate_records
 from convsplit.windows import (
     Chunks,
     FullHistory,
@@ -69,6 +81,7 @@ __all__ = [
     "Conversation",
     "ConvsplitError",
     "DropOldest",
+    "Finding",
     "Fit",
     "FullHistory",
     "FunctionCall",
@@ -80,19 +93,26 @@ __all__ = [
     "MissingExtraError",
     "OnLongTarget",
     "OutputError",
+    "Record",
+    "Report",
     "Request",
     "Sample",
+    "SampleWriter",
+    "Severity",
     "SkipReason",
+    "SplitOptions",
     "SplitResult",
     "TargetTooLongError",
     "TiktokenCounter",
     "TokenCounter",
+    "TokenReport",
     "TokenizerDataError",
     "ToolCall",
     "TruncateContent",
     "TruncationStrategy",
     "TurnOutcome",
     "UnknownNameError",
+    "UnsupportedSampleError",
     "WindowStrategy",
     "__version__",
     "chat_format_names",
@@ -101,15 +121,22 @@ __all__ = [
     "get_counter",
     "get_truncation",
     "get_window",
+    "get_writer",
     "hf_chat_format",
     "load_hf_tokenizer",
     "parse_conversation",
+    "read_records",
+    "reader_names",
     "register_chat_format",
     "register_counter",
     "register_truncation",
     "register_window",
     "split_conversation",
     "split_conversations",
+    "split_files",
+    "token_report",
     "truncation_names",
+    "validate_records",
     "window_names",
+    "writer_names",
 ]

@@ -8,6 +8,7 @@ catch one class and let real bugs through::
     ├── UnknownNameError           (also KeyError)   no strategy/tokenizer/format by that name
     ├── TokenizerDataError         (also RuntimeError) vocabulary file missing or corrupt
     ├── ChatFormatError            (also ValueError) a format cannot render these messages
+    │   └── UnsupportedSampleError   a writer's format cannot mark this sample's targets
     ├── TargetTooLongError         (also ValueError) on_long_target="error" met a long target
     ├── OutputError                (also OSError) an output file could not be written
     └── MissingExtraError          (also ImportError) an optional dependency is not installed
@@ -75,6 +76,10 @@ class TokenizerDataError(ConvsplitError, RuntimeError):
 
 class ChatFormatError(ConvsplitError, ValueError):
     """A chat format cannot render (and so cannot count) the given messages exactly."""
+
+
+class UnsupportedSampleError(ChatFormatError):
+    """A writer's format cannot say which messages of this sample are trained."""
 
 
 class TargetTooLongError(ConvsplitError, ValueError):

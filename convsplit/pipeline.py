@@ -29,10 +29,16 @@ import orjson
 
 from convsplit.budget import Budget
 from convsplit.errors import ConvsplitError, InvalidConversationError, OutputError
-from convsplit.formats import SampleWriter, get_reader, get_writer
-from convsplit.formats._common import check_role_map
-from convsplit.formats.containers import RawRecord, Source
-from convsplit.formats.detect import detect_format
+from convsplit.formats import (
+    RawRecord,
+    SampleWriter,
+    Source,
+    check_role_map,
+    detect_format,
+    get_reader,
+    get_writer,
+    parse_json,
+)
 from convsplit.messages import Conversation
 from convsplit.samples import SplitResult
 from convsplit.split import OnLongTarget, split_conversation
@@ -357,7 +363,7 @@ def _work(path: str, records: list[tuple[int, bytes, str | None]], index: int) -
     if _process_worker is None:  # pragma: no cover - the initializer always ran
         raise WorkerError("worker process was not initialised")
     parsed = [
-        RawRecord(lineno, text, orjson.loads(text) if error is None else None, error)
+        RawRecord(lineno, text, parse_json(text) if error is None else None, error)
         for lineno, text, error in records
     ]
     return _process_worker.process(path, parsed, index)

@@ -186,7 +186,7 @@ def test_marker_lookalikes_in_content_are_plain_text(text: str) -> None:
 
 
 def test_registry_lists_known_names_and_accepts_new_ones() -> None:
-    with pytest.raises(UnknownNameError, match="expected one of chatml, llama2, llama3, openai"):
+    with pytest.raises(UnknownNameError, match="expected one of chatml, hf:<folder with"):
         get_chat_format("vicuna")
 
     class Shouting(OpenAIChat):

@@ -186,7 +186,7 @@ def test_conflicting_options_are_rejected_before_any_work(
         (["*.nothing"], "error: *.nothing: no file matches this pattern\n"),
         (
             [str(EXAMPLES), "--model", "gpt-99"],
-            "error: unknown tokenizer or OpenAI model 'gpt-99'; expected one of <any OpenAI model name>, cl100k_base, o200k_base\n",
+            "error: unknown tokenizer or OpenAI model 'gpt-99'; expected one of <any OpenAI model name>, cl100k_base, hf:<path to tokenizer.json>, o200k_base\n",
         ),
     ],
 )

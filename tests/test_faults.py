@@ -30,7 +30,19 @@ def test_a_worker_that_dies_fails_the_run_with_a_clear_error(tmp_path: Path) -> 
     data = write_jsonl(tmp_path / "in.jsonl", [conversation(k, 20) for k in range(3000)])
     out = tmp_path / "out.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "convsplit", "split", str(data), "-o", str(out), "--jobs", "2"],
+        [
+            sys.executable,
+            "-m",
+            "convsplit",
+            "split",
+            str(data),
+            "-o",
+            str(out),
+            "--jobs",
+            "2",
+            "--max-tokens",
+            "512",
+        ],  # fmt: skip
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60

@@ -28,9 +28,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from typing import IO, Any, Protocol, runtime_checkable
 
-from convsplit.errors import InvalidConversationError, UnknownNameError
+from convsplit.errors import InvalidConversationError, UnknownNameError, UnsupportedSampleError
 from convsplit.formats._common import (
-    UnsupportedSampleError,
     check_role_map,
     dumps,
     parse_json,

@@ -9,17 +9,13 @@ from typing import Any
 
 import orjson
 
-from convsplit.errors import ChatFormatError, InvalidConversationError, UnknownNameError
+from convsplit.errors import InvalidConversationError, UnknownNameError
 from convsplit.messages import ROLES, FunctionCall, ToolCall
 from convsplit.samples import Sample
 
 # orjson reads integers beyond 64 bits as floats; 19 digits in a row may be one of them.
 _LONG_NUMBER = re.compile(r"[0-9]{19,}")
 _LONG_NUMBER_BYTES = re.compile(rb"[0-9]{19,}")
-
-
-class UnsupportedSampleError(ChatFormatError):
-    """A writer's format cannot say which messages of this sample are trained."""
 
 
 def json_type(value: object) -> str:

@@ -21,7 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from convsplit.formats._common import UnsupportedSampleError, dumps, key
+from convsplit.errors import UnsupportedSampleError
+from convsplit.formats._common import dumps, key
 from convsplit.messages import INSTRUCTION_ROLES, Message
 from convsplit.samples import Sample, SplitResult
 from convsplit.tokens.chat_formats import (

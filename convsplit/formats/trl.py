@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from convsplit.errors import UnsupportedSampleError
 from convsplit.formats._common import (
-    UnsupportedSampleError,
     arguments_value,
     dumps,
     join_list,
