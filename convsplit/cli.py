@@ -9,24 +9,31 @@ problems were found).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from typing import Any, NoReturn
 
 import orjson
 
 from convsplit.budget import Budget
 from convsplit.errors import ConvsplitError, InvalidConversationError
-from convsplit.formats import read_records, reader_names, writer_names
-from convsplit.pipeline import RecordSplitter, Report, SplitOptions, split_files
+from convsplit.formats import Record, read_records, reader_names, writer_names
+from convsplit.integrations.dask import split_files_dask
+from convsplit.messages import Conversation
+from convsplit.pipeline import RecordSplitter, Report, SplitOptions, expand_inputs, split_files
 from convsplit.progress import Progress
 from convsplit.show import View, show_conversation
 from convsplit.split import split_conversation
+from convsplit.stats import token_reports
+from convsplit.summaries import format_findings, format_reports
 from convsplit.tokens.chat_formats import chat_format_names
 from convsplit.tokens.counters import DEFAULT_ENCODING, HF_PREFIX
 from convsplit.truncation import get_truncation, truncation_names
+from convsplit.validation import validate_records
 from convsplit.windows import WindowStrategy, get_window, window_names
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
@@ -38,6 +45,16 @@ Example:
       --rejects rejects.jsonl --report report.json
 """
 
+
+STATS_EXAMPLE = """\
+Example:
+  convsplit stats chats.jsonl --max-tokens 1024 --max-tokens 4096 --price 25
+"""
+
+VALIDATE_EXAMPLE = """\
+Example:
+  convsplit validate chats.jsonl --max-tokens 4096
+"""
 
 SHOW_EXAMPLE = """\
 Example:
@@ -94,9 +111,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (output is identical for any N; default 1)",
     )
     split.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local processes (default), or a Dask cluster: -o then names a folder of "
+        "part-NNNNN.jsonl files",
+    )
+    split.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: the scheduler, e.g. tcp://10.0.0.5:8786 (default: a local "
+        "cluster of --jobs processes)",
+    )
+    split.add_argument(
         "--strict", action="store_true", help="stop at the first bad record instead of rejecting it"
     )
     split.set_defaults(run=_split)
+
+    stats = commands.add_parser(
+        "stats",
+        help="token distribution, and what a split at each --max-tokens would produce",
+        description="Token distribution of the inputs and, for each --max-tokens given, what "
+        "a split would produce: samples, tokens per epoch, turns skipped, history kept, cost.",
+        epilog=STATS_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stats.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories")
+    stats.add_argument(
+        "--price",
+        type=float,
+        metavar="USD",
+        help="price per million training tokens, to estimate the cost of one epoch",
+    )
+    stats.add_argument("--json", action="store_true", help="print the reports as JSON")
+    _add_split_options(stats, several_budgets=True)
+    stats.set_defaults(run=_stats)
+
+    validate = commands.add_parser(
+        "validate",
+        help="find what would waste a fine-tuning run, before it starts",
+        description="Check every record: structure, roles, content, tool calls and results, "
+        "duplicates, template markers in text, and (with --max-tokens) length. Exit 0 only "
+        "when there are no errors or warnings.",
+        epilog=VALIDATE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    validate.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories")
+    _add_split_options(validate, budget_default=None)
+    validate.set_defaults(run=_validate)
 
     show = commands.add_parser(
         "show",
@@ -125,16 +187,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_split_options(parser: argparse.ArgumentParser) -> None:
+def _add_split_options(
+    parser: argparse.ArgumentParser,
+    *,
+    several_budgets: bool = False,
+    budget_default: int | None = 4096,
+) -> None:
     """The options every command that splits shares."""
     group = parser.add_argument_group("budget and tokenizer")
-    group.add_argument(
-        "--max-tokens",
-        type=_positive,
-        default=4096,
-        metavar="N",
-        help="tokens per sample, template included (default 4096)",
-    )
+    if several_budgets:
+        group.add_argument(
+            "--max-tokens",
+            type=_positive,
+            action="append",
+            metavar="N",
+            help="tokens per sample; repeat to compare several (default 4096)",
+        )
+    else:
+        group.add_argument(
+            "--max-tokens",
+            type=_positive,
+            default=budget_default,
+            metavar="N",
+            help="tokens per sample, template included"
+            + (" (default 4096)" if budget_default else "; checks lengths against it"),
+        )
     group.add_argument(
         "--reserve-target",
         type=_natural,
@@ -299,14 +376,18 @@ def _default_tokenizer(chat_format: str) -> str:
     return chat_format if chat_format.startswith(HF_PREFIX) else DEFAULT_ENCODING
 
 
-def split_options(args: argparse.Namespace) -> SplitOptions:
-    """The library options that the parsed command-line arguments stand for."""
-    if args.min_context and args.min_context >= args.max_tokens:
+def _budget(args: argparse.Namespace, max_tokens: int) -> Budget:
+    if args.min_context and args.min_context >= max_tokens:
         raise _UsageError("--min-context must be smaller than --max-tokens")
-    if args.reserve_target > args.max_tokens:
+    if args.reserve_target > max_tokens:
         raise _UsageError("--reserve-target cannot exceed --max-tokens")
+    return Budget(max_tokens, args.reserve_target, args.min_context)
+
+
+def split_options(args: argparse.Namespace, max_tokens: int | None = None) -> SplitOptions:
+    """The library options that the parsed command-line arguments stand for."""
     return SplitOptions(
-        budget=Budget(args.max_tokens, args.reserve_target, args.min_context),
+        budget=_budget(args, max_tokens or args.max_tokens or 4096),
         tokenizer=args.model or args.encoding or _default_tokenizer(args.chat_format),
         bpe_file=args.bpe_file,
         chat_format=args.chat_format,
@@ -323,21 +404,89 @@ def split_options(args: argparse.Namespace) -> SplitOptions:
 
 def _split(args: argparse.Namespace) -> int:
     options = split_options(args)
+    if args.scheduler is not None and args.engine != "dask":
+        raise _UsageError("--scheduler goes with --engine dask")
+    if args.engine == "dask" and args.output.endswith(".gz"):
+        raise _UsageError("--engine dask writes a folder of uncompressed part files; drop .gz")
     progress = Progress(_total_size(args.inputs))
     try:
-        report = split_files(
-            args.inputs,
-            args.output,
-            options=options,
-            rejects=args.rejects,
-            jobs=args.jobs,
-            strict=args.strict,
-            progress=progress,
-        )
+        if args.engine == "dask":
+            report = split_files_dask(
+                args.inputs,
+                args.output,
+                options=options,
+                scheduler=args.scheduler,
+                rejects=args.rejects,
+                n_workers=args.jobs if args.jobs > 1 else None,
+                strict=args.strict,
+                progress=progress,
+            )
+        else:
+            report = split_files(
+                args.inputs,
+                args.output,
+                options=options,
+                rejects=args.rejects,
+                jobs=args.jobs,
+                strict=args.strict,
+                progress=progress,
+            )
     finally:
         progress.close()
     _finish(report, args.report)
     return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def _records(inputs: Sequence[str], options: SplitOptions) -> Iterator[Record]:
+    for path in expand_inputs(inputs):
+        yield from read_records(path, input_format=options.input_format, role_map=options.role_map)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    budgets = args.max_tokens or [4096]
+    options = split_options(args, budgets[0])
+    splitter = RecordSplitter(options)
+    rejected = 0
+
+    def conversations() -> Iterator[Conversation]:
+        nonlocal rejected
+        for record in _records(args.inputs, options):
+            if record.conversation is None:
+                rejected += 1
+            else:
+                yield record.conversation
+
+    reports = token_reports(
+        conversations(),
+        budgets=[_budget(args, b) for b in budgets],
+        counter=splitter.counter,
+        chat_format=splitter.chat_format,
+        window=options.window,
+        truncation=options.truncation,
+        on_long_target=options.on_long_target,
+        keep_reasoning=options.keep_reasoning,
+    )
+    if args.json:
+        print(json.dumps([asdict(r) for r in reports], indent=2))
+    else:
+        print(format_reports(reports, price=args.price, rejected=rejected))
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    options = split_options(args, args.max_tokens)
+    splitter = RecordSplitter(options)
+    findings = validate_records(
+        _records(args.inputs, options),
+        budget=options.budget if args.max_tokens else None,
+        counter=splitter.counter,
+        chat_format=splitter.chat_format,
+        output_format=options.output_format,
+        role_map=options.role_map,
+    )
+    text, clean = format_findings(findings)
+    print(text)
+    return EXIT_OK if clean else EXIT_REJECTED
 
 
 def _show(args: argparse.Namespace) -> int:

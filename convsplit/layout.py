@@ -239,12 +239,16 @@ class Layout:
         """Context tokens of the plain messages in ``[start, end)``."""
         return self._plain_prefix[end] - self._plain_prefix[start]
 
-    def dropped(self, blocks: Sequence[Block]) -> tuple[int, int]:
-        """Plain messages (and their context tokens) before the sample's end left out of it."""
+    def history(self, blocks: Sequence[Block], targets: Sequence[int]) -> tuple[int, int, int]:
+        """Plain context before the sample's end: tokens kept, messages and tokens left out.
+
+        Targets are not history; counts are the input's context costs.
+        """
         end = blocks[-1][1]
         kept_count = sum(self._plain_count[b] - self._plain_count[a] for a, b in blocks)
         kept_tokens = sum(self._plain_prefix[b] - self._plain_prefix[a] for a, b in blocks)
-        return self._plain_count[end] - kept_count, self._plain_prefix[end] - kept_tokens
+        history = kept_tokens - sum(self.context_cost[t] for t in targets)
+        return history, self._plain_count[end] - kept_count, self._plain_prefix[end] - kept_tokens
 
     def earliest(
         self, lowest: int, highest: int, fits: Callable[[int], bool], *, guess: int | None = None

@@ -35,7 +35,9 @@ class Sample(BaseModel):
     ``targets`` and ``truncated`` are positions in ``messages``; ``source_indices[k]`` is
     the conversation index of ``messages[k]``. Token counts are exact for the counter and
     chat format used: ``total_tokens == context_tokens + target_tokens``, and
-    ``context_tokens`` includes the format's fixed per-sample tokens.
+    ``context_tokens`` includes the format's fixed per-sample tokens. ``history_tokens``
+    and ``dropped_tokens`` are the context tokens of the earlier (non-instruction) messages
+    the sample kept and left out.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -51,7 +53,20 @@ class Sample(BaseModel):
     target_tokens: int
     dropped_messages: int = 0
     dropped_tokens: int = 0
+    history_tokens: int = 0
     truncated: tuple[int, ...] = ()
+
+    @property
+    def history_kept(self) -> float:
+        """The share of the history before its target that the sample kept, 0 to 1.
+
+        >>> Sample(messages=(), targets=(), source_indices=(), total_tokens=0,
+        ...        context_tokens=0, target_tokens=0, history_tokens=30,
+        ...        dropped_tokens=10).history_kept
+        0.75
+        """
+        available = self.history_tokens + self.dropped_tokens
+        return self.history_tokens / available if available else 1.0
 
     @property
     def target_messages(self) -> tuple[Message, ...]:

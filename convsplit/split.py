@@ -238,7 +238,7 @@ class _SampleBuilder:
             else layout.target_cost(t)
             for t in targets
         )
-        dropped_messages, dropped_tokens = layout.dropped(fit.blocks)
+        history_tokens, dropped_messages, dropped_tokens = layout.history(fit.blocks, targets)
         history_cut = dropped_messages > self._preamble or bool(replacements)
         if history_cut and total - target_tokens < self.budget.min_context:
             for t in targets:
@@ -256,5 +256,6 @@ class _SampleBuilder:
             target_tokens=target_tokens,
             dropped_messages=dropped_messages,
             dropped_tokens=dropped_tokens,
+            history_tokens=history_tokens,
             truncated=tuple(truncated),
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import accumulate
@@ -120,13 +120,23 @@ def conversation_tokens(
     >>> conversation_tokens(conv, counter=get_counter(), chat_format=get_chat_format("openai"))
     13
     """
-    total = chat_format.sample_cost(conversation.tools, counter)
+    fixed = chat_format.sample_cost(conversation.tools, counter)
+    return fixed + sum(cost for _, cost in message_costs(conversation, counter, chat_format))
+
+
+def message_costs(
+    conversation: Conversation, counter: TokenCounter, chat_format: ChatFormat
+) -> list[tuple[str, int]]:
+    """Each message's role and tokens, in the whole conversation."""
+    costs: list[tuple[str, int]] = []
     previous: Message | None = None
     for message in conversation.messages:
         after = previous is not None and previous.role in INSTRUCTION_ROLES
-        total += chat_format.message_cost(message, counter, after_instruction=after)
+        costs.append(
+            (message.role, chat_format.message_cost(message, counter, after_instruction=after))
+        )
         previous = message
-    return total
+    return costs
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,9 @@ class TokenReport:
         conversations_over_budget: conversations that do not fit ``budget`` whole.
         targets: assistant messages some sample trains.
         skipped: assistant messages no sample trains, by reason.
+        history_kept: the share of the history before its target each sample kept (see
+            :attr:`Sample.history_kept`), in thousandths, as a distribution.
+        role_tokens: tokens per message, by role.
     """
 
     budget: int
@@ -165,10 +178,21 @@ class TokenReport:
     conversations_over_budget: int
     targets: int
     skipped: dict[str, int] = field(default_factory=dict)
+    history_kept: Distribution = field(default_factory=lambda: Distribution.of([]))
+    role_tokens: dict[str, Distribution] = field(default_factory=dict)
 
     def training_tokens(self, *, epochs: int) -> int:
         """Tokens read over ``epochs`` epochs."""
         return self.tokens_per_epoch * epochs
+
+    def cost_per_epoch(self, price_per_million: float) -> float:
+        """What one epoch costs at ``price_per_million`` per million training tokens."""
+        return self.tokens_per_epoch * price_per_million / 1_000_000
+
+    @property
+    def turns(self) -> int:
+        """Assistant messages counted: targeted plus skipped."""
+        return self.targets + sum(self.skipped.values())
 
 
 class TokenReportBuilder:
@@ -205,15 +229,20 @@ class TokenReportBuilder:
         self._trained = 0
         self._targets = 0
         self._skipped: Counter[str] = Counter()
+        self._history_kept: Counter[int] = Counter()
+        self._roles: dict[str, Counter[int]] = {}
 
     def add(self, conversation: Conversation, result: SplitResult) -> None:
         """Count one conversation and the result of splitting it."""
-        self._conversation_tokens[
-            conversation_tokens(conversation, counter=self.counter, chat_format=self.chat_format)
-        ] += 1
+        costs = message_costs(conversation, self.counter, self.chat_format)
+        fixed = self.chat_format.sample_cost(conversation.tools, self.counter)
+        self._conversation_tokens[fixed + sum(cost for _, cost in costs)] += 1
+        for role, cost in costs:
+            self._roles.setdefault(role, Counter())[cost] += 1
         for sample in result.samples:
             self._sample_tokens[sample.total_tokens] += 1
             self._trained += sample.target_tokens
+            self._history_kept[round(sample.history_kept * 1000)] += 1
         for outcome in result.outcomes:
             if outcome.reason is None:
                 self._targets += 1
@@ -240,6 +269,8 @@ class TokenReportBuilder:
             conversations_over_budget=over,
             targets=self._targets,
             skipped=dict(sorted(self._skipped.items())),
+            history_kept=Distribution.from_counts(self._history_kept),
+            role_tokens={r: Distribution.from_counts(c) for r, c in sorted(self._roles.items())},
         )
 
 
@@ -280,3 +311,48 @@ def token_report(
         )
         builder.add(conversation, result)
     return builder.build()
+
+
+def token_reports(
+    conversations: Iterable[Conversation],
+    *,
+    budgets: Sequence[Budget],
+    counter: TokenCounter | None = None,
+    chat_format: ChatFormat | None = None,
+    window: WindowStrategy = FullHistory(),
+    truncation: TruncationStrategy = DropOldest(),
+    on_long_target: OnLongTarget = "skip",
+    keep_reasoning: bool = False,
+) -> list[TokenReport]:
+    """One :class:`TokenReport` per budget, reading the conversations once.
+
+    What a split at each ``max_tokens`` would produce, side by side: the question a user
+    choosing a context window asks.
+
+    >>> conv = Conversation(messages=(Message(role="user", content="Hi " * 40),
+    ...                               Message(role="assistant", content="Hello"),
+    ...                               Message(role="user", content="Bye"),
+    ...                               Message(role="assistant", content="Bye!")))
+    >>> [r.samples for r in token_reports([conv], budgets=[Budget(30), Budget(100)])]
+    [1, 2]
+    """
+    counter = counter or get_counter()
+    chat_format = chat_format or get_chat_format("openai")
+    builders = [
+        TokenReportBuilder(budget=b, counter=counter, chat_format=chat_format) for b in budgets
+    ]
+    for index, conversation in enumerate(conversations):
+        for builder in builders:
+            result = split_conversation(
+                conversation,
+                budget=builder.budget,
+                counter=counter,
+                chat_format=chat_format,
+                window=window,
+                truncation=truncation,
+                on_long_target=on_long_target,
+                keep_reasoning=keep_reasoning,
+                conversation_index=index,
+            )
+            builder.add(conversation, result)
+    return [builder.build() for builder in builders]

@@ -1,0 +1,103 @@
+"""``convsplit stats``, ``validate`` and ``split --engine dask``, run as users run them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import EXAMPLES, run
+
+STATS = """\
+conversations: 4
+tokens per conversation: min 49, p5 75.4, median 254, p95 288.1, max 289
+tokens per message: assistant median 34 (15), system median 13 (3), tool median 27 (2), user median 12.5 (12)
+
+max_tokens  samples  tokens/epoch  trained/epoch  amplification  turns skipped  history kept  cost/epoch
+       256       14         2,276            489          2.90x         1 (7%)           90%       $0.06
+     4,096       14         2,443            489          2.89x         1 (7%)           96%       $0.06
+
+at 256: skipped 1 no_user_before
+at 4,096: skipped 1 no_user_before
+"""
+
+
+def test_stats_compares_budgets_side_by_side() -> None:
+    done = run(
+        "stats", str(EXAMPLES), "--max-tokens", "256", "--max-tokens", "4096", "--price", "25"
+    )
+    assert (done.returncode, done.stdout.decode()) == (0, STATS)
+
+
+def test_stats_as_json_adds_up() -> None:
+    done = run("stats", str(EXAMPLES), "--json", "--max-tokens", "128")
+    (report,) = json.loads(done.stdout)
+    assert report["budget"] == 128
+    assert report["targets"] + sum(report["skipped"].values()) == 15
+    assert report["sample_tokens"]["total"] == report["tokens_per_epoch"]
+
+
+def test_validate_groups_findings_with_file_and_line(tmp_path: Path) -> None:
+    done = run("validate", str(EXAMPLES))
+    assert done.returncode == 3
+    text = done.stdout.decode()
+    assert text.startswith(
+        "warning assistant_before_user: an assistant message before any user one (1)\n"
+        f"  {EXAMPLES}:4 message 1: message 1 is an assistant message before any user message "
+        "(it is not trained)\n"
+    )
+    assert text.endswith("0 errors, 1 warning, 5 notes\n")
+
+
+def test_validate_exits_zero_only_when_clean(tmp_path: Path) -> None:
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text(
+        '{"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": '
+        '"Hi"}, {"role": "assistant", "content": "Hello!"}]}\n',
+        encoding="utf-8",
+    )
+    done = run("validate", str(clean), "--max-tokens", "100")
+    assert (done.returncode, done.stdout.decode()) == (0, "no problems found\n")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"messages": []}\n{oops\n', encoding="utf-8")
+    done = run("validate", str(broken))
+    assert done.returncode == 3
+    assert f"  {broken}:2: " in done.stdout.decode()
+
+
+def test_validate_reports_every_deliberate_problem_of_the_cookbook_file(shared_data: Path) -> None:
+    toy = shared_data / "openai_cookbook_toy_chat_fine_tuning.jsonl"
+    done = run("validate", str(toy), "--max-tokens", "4096")
+    text = done.stdout.decode()
+    assert f"  {toy}:4: no user message" in text
+    assert f"  {toy}:5 message 2: message 2 (assistant) does not fit 4096 tokens" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scheduler", "tcp://127.0.0.1:1"], "error: --scheduler goes with --engine dask\n"),
+        (["--engine", "dask", "-o", "parts.gz"], "error: --engine dask writes a folder of uncompressed part files; drop .gz\n"),
+    ],
+)  # fmt: skip
+def test_engine_options_are_checked_before_any_work(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    output = [] if "-o" in args else ["-o", str(tmp_path / "o.jsonl")]
+    done = run("split", str(EXAMPLES), *output, *args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.decode() == message + "(see 'convsplit split --help')\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dask_engine_writes_what_the_local_engine_writes(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "distributed", reason="needs convsplit[dask]: pip install 'convsplit[dask]'"
+    )
+    local, parts = tmp_path / "local.jsonl", tmp_path / "parts"
+    assert run("split", str(EXAMPLES), "-o", str(local), "--max-tokens", "200").returncode == 0
+    done = run("split", str(EXAMPLES), "-o", str(parts), "--max-tokens", "200", "--engine", "dask")
+    assert done.returncode == 0, done.stderr.decode()
+    joined = b"".join(p.read_bytes() for p in sorted(parts.glob("part-*.jsonl")))
+    assert joined == local.read_bytes()
