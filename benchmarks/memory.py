@@ -1,0 +1,110 @@
+"""Memory: peak RSS of ``convsplit split`` on a small and a large input must be the same.
+
+The pipeline streams, so its peak memory should not grow with the input. This runs
+``python -m convsplit split`` (one process, ``--jobs 1``) on a generated corpus of
+``--small`` and one of ``--large`` megabytes at each window, and compares the peak resident
+set size of each process (``os.wait4``; the issue's target: large within 10% of small).
+Samples go to standard output, sent to ``/dev/null``: writing gigabytes to disk would
+measure the disk, not the pipeline's memory, and page cache is not RSS anyway.
+
+The corpora are generated on the fly into the system's temporary folder and deleted after
+the run (``--keep`` keeps them for the next run). Writes ``memory.csv`` and ``memory.md``.
+
+    python benchmarks/memory.py                      # 5 MB against 500 MB
+    python benchmarks/memory.py --small 0.1 --large 0.5 --windows 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import harness
+
+COLUMNS = ["max_tokens", "input_mb", "seconds", "mb_per_s", "peak_rss_mb", "x_small"]
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One row per window and size, the small input first."""
+    env = harness.child_env(harness.vocabulary_cache())
+    sizes = (args.small, args.large)
+    print(f"{harness.machine()}", file=sys.stderr)
+    fresh = [s for s in sizes if not harness.corpus_path(s, args.seed).exists()]
+    corpora = {size: harness.corpus(size, seed=args.seed) for size in sizes}
+    rows: list[dict[str, Any]] = []
+    try:
+        for max_tokens in args.windows:
+            small_rss = None
+            for size in sizes:
+                corpus = corpora[size]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "convsplit",
+                    "split",
+                    str(corpus),
+                    "-o",
+                    "-",
+                    "--max-tokens",
+                    str(max_tokens),
+                    "--jobs",
+                    "1",
+                ]
+                result = harness.run(cmd, env=env, stdout_to=Path(os.devnull))
+                small_rss = small_rss or result.max_rss_mb
+                megabytes = corpus.stat().st_size / 1e6
+                row = {
+                    "max_tokens": max_tokens,
+                    "input_mb": round(megabytes, 1),
+                    "seconds": round(result.seconds, 2),
+                    "mb_per_s": round(megabytes / result.seconds, 2),
+                    "peak_rss_mb": round(result.max_rss_mb, 1),
+                    "x_small": round(result.max_rss_mb / small_rss, 3),
+                }
+                rows.append(row)
+                print(
+                    f"{max_tokens:>6} {row['input_mb']:>8} MB  {row['seconds']:>8} s  "
+                    f"peak RSS {row['peak_rss_mb']:>7} MB  x{row['x_small']}",
+                    file=sys.stderr,
+                )
+    finally:
+        if not args.keep:
+            for size in fresh:
+                corpora[size].unlink(missing_ok=True)
+    return rows
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """Whether each large input's peak stayed within 10% of the small one's."""
+    smallest = min(r["input_mb"] for r in rows)
+    return [
+        f"peak RSS at {row['max_tokens']}, {row['input_mb']} MB: {row['x_small']:.3f}x the "
+        f"small input (target <= 1.10) {'met' if row['x_small'] <= 1.10 else 'MISSED'}"
+        for row in rows
+        if row["input_mb"] > smallest
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=float, default=5.0, help="MB (default 5)")
+    parser.add_argument("--large", type=float, default=500.0, help="MB (default 500)")
+    parser.add_argument("--windows", type=int, nargs="+", default=[4096, 16384])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", action="store_true", help="keep the generated corpora")
+    parser.add_argument("--output-dir", type=Path, default=harness.RESULTS)
+    args = parser.parse_args()
+    rows = measure(args)
+    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "memory")
+    found = verdicts(rows)
+    with open(md_path, "a", encoding="utf-8") as md:
+        md.write("\n" + "".join(f"- {line}\n" for line in found))
+    print("\n".join(found))
+    print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

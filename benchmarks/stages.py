@@ -1,0 +1,156 @@
+"""Stages: where ``split`` spends its time, stage by stage, next to what the floor does.
+
+Runs the pipeline's stages one after another in one process, each over the whole corpus,
+and times each: load the vocabulary, read and parse the JSON, build the models, count
+(tokenize every message), split with counts already known (windows, samples), serialize
+samples, write the file. Next to them: tokenizing every message's text once, the floor's
+tokenizer work. Only the public API is used, so it keeps working while the pipeline's
+insides change; the sum is close to, not equal to, the ``split`` command's own time.
+
+    python benchmarks/stages.py --megabytes 20 --max-tokens 4096
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import harness
+
+from convsplit import (
+    Budget,
+    Layout,
+    TiktokenCounter,
+    get_chat_format,
+    split_conversation,
+)
+from convsplit.formats import get_writer, read_openai
+from convsplit.formats.containers import Source
+
+COLUMNS = ["stage", "seconds", "share"]
+T = TypeVar("T")
+
+
+class KnownCounts:
+    """A counter that looks counts up: splitting timed without tokenizing."""
+
+    def __init__(self, counter: TiktokenCounter) -> None:
+        self.name = counter.name
+        self._counter = counter
+        self._counts: dict[str, int] = {}
+
+    def count(self, text: str) -> int:
+        found = self._counts.get(text)
+        if found is None:
+            found = self._counts[text] = self._counter.count(text)
+        return found
+
+    def encode(self, text: str) -> list[int]:
+        return self._counter.encode(text)
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        return self._counter.decode(tokens)
+
+
+def timed(stages: list[dict[str, Any]], name: str, work: Callable[[], T]) -> T:
+    """Run ``work``, add its time to ``stages`` under ``name``, return its result."""
+    started = time.perf_counter()
+    result = work()
+    stages.append({"stage": name, "seconds": round(time.perf_counter() - started, 3)})
+    print(f"{name:<44} {stages[-1]['seconds']:>7.3f} s", file=sys.stderr)
+    return result
+
+
+def measure(corpus: Path, max_tokens: int) -> list[dict[str, Any]]:
+    """The stages in pipeline order, then the floor's tokenization; shares of the split's."""
+    stages: list[dict[str, Any]] = []
+    chat_format, budget = get_chat_format("openai"), Budget(max_tokens)
+    counter = timed(stages, "load vocabulary", lambda: TiktokenCounter.load(harness.ENCODING))
+
+    def read() -> list[object]:
+        with Source.open(corpus) as source:
+            return [r.value for r in source.records()]
+
+    values = timed(stages, "read + orjson.loads", read)
+    conversations = timed(
+        stages, "JSON -> Conversation (pydantic)", lambda: [read_openai(v) for v in values]
+    )
+    known = KnownCounts(counter)
+
+    def count() -> list[Layout]:
+        return [Layout(c, counter=known, chat_format=chat_format) for c in conversations]
+
+    timed(stages, "count: Layout (tokenize every message)", count)
+
+    def split_all() -> list[Any]:
+        return [
+            split_conversation(
+                c, budget=budget, counter=known, chat_format=chat_format, conversation_index=i
+            )
+            for i, c in enumerate(conversations)
+        ]
+
+    results = timed(stages, f"split_conversation at {max_tokens}, counts known", split_all)
+    writer = get_writer("openai")
+    serialize = write = 0.0
+    # One conversation at a time, as the pipeline streams: holding a whole 16k run's output
+    # (30 times the input) in memory would time the page cache, not the writer.
+    with tempfile.TemporaryFile(dir=harness.scratch()) as out:
+        for result in results:
+            started = time.perf_counter()
+            data = b"".join(writer.lines(result))
+            middle = time.perf_counter()
+            out.write(data)
+            write += time.perf_counter() - middle
+            serialize += middle - started
+    for name, seconds in (
+        ("OpenAIWriter.lines (serialize samples)", serialize),
+        ("write the output file", write),
+    ):
+        stages.append({"stage": name, "seconds": round(seconds, 3)})
+        print(f"{name:<44} {seconds:>7.3f} s", file=sys.stderr)
+    total = sum(s["seconds"] for s in stages)
+    stages.append({"stage": "total (in process)", "seconds": round(total, 3)})
+    encoding = counter.encoding
+
+    def tokenize() -> None:
+        for conversation in conversations:
+            for message in conversation.messages:
+                encoding.encode_ordinary(message.text)
+
+    timed(stages, "floor's work: encode every message once", tokenize)
+    for stage in stages:
+        stage["share"] = f"{stage['seconds'] / total:.0%}"
+    return stages
+
+
+def _checked(path: Path) -> Path:
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such file")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=float, default=20.0)
+    parser.add_argument("--corpus", type=Path, help="an OpenAI JSONL file instead")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-tokens", type=int, default=4096)
+    parser.add_argument("--output-dir", type=Path, default=harness.RESULTS)
+    args = parser.parse_args()
+    corpus = (
+        _checked(args.corpus) if args.corpus else harness.corpus(args.megabytes, seed=args.seed)
+    )
+    print(f"corpus {corpus} ({corpus.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    rows = measure(corpus, args.max_tokens)
+    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "stages")
+    print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Throughput: ``convsplit split`` end to end against the floor and today's approaches.
+
+Every contender is a whole ``python`` process on the same generated corpus, timed from
+launch to exit (interpreter start and encoding load included for all):
+
+- floor: parse every record, tokenize every message once, nothing else (``floor.py``);
+- convsplit: ``python -m convsplit split`` (read, count, split, write), ``--jobs 1`` and 2;
+- naive: re-count the candidate history for each assistant turn (``naive_split.py``);
+- langchain: ``trim_messages(strategy="last")`` per assistant turn (``langchain_trim.py``;
+  skipped with a message when langchain-core is not installed).
+
+Each is reported in MB of input per second, samples per second and as a ratio to the floor
+(floor time / its time: 1.0 is as fast as the floor). Times are the best of ``--repeat``
+runs (the slow contenders run once). Writes ``throughput.csv`` and ``throughput.md``.
+
+    python benchmarks/throughput.py --megabytes 50
+    python benchmarks/throughput.py --megabytes 0.3 --windows 1024 --repeat 1   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import harness
+
+COLUMNS = [
+    "max_tokens",
+    "contender",
+    "seconds",
+    "mb_per_s",
+    "samples",
+    "samples_per_s",
+    "x_floor",
+    "output_mb",
+]
+CONTENDERS = ("convsplit", "convsplit-jobs2", "naive", "langchain")
+SLOW = {"naive", "langchain"}
+
+
+def command(name: str, corpus: Path, output: Path, max_tokens: int, report: Path) -> list[str]:
+    """The command line of one contender."""
+    if name.startswith("convsplit"):
+        jobs = "2" if name.endswith("jobs2") else "1"
+        return [
+            sys.executable,
+            "-m",
+            "convsplit",
+            "split",
+            str(corpus),
+            "-o",
+            str(output),
+            "--max-tokens",
+            str(max_tokens),
+            "--jobs",
+            jobs,
+            "--report",
+            str(report),
+        ]
+    script = {"naive": "naive_split.py", "langchain": "langchain_trim.py"}[name]
+    return [
+        sys.executable,
+        str(harness.BENCHMARKS / script),
+        str(corpus),
+        "-o",
+        str(output),
+        "--max-tokens",
+        str(max_tokens),
+    ]
+
+
+def samples_of(name: str, run: harness.Run, report: Path) -> int | None:
+    """Samples written, from convsplit's ``--report`` or the script's JSON on stdout."""
+    try:
+        if name.startswith("convsplit"):
+            return int(json.loads(report.read_text())["samples"])
+        return int(json.loads(run.stdout)["samples"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run every contender at every window; one row each, the floor first.
+
+    The floor runs next to the fast contenders in every round, and the best of all its
+    runs is the reference: a busy moment on the machine then slows both, not one.
+    """
+    corpus = Path(args.corpus) if args.corpus else harness.corpus(args.megabytes, seed=args.seed)
+    megabytes = corpus.stat().st_size / 1e6
+    env = harness.child_env(harness.vocabulary_cache())
+    work = harness.scratch()
+    output, report = work / "throughput-out.jsonl", work / "throughput-report.json"
+    print(f"corpus {corpus} ({megabytes:.1f} MB); {harness.machine()}", file=sys.stderr)
+    floor_cmd = [sys.executable, str(harness.BENCHMARKS / "floor.py"), str(corpus)]
+    contenders = [c for c in args.contenders if c != "langchain" or _has_langchain()]
+    floors: list[harness.Run] = []
+    measured: list[tuple[int, str, harness.Run, int | None, float | None]] = []
+    for max_tokens in args.windows:
+        best: dict[str, tuple[harness.Run, int | None, float | None]] = {}
+        for round_ in range(max(1, args.repeat)):
+            floors.append(harness.run(floor_cmd, env=env))
+            for name in contenders:
+                if name in SLOW and round_ > 0:
+                    continue
+                output.unlink(missing_ok=True)
+                result = harness.run(command(name, corpus, output, max_tokens, report), env=env)
+                if name not in best or result.seconds < best[name][0].seconds:
+                    out_mb = output.stat().st_size / 1e6 if output.exists() else None
+                    best[name] = (result, samples_of(name, result, report), out_mb)
+                output.unlink(missing_ok=True)
+                _show(max_tokens, name, result.seconds)
+        measured += [(max_tokens, name, *best[name]) for name in contenders]
+    report.unlink(missing_ok=True)
+    floor = min(floors, key=lambda r: r.seconds)
+    _show("-", "floor (best)", floor.seconds)
+    rows = [_row("-", "floor", floor, megabytes=megabytes, floor=floor)]
+    for max_tokens, name, result, samples, out_mb in measured:
+        rows.append(
+            _row(max_tokens, name, result, megabytes=megabytes, floor=floor, samples=samples,
+                 output_mb=out_mb)
+        )  # fmt: skip
+    return rows
+
+
+def _has_langchain() -> bool:
+    if importlib.util.find_spec("langchain_core") is None:
+        print("langchain: skipped (pip install langchain-core to include it)", file=sys.stderr)
+        return False
+    return True
+
+
+def _row(
+    max_tokens: int | str,
+    name: str,
+    run: harness.Run,
+    *,
+    megabytes: float,
+    floor: harness.Run,
+    samples: int | None = None,
+    output_mb: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "max_tokens": max_tokens,
+        "contender": name,
+        "seconds": round(run.seconds, 3),
+        "mb_per_s": round(megabytes / run.seconds, 2),
+        "samples": samples if samples is not None else "",
+        "samples_per_s": round(samples / run.seconds) if samples else "",
+        "x_floor": round(floor.seconds / run.seconds, 3),
+        "output_mb": round(output_mb, 1) if output_mb is not None else "",
+    }
+
+
+def _show(max_tokens: int | str, name: str, seconds: float) -> None:
+    print(f"{max_tokens!s:>6} {name:<16} {seconds:>9.2f} s", file=sys.stderr)
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, each with the measured figure and whether it was met."""
+    by = {(r["max_tokens"], r["contender"]): r for r in rows}
+    lines = []
+    for (max_tokens, name), row in by.items():
+        if name == "convsplit":
+            ok = row["x_floor"] >= 0.8
+            lines.append(
+                f"split at {max_tokens}: {row['x_floor']:.2f}x the floor (target >= 0.8)"
+                f" {'met' if ok else 'MISSED'}"
+            )
+            two = by.get((max_tokens, "convsplit-jobs2"))
+            if two:
+                speedup = row["seconds"] / two["seconds"]
+                lines.append(
+                    f"--jobs 2 at {max_tokens}: {speedup:.2f}x --jobs 1 (target >= 1.6)"
+                    f" {'met' if speedup >= 1.6 else 'MISSED'}"
+                )
+            for rival in ("naive", "langchain"):
+                other = by.get((max_tokens, rival))
+                if other:
+                    ratio = other["seconds"] / row["seconds"]
+                    target = (
+                        " (target >= 30)" if rival == "langchain" and max_tokens == 4096 else ""
+                    )
+                    verdict = (" met" if ratio >= 30 else " MISSED") if target else ""
+                    lines.append(
+                        f"split at {max_tokens}: {ratio:.1f}x faster than {rival}{target}{verdict}"
+                    )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=float, default=50.0, help="corpus size (default 50)")
+    parser.add_argument("--corpus", help="use this OpenAI JSONL file instead of generating one")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--windows", type=int, nargs="+", default=[1024, 4096, 16384])
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the fast contenders")
+    parser.add_argument("--output-dir", type=Path, default=harness.RESULTS)
+    args = parser.parse_args()
+    rows = measure(args)
+    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "throughput")
+    found = verdicts(rows)
+    with open(md_path, "a", encoding="utf-8") as md:
+        md.write("\n" + "".join(f"- {line}\n" for line in found))
+    print("\n".join(found))
+    print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
