@@ -21,7 +21,13 @@ import orjson
 
 from convsplit.budget import Budget
 from convsplit.errors import ConvsplitError, InvalidConversationError
-from convsplit.formats import Record, read_records, reader_names, writer_names
+from convsplit.formats import (
+    MAX_RECORD_BYTES,
+    Record,
+    read_records,
+    reader_names,
+    writer_names,
+)
 from convsplit.integrations.dask import split_files_dask
 from convsplit.messages import Conversation
 from convsplit.pipeline import RecordSplitter, Report, SplitOptions, expand_inputs, split_files
@@ -289,6 +295,14 @@ def _add_split_options(
 
     group = parser.add_argument_group("formats")
     group.add_argument(
+        "--max-record-bytes",
+        type=_natural,
+        default=MAX_RECORD_BYTES,
+        metavar="N",
+        help=f"reject records larger than N bytes unread (default {MAX_RECORD_BYTES:,}; 0: no "
+        "limit)",
+    )
+    group.add_argument(
         "--from",
         dest="input_format",
         default="auto",
@@ -399,6 +413,7 @@ def split_options(args: argparse.Namespace, max_tokens: int | None = None) -> Sp
         output_format=args.output_format,
         writer_options=_writer_options(args.writer_option),
         role_map=_pairs(args.role_map, "--role-map"),
+        max_record_bytes=args.max_record_bytes or None,
     )
 
 
@@ -439,7 +454,12 @@ def _split(args: argparse.Namespace) -> int:
 
 def _records(inputs: Sequence[str], options: SplitOptions) -> Iterator[Record]:
     for path in expand_inputs(inputs):
-        yield from read_records(path, input_format=options.input_format, role_map=options.role_map)
+        yield from read_records(
+            path,
+            input_format=options.input_format,
+            role_map=options.role_map,
+            max_record_bytes=options.max_record_bytes,
+        )
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -493,8 +513,13 @@ def _show(args: argparse.Namespace) -> int:
     options = split_options(args)
     splitter = RecordSplitter(options)
     wanted: str = args.conversation
-    for index, record in enumerate(read_records(args.input, input_format=options.input_format,
-                                                role_map=options.role_map)):  # fmt: skip
+    records = read_records(
+        args.input,
+        input_format=options.input_format,
+        role_map=options.role_map,
+        max_record_bytes=options.max_record_bytes,
+    )
+    for index, record in enumerate(records):
         conversation = record.conversation
         matches = str(index) == wanted or (conversation is not None and conversation.id == wanted)
         if not matches:

@@ -30,6 +30,7 @@ import orjson
 from convsplit.budget import Budget
 from convsplit.errors import ConvsplitError, InvalidConversationError, OutputError
 from convsplit.formats import (
+    MAX_RECORD_BYTES,
     RawRecord,
     SampleWriter,
     Source,
@@ -70,6 +71,7 @@ class SplitOptions:
         output_format: a writer name; ``writer_options`` are passed to it.
         role_map: extra role names for the readers (``{"bot": "assistant"}``).
         bpe_file: a tiktoken vocabulary file to load ``tokenizer`` from (verified).
+        max_record_bytes: a record larger than this is rejected unread (None: no limit).
     """
 
     budget: Budget
@@ -84,6 +86,7 @@ class SplitOptions:
     writer_options: Mapping[str, Any] = field(default_factory=dict)
     role_map: Mapping[str, str] = field(default_factory=dict)
     bpe_file: str | None = None
+    max_record_bytes: int | None = MAX_RECORD_BYTES
 
 
 @dataclass
@@ -324,14 +327,16 @@ def _reject(path: str, raw: RawRecord, error: InvalidConversationError) -> dict[
     }
 
 
-def _batches(files: Sequence[str]) -> Iterator[tuple[str, list[RawRecord], int]]:
+def _batches(
+    files: Sequence[str], max_record_bytes: int | None
+) -> Iterator[tuple[str, list[RawRecord], int]]:
     """Records grouped in batches of about a megabyte, with the index of their first record."""
     index = 0
     for path in files:
         with Source.open(path) as source:
             batch: list[RawRecord] = []
             size = 0
-            for raw in source.records():
+            for raw in source.records(max_record_bytes=max_record_bytes):
                 batch.append(raw)
                 size += len(raw.text)
                 if len(batch) >= _BATCH_RECORDS or size >= _BATCH_BYTES:
@@ -345,7 +350,7 @@ def _batches(files: Sequence[str]) -> Iterator[tuple[str, list[RawRecord], int]]
 
 def _run(files: Sequence[str], worker: RecordSplitter, jobs: int) -> Iterator[SplitBatch]:
     if jobs <= 1:
-        for path, records, index in _batches(files):
+        for path, records, index in _batches(files, worker.options.max_record_bytes):
             yield worker.process(path, records, index)
         return
     yield from _run_parallel(files, worker.options, jobs)
@@ -377,7 +382,7 @@ def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Ite
         max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(options,)
     ) as pool:
         try:
-            for path, records, index in _batches(files):
+            for path, records, index in _batches(files, options.max_record_bytes):
                 plain = [(r.lineno, r.text, r.error) for r in records]
                 pending.append(pool.submit(_work, path, plain, index))
                 if len(pending) >= 2 * jobs:

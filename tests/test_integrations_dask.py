@@ -357,11 +357,11 @@ def test_without_a_scheduler_a_local_cluster_is_started(tmp_path: Path) -> None:
 def block_reading(path: Path, blocksize: int) -> list[tuple[int, bytes, object, str | None]]:
     """Every record of ``path`` read block by block, as the tasks read them."""
     parts = plan_partitions([str(path)], blocksize=blocksize)
-    counts = [_count(part) for part in parts]
+    counts = [_count(part, None) for part in parts]
     out = []
     for part, (first_line, _) in zip(parts, _starts(parts, counts), strict=True):
         assert part.end is not None
-        out.extend((r.lineno, r.text, r.value, r.error) for r in _block_records(part, first_line))
+        out.extend((r.lineno, r.text, r.value, r.error) for r in _block_records(part, first_line, None))
     return out
 
 

@@ -35,7 +35,7 @@ from convsplit.formats._common import (
     parse_json,
     sample_metadata,
 )
-from convsplit.formats.containers import RawRecord, Source
+from convsplit.formats.containers import MAX_RECORD_BYTES, RawRecord, Source
 from convsplit.formats.detect import detect_format
 from convsplit.formats.openai import OpenAIWriter, read_openai
 from convsplit.formats.pairs import read_pairs
@@ -46,6 +46,7 @@ from convsplit.messages import Conversation
 from convsplit.samples import SplitResult
 
 __all__ = [
+    "MAX_RECORD_BYTES",
     "OpenAIWriter",
     "PromptCompletionWriter",
     "RawRecord",
@@ -154,6 +155,7 @@ def read_records(
     input_format: str = "auto",
     role_map: Mapping[str, str] | None = None,
     name: str | None = None,
+    max_record_bytes: int | None = MAX_RECORD_BYTES,
 ) -> Iterator[Record]:
     """Read every record of a file or stream, parsed or rejected, in order.
 
@@ -163,6 +165,8 @@ def read_records(
         input_format: a name from :func:`reader_names`; ``auto`` decides per record.
         role_map: extra role names (``{"bot": "assistant"}``) for every reader.
         name: the file name to report (defaults to the path, or the stream's name).
+        max_record_bytes: a record larger than this is rejected unread, its first bytes
+            kept, so one huge line cannot exhaust memory (None: no limit).
 
     Returns:
         An iterator of :class:`Record`; a bad record is yielded with its error, never
@@ -184,7 +188,7 @@ def read_records(
     roles = check_role_map(role_map)
     with Source.open(source, name=name) as opened:
         path = opened.path
-        for raw in opened.records():
+        for raw in opened.records(max_record_bytes=max_record_bytes):
             text = raw.text.decode("utf-8", errors="replace")
             if raw.error is not None:
                 error = InvalidConversationError(raw.error, path=path, lineno=raw.lineno)

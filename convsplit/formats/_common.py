@@ -72,7 +72,10 @@ def parse_json(text: bytes | str) -> object:
     )
     if long_number is None:
         return value
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:  # deeper than Python's json can go: keep orjson's reading
+        return value
 
 
 def arguments_text(arguments: object) -> str:

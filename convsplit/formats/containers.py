@@ -101,15 +101,18 @@ class Source:
             stream = cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
         return cls(stream, path=path, owned=owned)
 
-    def records(self) -> Iterator[RawRecord]:
-        """The records of the stream, in order.
+    def records(self, *, max_record_bytes: int | None = None) -> Iterator[RawRecord]:
+        """The records of the stream, in order; one over ``max_record_bytes`` is skipped
+        unread (memory stays bounded) and comes back as an error with its first bytes.
 
         Raises:
             InvalidConversationError: the container itself is unreadable (a cut-off JSON
                 array, a corrupt gzip stream), naming the file and line.
         """
         try:
-            yield from iter_raw_records(self.stream, path=self.path)
+            yield from iter_raw_records(
+                self.stream, path=self.path, max_record_bytes=max_record_bytes
+            )
         except (OSError, EOFError, zlib.error) as error:
             raise InvalidConversationError(
                 f"cannot read: {error} (is the file truncated or not really gzip?)",
@@ -149,7 +152,9 @@ class _Replay(io.RawIOBase):
         return len(data)
 
 
-def iter_raw_records(stream: IO[bytes], *, path: str) -> Iterator[RawRecord]:
+def iter_raw_records(
+    stream: IO[bytes], *, path: str, max_record_bytes: int | None = None
+) -> Iterator[RawRecord]:
     """Records of a decompressed binary stream: JSONL, JSON array or concatenated JSON.
 
     >>> data = b'[\\n  {"a": 1},\\n  {"a": 2}\\n]\\n'
@@ -168,9 +173,24 @@ def iter_raw_records(stream: IO[bytes], *, path: str) -> Iterator[RawRecord]:
         first = _first_non_space(head, first)
     container = _container(head, first)
     if container == "jsonl":
-        yield from _jsonl(stream, head)
+        yield from _jsonl(stream, head, max_record_bytes)
     else:
-        yield from _Scanner(stream, head, path=path, array=container == "array").records()
+        array = container == "array"
+        yield from _Scanner(stream, head, path=path, array=array, limit=max_record_bytes).records()
+
+
+#: Bytes of an oversized record kept for the rejects file.
+OVERSIZE_PREFIX = 1024
+#: The default largest record read (``--max-record-bytes``): bigger ones are rejected unread.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+
+
+def oversize_error(limit: int, size: int) -> str:
+    """The error of a record over the size limit."""
+    return (
+        f"the record is larger than {limit:,} bytes ({size:,} bytes); raise "
+        "--max-record-bytes (max_record_bytes=) to read it"
+    )
 
 
 def _first_non_space(data: bytes | bytearray, start: int) -> int:
@@ -192,9 +212,14 @@ def _container(head: bytes, first: int) -> Container:
     return "jsonl"
 
 
-def _jsonl(stream: IO[bytes], head: bytes) -> Iterator[RawRecord]:
-    lines = _chain_lines(head, stream)
-    for lineno, line in enumerate(lines, start=1):
+def _jsonl(stream: IO[bytes], head: bytes, limit: int | None) -> Iterator[RawRecord]:
+    reader = io.BufferedReader(_Replay(head, stream), buffer_size=_CHUNK)
+    lineno = 0
+    while line := reader.readline(limit + 1) if limit else reader.readline():
+        lineno += 1
+        if limit and len(line) > limit and not line.endswith(b"\n"):
+            yield skip_long_line(reader, line, lineno, limit)
+            continue
         text = line.rstrip(b"\r\n")
         if not text.strip(_WHITESPACE):
             continue
@@ -206,19 +231,17 @@ def _jsonl(stream: IO[bytes], head: bytes) -> Iterator[RawRecord]:
             yield RawRecord(lineno, text, value)
 
 
-def _chain_lines(head: bytes, stream: IO[bytes]) -> Iterator[bytes]:
-    """Lines of ``head`` followed by the rest of ``stream``, split at ``\\n`` only."""
-    last = head.rfind(b"\n")
-    if last < 0:
-        rest = head + stream.readline()
-        if rest:
-            yield rest
-    else:
-        yield from io.BytesIO(head[: last + 1])
-        tail = head[last + 1 :]
-        if tail:
-            yield tail + stream.readline()
-    yield from stream
+def skip_long_line(reader: IO[bytes], start: bytes, lineno: int, limit: int) -> RawRecord:
+    """Read past the rest of a line too long to keep, holding a chunk at a time."""
+    size = len(start)
+    tail = start
+    while not tail.endswith(b"\n"):
+        tail = reader.readline(_CHUNK)
+        if not tail:
+            break
+        size += len(tail)
+    size -= len(tail) - len(tail.rstrip(b"\r\n"))
+    return RawRecord(lineno, start[:OVERSIZE_PREFIX], error=oversize_error(limit, size))
 
 
 def _json_error(error: orjson.JSONDecodeError, first_line: int) -> str:
@@ -234,12 +257,17 @@ class _Scanner:
     error, not the file's).
     """
 
-    def __init__(self, stream: IO[bytes], head: bytes, *, path: str, array: bool) -> None:
+    def __init__(
+        self, stream: IO[bytes], head: bytes, *, path: str, array: bool, limit: int | None
+    ) -> None:
         self.stream = stream
         self.path = path
         self.array = array
+        self.limit = limit
         self.buf = bytearray(head)
         self.eof = False
+        # A record over the limit: its first bytes, its line, the bytes dropped unread.
+        self.oversize: tuple[bytes, int, int] | None = None
 
     def _more(self) -> bool:
         if self.eof:
@@ -262,7 +290,20 @@ class _Scanner:
         while True:
             match = (_INSIDE if in_string else _OUTSIDE).search(buf, pos)
             if match is None:
-                if mark > _CHUNK:  # forget what is behind the current record
+                if self.limit and depth > 0 and len(buf) - mark > self.limit:
+                    # Too big to keep: remember its start, drop what was scanned of it.
+                    if self.oversize is None:
+                        start = _first_non_space(buf, mark)
+                        line = mark_line + buf.count(b"\n", mark, start)
+                        self.oversize = (bytes(buf[start : start + OVERSIZE_PREFIX]), line, 0)
+                        mark_line, mark = line, start
+                    cut = min(pos, len(buf))  # pos may point past an escaped byte to come
+                    prefix, line, dropped = self.oversize
+                    self.oversize = (prefix, line, dropped + cut - mark)
+                    mark_line += buf.count(b"\n", mark, cut)
+                    del buf[:cut]
+                    pos, mark = pos - cut, 0
+                elif mark > _CHUNK:  # forget what is behind the current record
                     del buf[:mark]
                     pos -= mark
                     mark = 0
@@ -329,6 +370,11 @@ class _Scanner:
         return mark_line + self.buf.count(b"\n", mark, end)
 
     def _record(self, mark: int, mark_line: int, end: int) -> RawRecord | None:
+        if self.oversize is not None:
+            prefix, line, dropped = self.oversize
+            self.oversize = None
+            size = dropped + len(self.buf[mark:end].rstrip(_WHITESPACE))
+            return RawRecord(line, prefix, error=oversize_error(self.limit or 0, size))
         start = _first_non_space(self.buf, mark)
         text = bytes(self.buf[start:end]).rstrip(_WHITESPACE)
         if not text:

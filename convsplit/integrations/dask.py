@@ -41,6 +41,7 @@ Pointing it at a real cluster
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import pickle
@@ -58,7 +59,14 @@ import orjson
 from convsplit.errors import InvalidConversationError, OutputError
 from convsplit.extras import require
 from convsplit.formats import RawRecord, Source, parse_json
-from convsplit.formats.containers import _BOM, _CHUNK, _container, _first_non_space, _json_error
+from convsplit.formats.containers import (
+    _BOM,
+    _CHUNK,
+    _container,
+    _first_non_space,
+    _json_error,
+    skip_long_line,
+)
 from convsplit.pipeline import (
     RecordSplitter,
     Report,
@@ -142,11 +150,13 @@ def _plain_jsonl(path: str) -> bool:
     return first < len(head) and _container(head, first) == "jsonl"
 
 
-def _block_lines(part: Partition) -> Iterator[bytes]:
+def _block_lines(part: Partition, limit: int | None) -> Iterator[bytes | RawRecord]:
     """The lines that start in the partition's byte range (the last may lack its newline).
 
     A line belongs to the block it starts in: a block starting inside a line skips to
-    the next one, and the block before reads that line to its end.
+    the next one, and the block before reads that line to its end. A line over ``limit``
+    is read past a chunk at a time and comes back as a rejected record (line number 0,
+    numbered by the caller), as the local reader does.
     """
     if part.end is None:  # pragma: no cover - whole files are read by Source
         raise ValueError("not a block")
@@ -157,9 +167,14 @@ def _block_lines(part: Partition) -> Iterator[bytes]:
         position = stream.tell()
         first = position == 0
         while position < part.end:
-            line = stream.readline()
+            line = stream.readline(limit + 1) if limit else stream.readline()
             if not line:
                 break
+            if limit and len(line) > limit and not line.endswith(b"\n"):
+                yield skip_long_line(stream, line, 0, limit)
+                position = stream.tell()
+                first = False
+                continue
             position += len(line)
             if first and line.startswith(_BOM):  # as the local reader drops it
                 line = line[len(_BOM) :]
@@ -167,9 +182,12 @@ def _block_lines(part: Partition) -> Iterator[bytes]:
             yield line
 
 
-def _block_records(part: Partition, first_line: int) -> Iterator[RawRecord]:
+def _block_records(part: Partition, first_line: int, limit: int | None) -> Iterator[RawRecord]:
     """Records of a JSONL block, as the local JSONL reader makes them."""
-    for lineno, line in enumerate(_block_lines(part), start=first_line):
+    for lineno, line in enumerate(_block_lines(part, limit), start=first_line):
+        if isinstance(line, RawRecord):
+            yield dataclasses.replace(line, lineno=lineno)
+            continue
         text = line.rstrip(b"\r\n")
         if not text.strip(_WHITESPACE):
             continue
@@ -182,23 +200,23 @@ def _block_records(part: Partition, first_line: int) -> Iterator[RawRecord]:
 
 
 @contextlib.contextmanager
-def _records(part: Partition, first_line: int) -> Iterator[Iterator[RawRecord]]:
+def _records(part: Partition, first_line: int, limit: int | None) -> Iterator[Iterator[RawRecord]]:
     if part.end is not None:
-        yield _block_records(part, first_line)
+        yield _block_records(part, first_line, limit)
         return
     with Source.open(part.path, name=part.name) as source:
-        yield source.records()
+        yield source.records(max_record_bytes=limit)
 
 
-def _count(part: Partition) -> tuple[int, int]:
+def _count(part: Partition, limit: int | None) -> tuple[int, int]:
     """Lines (blocks only: a whole file numbers its own) and records of a partition."""
     if part.end is None:
         with Source.open(part.path, name=part.name) as source:
-            return 0, sum(1 for _ in source.records())
+            return 0, sum(1 for _ in source.records(max_record_bytes=limit))
     lines = records = 0
-    for line in _block_lines(part):
+    for line in _block_lines(part, limit):
         lines += 1
-        if line.strip(_WHITESPACE):
+        if isinstance(line, RawRecord) or line.strip(_WHITESPACE):
             records += 1
     return lines, records
 
@@ -273,7 +291,7 @@ def _split_part(
         report = Report()
         first_line, index = start
         with (
-            _records(part, first_line) as records,
+            _records(part, first_line, options.max_record_bytes) as records,
             open(output, "wb") as out,
             open(rejects, "wb") if rejects is not None else contextlib.nullcontext() as bad,
         ):
@@ -376,7 +394,9 @@ def split_files_dask(
     try:
         with _client(distributed, scheduler, n_workers) as client:
             counts = (
-                client.gather(client.map(_count, parts, pure=False))
+                client.gather(
+                    client.map(_count, parts, [options.max_record_bytes] * len(parts), pure=False)
+                )
                 if len(parts) > 1
                 else [(0, 0)] * len(parts)
             )
