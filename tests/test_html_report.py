@@ -1,0 +1,507 @@
+"""The HTML report: its tables, links and escaping read from the markup, then the page as a
+person sees it, in headless Chromium driven over the DevTools protocol.
+
+The browser tests start Chromium with ``--remote-debugging-pipe`` and speak the protocol's
+NUL-separated JSON on file descriptors 3 and 4: no port, no websocket, no extra package.
+They skip, saying what to install, where Chromium is absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import select
+import shutil
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from convsplit import Budget
+from convsplit.errors import OutputError
+from convsplit.formats import Record, read_records
+from convsplit.html_report import (
+    CONTENT_SECURITY_POLICY,
+    DEFAULT_WINDOWS,
+    collect_report,
+    record_anchor,
+    render_report,
+    share,
+    write_report,
+)
+from convsplit.stats import token_reports
+from convsplit.validation import validate_records
+from tests.test_cli import EXAMPLES
+
+HOSTILE = '</div><script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+
+
+def _records(*paths: Path) -> Iterator[Record]:
+    for path in paths:
+        yield from read_records(str(path))
+
+
+def _jsonl(path: Path, *records: object) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _chat(*pairs: tuple[str, str], **extra: object) -> dict[str, object]:
+    return {"messages": [{"role": role, "content": text} for role, text in pairs], **extra}
+
+
+@pytest.fixture
+def messy(tmp_path: Path) -> Path:
+    """A file with one record of each kind of trouble, hostile text included."""
+    return _jsonl(
+        tmp_path / "messy.jsonl",
+        _chat(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello!")),
+        _chat(("user", HOSTILE), ("assistant", "I will not run that.")),
+        [],
+        _chat(("user", "Only a question?")),
+        _chat(("user", "x " * 3000), ("assistant", "A long question deserves a short answer.")),
+        _chat(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello!")),
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": HOSTILE, "content": "?"}]},
+    )
+
+
+# -- the markup -------------------------------------------------------------------------------
+
+
+class _Page(HTMLParser):
+    """The parts of a page the tests look at: tags, ids, links, text and tables by id."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.text: list[str] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+        self._in_style = False
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        if attributes.get("id"):
+            self.ids.add(str(attributes["id"]))
+        if tag == "a":
+            self.links.append(str(attributes.get("href")))
+        if tag == "table":
+            self._table = attributes.get("id") or f"table-{len(self.tables)}"
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = []
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._table is not None and self._cell is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+        elif tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+        if not self._in_style:
+            self.text.append(data)
+
+
+def test_sweep_table_holds_the_numbers_of_token_reports() -> None:
+    data = collect_report(_records(EXAMPLES))
+    page = _Page(render_report(data))
+    conversations = [r.conversation for r in _records(EXAMPLES) if r.conversation is not None]
+    expected = token_reports(conversations, budgets=[Budget(n) for n in DEFAULT_WINDOWS])
+    assert data.reports == expected
+    header, *rows = page.tables["sweep-table"]
+    assert header == ["max_tokens", "samples", "tokens/epoch", "trained/epoch", "amplification",
+                      "turns skipped", "history kept, mean", "history kept, p5",
+                      "conversations over budget", "skipped, by reason"]  # fmt: skip
+    assert [row[0] for row in rows] == ["512", "1k", "2k", "4k", "8k", "16k", "32k", "128k"]
+    for row, report in zip(rows, expected, strict=True):
+        skipped = sum(report.skipped.values())
+        assert row[1:] == [
+            f"{report.samples:,}",
+            f"{report.tokens_per_epoch:,}",
+            f"{report.trained_tokens_per_epoch:,}",
+            f"{report.amplification:.2f}x",
+            f"{skipped:,} ({share(skipped / report.turns)})",
+            share(report.history_kept.mean / 1000),
+            share(report.history_kept.p5 / 1000),
+            f"{report.conversations_over_budget:,}",
+            ", ".join(f"{n:,} {reason}" for reason, n in report.skipped.items()),
+        ]
+
+
+def test_sweep_table_as_printed() -> None:
+    data = collect_report(_records(EXAMPLES), budgets=[Budget(300), Budget(60), Budget(150)])
+    assert _Page(render_report(data)).tables["sweep-table"][1:] == [
+        ["60", "5", "251", "132", "1.10x", "10 (66.7%)", "16.3%", "7.4%", "3",
+         "1 no_user_before, 9 target_too_long"],
+        ["150", "12", "1,247", "430", "2.50x", "3 (20.0%)", "56.5%", "7.4%", "3",
+         "1 no_user_before, 2 target_too_long"],
+        ["300", "14", "2,443", "489", "2.89x", "1 (6.7%)", "95.8%", "79.3%", "0",
+         "1 no_user_before"],
+    ]  # fmt: skip
+
+
+def test_token_table_holds_the_distributions() -> None:
+    data = collect_report(_records(EXAMPLES), budgets=[Budget(4096)])
+    page = _Page(render_report(data))
+    (table,) = [rows for rows in page.tables.values() if rows[0][:3] == ["", "count", "total"]]
+    assert table[1] == ["conversation", "4", "846", "49", "75.4", "254", "288.1", "289", "211.5"]
+    assert [row[0] for row in table[2:]] == ["assistant", "system", "tool", "user"]
+    report = data.reports[0]
+    assert [int(row[1]) for row in table[2:]] == [d.count for d in report.role_tokens.values()]
+    assert sum(data.conversation_histogram.values()) == report.conversations == 4
+
+
+def test_every_finding_links_to_a_section_showing_its_record(messy: Path) -> None:
+    data = collect_report(_records(messy), budgets=[Budget(1024)], check_budget=Budget(1024))
+    page = _Page(render_report(data, title="messy"))
+    findings = list(validate_records(_records(messy), budget=Budget(1024)))
+    assert sum(data.finding_counts.values()) == len(findings)
+    internal = [link for link in page.links if link.startswith("#")]
+    assert internal, "the page has links"
+    assert {link[1:] for link in internal} <= page.ids, "every link lands on an element"
+    for finding in findings:
+        assert f"#{record_anchor(0, finding.lineno)}" in page.links, finding
+    # the record section shows the record: the duplicate's messages, the raw text of [] ...
+    html = render_report(data)
+    section = html[html.index('id="record-0-6"') :]
+    assert "Be brief." in section[: section.index("</article>")]
+    raw = html[html.index('id="record-0-3"') :]
+    assert '<pre class="raw">[]' in raw
+    # ... and a long message cut, saying how much was left out
+    long = html[html.index('id="record-0-5"') :]
+    assert "[\u2026 5,400 more characters]" in long[: long.index("</article>")]
+    assert data.summary() == (
+        "5 conversations (2 records rejected), 4 assistant turns; 3 errors, 2 warnings, 4 notes"
+    )
+
+
+def test_hostile_text_stays_text(tmp_path: Path, messy: Path) -> None:
+    odd = tmp_path / '<b onclick="x">&.jsonl'
+    shutil.copy(messy, odd)
+    html = render_report(collect_report(_records(odd), budgets=[Budget(512)]), title=HOSTILE)
+    page = _Page(html)
+    tags = {tag for tag, _ in page.tags}
+    assert not tags & {"script", "img", "iframe", "object", "embed"}
+    assert not [name for _, attrs in page.tags for name in attrs if name.startswith("on")]
+    text = "".join(page.text)
+    assert HOSTILE in text, "the hostile message is shown, as text"
+    assert f"message 1 has role {HOSTILE!r}" in text, "so is a finding quoting it"
+    assert str(odd) in text
+
+
+def test_page_refers_to_nothing_outside_itself(messy: Path) -> None:
+    html = render_report(collect_report(_records(messy), budgets=[Budget(512), Budget(4096)]))
+    page = _Page(html)
+    for tag, attrs in page.tags:
+        assert "src" not in attrs, tag
+        href = attrs.get("href")
+        assert href is None or href.startswith("#"), href
+    assert "url(" not in html and "@import" not in html
+    csp = [a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv")]
+    assert csp == [CONTENT_SECURITY_POLICY]
+    assert "default-src 'none'" in CONTENT_SECURITY_POLICY
+
+
+def test_long_lists_are_cut_but_counted(tmp_path: Path) -> None:
+    many = _jsonl(tmp_path / "many.jsonl", *[_chat(("user", f"q{k}")) for k in range(7)])
+    data = collect_report(_records(many), budgets=[Budget(512)], max_listed=2)
+    assert data.finding_counts[next(iter(data.finding_counts))] == 7
+    assert all(len(listed) <= 2 for listed in data.findings.values())
+    assert len(data.shown) == 2
+    assert "5 more not listed here" in render_report(data)
+
+
+def test_no_records_still_make_a_page() -> None:
+    html = render_report(collect_report(read_records(io.BytesIO(b""), name="empty.jsonl")))
+    assert "No problems found." in html and "no data" in html
+    with pytest.raises(ValueError, match="no budgets"):
+        collect_report([], budgets=[])
+
+
+def test_write_report_replaces_the_file_whole(tmp_path: Path) -> None:
+    data = collect_report(_records(EXAMPLES), budgets=[Budget(512)])
+    target = tmp_path / "report.html"
+    target.write_text("old")
+    write_report(target, data, title="examples")
+    assert target.read_text(encoding="utf-8") == render_report(data, title="examples")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    with pytest.raises(OutputError, match="missing"):
+        write_report(tmp_path / "missing" / "report.html", data, title="examples")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_real_data_report_agrees_with_stats_and_validate(shared_data: Path) -> None:
+    files = sorted(shared_data.glob("*.json*"))
+    data = collect_report(_records(*files), budgets=[Budget(512), Budget(4096)])
+    conversations = [r.conversation for r in _records(*files) if r.conversation is not None]
+    assert data.reports == token_reports(conversations, budgets=[Budget(512), Budget(4096)])
+    findings = list(validate_records(_records(*files)))
+    assert sum(data.finding_counts.values()) == len(findings)
+    page = _Page(render_report(data))
+    assert {link[1:] for link in page.links if link.startswith("#")} <= page.ids
+
+
+# -- in a browser -----------------------------------------------------------------------------
+
+
+def _chromium_path() -> str | None:
+    return (
+        os.environ.get("CONVSPLIT_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
+
+
+#: Headless, no sandbox (tests may run as root in a container), and nothing in the
+#: background that could reach the network on its own.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+                  "--hide-scrollbars", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--disable-default-apps", "--mute-audio")  # fmt: skip
+
+
+class Chromium:
+    """Headless Chromium and one page, driven over the DevTools protocol on a pipe.
+
+    Every event of the page is kept in ``events`` (method, params), so a test can look at
+    the requests it made and the errors it logged.
+    """
+
+    def __init__(self, executable: str, profile: Path) -> None:
+        to_browser, self._in = os.pipe()
+        self._out, from_browser = os.pipe()
+
+        def descriptors() -> None:  # Chromium reads commands on fd 3, answers on fd 4
+            low, high = os.dup(to_browser), os.dup(from_browser)
+            os.dup2(low, 3)
+            os.dup2(high, 4)
+
+        self.process = subprocess.Popen(
+            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            preexec_fn=descriptors,  # noqa: PLW1509 - single-threaded test set-up
+            close_fds=False,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_browser)
+        os.close(from_browser)
+        self._buffer = b""
+        self._next = 0
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.session = ""
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        attached = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+        self.session = attached["sessionId"]
+        for domain in ("Page", "Network", "Runtime", "Log"):
+            self.call(f"{domain}.enable")
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one command (to the page once attached) and return its result."""
+        self._next += 1
+        message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
+        if self.session:
+            message["sessionId"] = self.session
+        os.write(self._in, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._read()
+            if reply.get("id") == self._next:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return dict(reply["result"])
+
+    def wait_for(self, method: str, since: int) -> None:
+        """Wait for an event named ``method`` after the first ``since`` events."""
+        while not any(name == method for name, _ in self.events[since:]):
+            self._read()
+
+    def _read(self, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._out], [], [], left)[0]:
+                raise TimeoutError("Chromium did not answer within 30 s")
+            chunk = os.read(self._out, 1 << 20)
+            if not chunk:
+                raise RuntimeError(f"Chromium exited (status {self.process.poll()})")
+            self._buffer += chunk
+        raw, _, self._buffer = self._buffer.partition(b"\0")
+        message: dict[str, Any] = json.loads(raw)
+        if "method" in message and message.get("sessionId") == self.session:
+            self.events.append((message["method"], message.get("params", {})))
+        return message
+
+    def open(self, url: str, *, width: int = 1280, height: int = 2000) -> int:
+        """Load ``url`` in a ``width`` x ``height`` window; returns where its events start."""
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+        start = len(self.events)
+        self.call("Page.navigate", {"url": url})
+        self.wait_for("Page.loadEventFired", start)
+        return start
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (tests only: the page has none)."""
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path, *, height: int, top: float = 0) -> None:
+        """A PNG of ``height`` pixels of the page from ``top``, at the window's width."""
+        width = self.evaluate("document.documentElement.clientWidth")
+        clip = {"x": 0, "y": top, "width": width, "height": height, "scale": 1}
+        shot = self.call(
+            "Page.captureScreenshot",
+            {"format": "png", "clip": clip, "captureBeyondViewport": True},
+        )
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def close(self) -> None:
+        try:
+            self.session = ""
+            self.call("Browser.close")
+        except (RuntimeError, OSError, TimeoutError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self._in)
+        os.close(self._out)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    executable = _chromium_path()
+    if executable is None:
+        pytest.skip(
+            "Chromium not found: install it (Debian: apt-get install -y chromium) or set "
+            "CONVSPLIT_CHROMIUM to its path to run the browser tests"
+        )
+    chromium = Chromium(executable, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", "a PNG file"
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+CHART_BOXES = """[...document.querySelectorAll('svg.chart')].map(svg => {
+  const box = svg.getBoundingClientRect();
+  const marks = [...svg.querySelectorAll('.mark')].map(m => m.getBBox())
+    .filter(b => b.width > 0 && b.height > 0).length;
+  return {label: svg.getAttribute('aria-label'), width: box.width, height: box.height,
+          wanted: [+svg.getAttribute('width'), +svg.getAttribute('height')], marks};
+})"""
+
+
+def _report_file(tmp_path: Path, *inputs: Path, name: str = "report.html") -> Path:
+    target = tmp_path / name
+    write_report(target, collect_report(_records(*inputs)), title="convsplit report")
+    return target
+
+
+def test_charts_render_at_their_size(browser: Chromium, tmp_path: Path) -> None:
+    report = _report_file(tmp_path, EXAMPLES)
+    browser.open(report.as_uri())
+    charts = browser.evaluate(CHART_BOXES)
+    assert [c["label"] for c in charts] == [
+        "Tokens per conversation (whole, as one sample)",
+        "Where the tokens are: share of all message tokens, by role",
+        "Tokens per message, by role (p5 to p95, median)",
+        "Samples",
+        "Training tokens per epoch",
+        "Turns skipped (share of assistant turns)",
+        "History kept per sample (share of earlier tokens)",
+    ]
+    for chart in charts:
+        assert [chart["width"], chart["height"]] == chart["wanted"], chart["label"]
+        assert chart["marks"] > 0, f"{chart['label']}: nothing drawn"
+    sweep = {c["label"]: c["marks"] for c in charts}
+    assert sweep["Samples"] == len(DEFAULT_WINDOWS)
+    assert sweep["Training tokens per epoch"] == 3 * len(DEFAULT_WINDOWS)
+    shot = tmp_path / "report.png"
+    browser.screenshot(shot, height=2000)
+    assert _png_size(shot) == (1280, 2000)
+    assert shot.stat().st_size > 50_000, "a screenshot with something on it"
+
+
+def test_real_data_report_renders(browser: Chromium, tmp_path: Path, shared_data: Path) -> None:
+    report = _report_file(tmp_path, *sorted(shared_data.glob("*.json*")))
+    browser.open(report.as_uri())
+    for chart in browser.evaluate(CHART_BOXES):
+        assert [chart["width"], chart["height"]] == chart["wanted"], chart["label"]
+        assert chart["marks"] > 0, f"{chart['label']}: nothing drawn"
+    browser.screenshot(tmp_path / "real.png", height=2600)
+
+
+def test_page_makes_no_network_request(browser: Chromium, tmp_path: Path, messy: Path) -> None:
+    report = _report_file(tmp_path, messy)
+    start = browser.open(report.as_uri())
+    events = browser.events[start:]
+    requests = [p["request"]["url"] for name, p in events if name == "Network.requestWillBeSent"]
+    assert requests in ([], [report.as_uri()])
+    problems = [p for name, p in events if name in ("Log.entryAdded", "Runtime.exceptionThrown")]
+    assert problems == [], "no CSP violation, no error"
+    # the recorder does see a request when a page makes one (nothing listens on port 9)
+    canary = tmp_path / "canary.html"
+    canary.write_text('<img src="http://127.0.0.1:9/probe.png">', encoding="utf-8")
+    start = browser.open(canary.as_uri())
+    seen = [p["request"]["url"] for n, p in browser.events[start:] if n.startswith("Network.req")]
+    assert "http://127.0.0.1:9/probe.png" in seen
+
+
+def test_hostile_text_does_not_run(browser: Chromium, tmp_path: Path, messy: Path) -> None:
+    browser.open(_report_file(tmp_path, messy).as_uri())
+    assert browser.evaluate("window.__pwned === undefined")
+    assert browser.evaluate("document.querySelectorAll('script, img, iframe').length") == 0
+    shown = browser.evaluate(f"document.getElementById('{record_anchor(0, 2)}').textContent")
+    assert HOSTILE in shown
+
+
+def test_a_finding_link_takes_you_to_its_record(
+    browser: Chromium, tmp_path: Path, messy: Path
+) -> None:
+    browser.open(_report_file(tmp_path, messy).as_uri(), height=900)
+    link = "#findings table.findings a"
+    anchor = browser.evaluate(f"document.querySelector('{link}').getAttribute('href')")
+    browser.evaluate(f"document.querySelector('{link}').click()")
+    assert browser.evaluate("location.hash") == anchor
+    top = browser.evaluate(f"document.querySelector('{anchor}').getBoundingClientRect().top")
+    at_end = browser.evaluate("scrollY + innerHeight >= document.documentElement.scrollHeight - 1")
+    assert browser.evaluate("scrollY") > 0
+    assert 0 <= top < 20 or (at_end and top < 900), "the record is at the top of the window"
+    assert browser.evaluate(f"document.querySelector('{anchor}').matches(':target')")
+    browser.screenshot(tmp_path / "record.png", height=900, top=browser.evaluate("scrollY"))
