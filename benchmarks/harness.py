@@ -203,16 +203,24 @@ def python() -> str:
 
 
 def write_table(
-    rows: Sequence[Mapping[str, object]], columns: Sequence[str], folder: Path, name: str
+    rows: Sequence[Mapping[str, object]],
+    columns: Sequence[str],
+    folder: Path,
+    name: str,
+    *,
+    note: str = "",
 ) -> tuple[Path, Path]:
-    """``name.csv`` and ``name.md`` with ``columns`` in order; returns both paths."""
+    """``name.csv`` and ``name.md`` with ``columns`` in order; returns both paths.
+
+    ``note`` (what was measured, where) goes above the Markdown table.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = folder / f"{name}.csv", folder / f"{name}.md"
     with open(csv_path, "w", newline="", encoding="utf-8") as out:
         writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    md_path.write_text(markdown(rows, columns), encoding="utf-8")
+    md_path.write_text((f"{note}\n\n" if note else "") + markdown(rows, columns), encoding="utf-8")
     return csv_path, md_path
 
 
@@ -232,6 +240,12 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def provenance() -> str:
+    """The command being run and the machine it runs on, for the top of a results file."""
+    command = " ".join(["python", os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
+    return f"`{command}` on {machine()}"
+
+
 def machine() -> str:
     """One line naming the machine and software a measurement was taken on."""
     import platform  # noqa: PLC0415
@@ -245,8 +259,15 @@ def machine() -> str:
         except Exception:
             continue
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         + ", ".join(versions)
+        + (f" (commit {commit})" if commit else "")
         + f"; load average {load} at start"
     )

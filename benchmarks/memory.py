@@ -31,7 +31,6 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     """One row per window and size, the small input first."""
     env = harness.child_env(harness.vocabulary_cache())
     sizes = (args.small, args.large)
-    print(f"{harness.machine()}", file=sys.stderr)
     fresh = [s for s in sizes if not harness.corpus_path(s, args.seed).exists()]
     corpora = {size: harness.corpus(size, seed=args.seed) for size in sizes}
     rows: list[dict[str, Any]] = []
@@ -97,8 +96,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated corpora")
     parser.add_argument("--output-dir", type=Path, default=harness.RESULTS)
     args = parser.parse_args()
+    note = harness.provenance()
+    print(note, file=sys.stderr)
     rows = measure(args)
-    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "memory")
+    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "memory", note=note)
     found = verdicts(rows)
     with open(md_path, "a", encoding="utf-8") as md:
         md.write("\n" + "".join(f"- {line}\n" for line in found))

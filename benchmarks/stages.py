@@ -143,12 +143,14 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=4096)
     parser.add_argument("--output-dir", type=Path, default=harness.RESULTS)
     args = parser.parse_args()
+    note = harness.provenance()
+    print(note, file=sys.stderr)
     corpus = (
         _checked(args.corpus) if args.corpus else harness.corpus(args.megabytes, seed=args.seed)
     )
     print(f"corpus {corpus} ({corpus.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     rows = measure(corpus, args.max_tokens)
-    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "stages")
+    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "stages", note=note)
     print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
 
 

@@ -241,6 +241,8 @@ def main() -> None:
     )
     parser.add_argument("--output-dir", type=Path, default=harness.RESULTS)
     args = parser.parse_args()
+    note = harness.provenance()
+    print(note, file=sys.stderr)
     rows = []
     for name, conversations in datasets(args.megabytes, args.seed):
         dataset = Dataset(name, conversations)
@@ -254,7 +256,7 @@ def main() -> None:
                     f"kept {row['kept_mean']:.1%} {row['seconds']:.2f}s",
                     file=sys.stderr,
                 )
-    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "sweep")
+    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "sweep", note=note)
     print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
     png = args.output_dir / "sweep.png"
     if chart(rows, png):

@@ -94,7 +94,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     env = harness.child_env(harness.vocabulary_cache())
     work = harness.scratch()
     output, report = work / "throughput-out.jsonl", work / "throughput-report.json"
-    print(f"corpus {corpus} ({megabytes:.1f} MB); {harness.machine()}", file=sys.stderr)
+    print(f"corpus {corpus} ({megabytes:.1f} MB)", file=sys.stderr)
     floor_cmd = [sys.executable, str(harness.BENCHMARKS / "floor.py"), str(corpus)]
     contenders = [c for c in args.contenders if c != "langchain" or _has_langchain()]
     floors: list[harness.Run] = []
@@ -201,8 +201,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of the fast contenders")
     parser.add_argument("--output-dir", type=Path, default=harness.RESULTS)
     args = parser.parse_args()
+    note = harness.provenance()
+    print(note, file=sys.stderr)
     rows = measure(args)
-    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "throughput")
+    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "throughput", note=note)
     found = verdicts(rows)
     with open(md_path, "a", encoding="utf-8") as md:
         md.write("\n" + "".join(f"- {line}\n" for line in found))
