@@ -43,6 +43,7 @@ from convsplit.charts import (
     line_chart,
     percent,
     share_bar,
+    short,
     spread_chart,
     window_label,
 )
@@ -558,6 +559,14 @@ def _glance(reports: Sequence[TokenReport]) -> str:
             f"At {window_label(reports[-1].budget)}, samples keep {share(kept.mean / 1000)} of "
             "their history on average."
         )
+    if len(reports) > 1 and reports[-1].amplification:
+        low, high = reports[0], reports[-1]
+        sentences.append(
+            f"Tokens per epoch grow from {short(low.tokens_per_epoch)} at "
+            f"{window_label(low.budget)} to {short(high.tokens_per_epoch)} at "
+            f"{window_label(high.budget)}: {high.amplification:.1f}x what training each "
+            "conversation once would read."
+        )
     other = {r: n for r, n in reports[0].skipped.items() if r not in length}
     if other:
         sentences.append(
@@ -622,34 +631,34 @@ def _sweep_section(data: ReportData) -> str:
     xs = [r.budget for r in reports]
     reasons = sorted({reason for r in reports for reason in r.skipped})
     shares = [_skipped(r) / r.turns if r.turns else 0.0 for r in reports]
-    skipped_series = [Series("all reasons", shares, color="#1f2328")] + [
+    skipped_series = [
         Series(
             reason,
             [r.skipped.get(reason, 0) / r.turns if r.turns else 0.0 for r in reports],
-            dashed=True,
+            dashed=len(reasons) > 1,
         )
         for reason in reasons
     ]
+    if len(reasons) != 1:  # one reason's line is the total already
+        skipped_series.insert(0, Series("turns skipped", shares, color="#1f2328"))
     charts = [
-        line_chart(xs, [Series("samples", [r.samples for r in reports])], title="Samples"),
+        line_chart(
+            xs, [Series("samples", [r.samples for r in reports])], title="Samples", width=560
+        ),
         line_chart(
             xs,
             [
                 Series("per epoch", [r.tokens_per_epoch for r in reports]),
-                Series("trained", [r.trained_tokens_per_epoch for r in reports]),
-                Series(
-                    "whole conversations, capped",
-                    [r.whole_conversation_tokens for r in reports],
-                    color="#7a7a7a",
-                    dashed=True,
-                ),
+                Series("trained (targets)", [r.trained_tokens_per_epoch for r in reports]),
             ],
             title="Training tokens per epoch",
+            width=560,
         ),
         line_chart(
             xs,
-            skipped_series if reasons else [Series("turns skipped", shares)],
+            skipped_series,
             title="Turns skipped (share of assistant turns)",
+            width=560,
             y_format=percent,
             y_floor=0.1,
             y_ceiling=1.0,
@@ -661,6 +670,7 @@ def _sweep_section(data: ReportData) -> str:
                 Series("5th percentile", [_kept(r.history_kept.p5, r) for r in reports]),
             ],
             title="History kept per sample (share of earlier tokens)",
+            width=560,
             y_format=percent,
             y_floor=1.0,
             y_ceiling=1.0,
@@ -694,7 +704,7 @@ def _sweep_section(data: ReportData) -> str:
         number_to=9,
         table_id="sweep-table",
     )
-    grid = "".join(f"<figure>{chart}</figure>" for chart in charts)
+    grid = "".join(f"<figure>{chart}</figure>" for chart in charts)  # two per row at 1280
     return (
         '<section id="sweep"><h2>Window sweep</h2>'
         '<p class="muted">Each window splits every conversation with the options above. '
@@ -917,7 +927,7 @@ code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
   padding: 8px 12px; border-radius: 4px; }
 .row { display: flex; flex-wrap: wrap; gap: 20px; align-items: flex-start; }
 .side { flex: 1 1 420px; overflow-x: auto; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(440px, 1fr));
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr));
   gap: 8px 20px; }
 figure { margin: 0; }
 svg.chart { display: block; max-width: 100%; height: auto; margin-bottom: 8px; }

@@ -17,6 +17,7 @@ import shutil
 import struct
 import subprocess
 import time
+import weakref
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -30,13 +31,17 @@ from convsplit.formats import Record, read_records
 from convsplit.html_report import (
     CONTENT_SECURITY_POLICY,
     DEFAULT_WINDOWS,
+    Gap,
+    ShownMessage,
     collect_report,
     record_anchor,
     render_report,
     share,
     write_report,
 )
-from convsplit.stats import token_reports
+from convsplit.stats import message_costs, token_reports
+from convsplit.tokens.chat_formats import get_chat_format
+from convsplit.tokens.counters import get_counter
 from convsplit.validation import validate_records
 from tests.test_cli import EXAMPLES
 
@@ -230,6 +235,48 @@ def test_long_lists_are_cut_but_counted(tmp_path: Path) -> None:
     assert all(len(listed) <= 2 for listed in data.findings.values())
     assert len(data.shown) == 2
     assert "5 more not listed here" in render_report(data)
+
+
+def test_a_long_record_shows_its_ends_and_what_is_flagged(tmp_path: Path) -> None:
+    turns = [("user", f"question {k}") for k in range(15)]
+    pairs = [m for k, user in enumerate(turns) for m in (user, ("assistant", f"answer {k}"))]
+    pairs[17] = ("assistant", "  ")
+    path = _jsonl(tmp_path / "long.jsonl", _chat(*pairs))
+    data = collect_report(_records(path), budgets=[Budget(512)])
+    (shown,) = data.shown.values()
+    kinds = [
+        row.index if isinstance(row, ShownMessage) else f"gap {row.messages}" for row in shown.rows
+    ]
+    assert kinds == [0, 1, 2, "gap 13", 16, 17, 18, "gap 9", 28, 29]
+    assert [row.flagged for row in shown.rows if isinstance(row, ShownMessage)] == [
+        False, False, False, False, True, False, False, False
+    ]  # fmt: skip
+    gaps = [row for row in shown.rows if isinstance(row, Gap)]
+    (conversation,) = [r.conversation for r in _records(path)]
+    assert conversation is not None
+    costs = [c for _, c in message_costs(conversation, get_counter(), get_chat_format("openai"))]
+    assert [g.tokens for g in gaps] == [sum(costs[3:16]), sum(costs[19:28])] == [91, 63]
+    assert "\u2026 13 messages, 91 tokens not shown \u2026" in render_report(data)
+
+
+def test_records_stream_through(tmp_path: Path) -> None:
+    """Only the record being read (and the one a finding is about) is alive at a time."""
+    path = _jsonl(
+        tmp_path / "many.jsonl", *[_chat(("user", f"q{k}"), ("assistant", "a")) for k in range(40)]
+    )
+    alive: list[weakref.ref[Record]] = []
+    most = 0
+
+    def records() -> Iterator[Record]:
+        nonlocal most
+        for record in read_records(str(path)):
+            most = max(most, sum(ref() is not None for ref in alive))
+            alive.append(weakref.ref(record))
+            yield record
+
+    data = collect_report(records(), budgets=[Budget(64), Budget(512)], max_listed=1)
+    assert data.reports[0].conversations == 40
+    assert most <= 2
 
 
 def test_no_records_still_make_a_page() -> None:
@@ -451,7 +498,7 @@ def test_charts_render_at_their_size(browser: Chromium, tmp_path: Path) -> None:
         assert chart["marks"] > 0, f"{chart['label']}: nothing drawn"
     sweep = {c["label"]: c["marks"] for c in charts}
     assert sweep["Samples"] == len(DEFAULT_WINDOWS)
-    assert sweep["Training tokens per epoch"] == 3 * len(DEFAULT_WINDOWS)
+    assert sweep["Training tokens per epoch"] == 2 * len(DEFAULT_WINDOWS)
     shot = tmp_path / "report.png"
     browser.screenshot(shot, height=2000)
     assert _png_size(shot) == (1280, 2000)
@@ -467,20 +514,38 @@ def test_real_data_report_renders(browser: Chromium, tmp_path: Path, shared_data
     browser.screenshot(tmp_path / "real.png", height=2600)
 
 
+def _requests(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [p["request"]["url"] for name, p in events if name == "Network.requestWillBeSent"]
+
+
+def _logged(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [
+        str(p.get("entry", {}).get("text", p))
+        for name, p in events
+        if name in ("Log.entryAdded", "Runtime.exceptionThrown", "Runtime.consoleAPICalled")
+    ]
+
+
 def test_page_makes_no_network_request(browser: Chromium, tmp_path: Path, messy: Path) -> None:
     report = _report_file(tmp_path, messy)
     start = browser.open(report.as_uri())
-    events = browser.events[start:]
-    requests = [p["request"]["url"] for name, p in events if name == "Network.requestWillBeSent"]
-    assert requests in ([], [report.as_uri()])
-    problems = [p for name, p in events if name in ("Log.entryAdded", "Runtime.exceptionThrown")]
-    assert problems == [], "no CSP violation, no error"
-    # the recorder does see a request when a page makes one (nothing listens on port 9)
+    assert _requests(browser.events[start:]) == [report.as_uri()], "the document, nothing else"
+    assert _logged(browser.events[start:]) == [], "no policy violation, no error"
+
+
+def test_the_recorder_sees_what_the_policy_blocks(browser: Chromium, tmp_path: Path) -> None:
+    """The check above would pass vacuously if blocked loads went unrecorded: they do not."""
     canary = tmp_path / "canary.html"
-    canary.write_text('<img src="http://127.0.0.1:9/probe.png">', encoding="utf-8")
+    canary.write_text(
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
+        '<img src="http://127.0.0.1:9/probe.png"><script>window.ran = 1</script>',
+        encoding="utf-8",
+    )
     start = browser.open(canary.as_uri())
-    seen = [p["request"]["url"] for n, p in browser.events[start:] if n.startswith("Network.req")]
-    assert "http://127.0.0.1:9/probe.png" in seen
+    assert "http://127.0.0.1:9/probe.png" in _requests(browser.events[start:])
+    logged = " ".join(_logged(browser.events[start:]))
+    assert "Content Security Policy" in logged and "inline script" in logged
+    assert browser.evaluate("window.ran === undefined")
 
 
 def test_hostile_text_does_not_run(browser: Chromium, tmp_path: Path, messy: Path) -> None:
