@@ -42,7 +42,7 @@ def test_a_worker_that_dies_fails_the_run_with_a_clear_error(tmp_path: Path) -> 
             "2",
             "--max-tokens",
             "512",
-        ],  # fmt: skip
+        ],
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60

@@ -67,6 +67,9 @@ def parse_json(text: bytes | str) -> object:
         orjson.JSONDecodeError: the text is not valid JSON.
     """
     value = orjson.loads(text)
+    # orjson turns an integer outside 64 bits into a float; only then can the text hold one.
+    if not _has_huge_float(value):
+        return value
     long_number = (
         _LONG_NUMBER.search(text) if isinstance(text, str) else _LONG_NUMBER_BYTES.search(text)
     )
@@ -76,6 +79,24 @@ def parse_json(text: bytes | str) -> object:
         return json.loads(text)
     except RecursionError:  # deeper than Python's json can go: keep orjson's reading
         return value
+
+
+def _has_huge_float(value: object) -> bool:
+    """Whether a parsed JSON value holds a float of magnitude 2**63 or more: cheaper than a regex
+    over the text, since a record has far fewer values than bytes."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and abs(item) >= _HUGE:
+            return True
+    return False
+
+
+_HUGE = float(2**63)  # orjson keeps -2**63 .. 2**64-1 exactly
 
 
 def arguments_text(arguments: object) -> str:

@@ -231,6 +231,21 @@ CallIds = tuple[str, ...] | None
 """Ids to give an assistant message's tool calls, when any of them lacks one."""
 
 
+def _needs_ids(result: SplitResult) -> bool:
+    """Whether any message of the result is a tool call or result without an id."""
+    seen: set[int] = set()
+    for sample in result.samples:
+        for message in sample.messages:
+            if id(message) in seen:
+                continue
+            seen.add(id(message))
+            if message.role == "tool" and message.tool_call_id is None:
+                return True
+            if message.tool_calls and any(call.id is None for call in message.tool_calls):
+                return True
+    return False
+
+
 def tool_call_ids(
     messages: Sequence[Message], positions: Sequence[int]
 ) -> list[tuple[CallIds, str | None]]:
@@ -425,7 +440,11 @@ class OpenAIWriter:
 
     def record(self, sample: Sample, *, sample_index: int = 0) -> dict[str, Any]:
         """The JSON object of one sample (what :meth:`lines` writes, built the slow way)."""
-        ids = self._ids(sample)
+        ids = (
+            tool_call_ids(sample.messages, sample.source_indices)
+            if self.fill_tool_call_ids
+            else [(None, None)] * len(sample.messages)
+        )
         targets = set(sample.targets)
         out: dict[str, Any] = {
             "messages": [
@@ -442,12 +461,47 @@ class OpenAIWriter:
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is encoded once per result."""
+        if self.fill_tool_call_ids and _needs_ids(result):
+            yield from self._lines_filling_ids(result)
+            return
+        # The common case: every message encodes the same way in every sample, so a
+        # sample's line is its messages' cached fragments joined (targets encoded apart).
+        context: dict[int, bytes] = {}
+        messages_key, tools_key = key("messages"), key("tools")
+        tools_fragment = b""
+        for index, sample in enumerate(result.samples):
+            messages = sample.messages
+            fragments = [
+                context.get(id(m)) or context.setdefault(id(m), self._fragment(m, False))
+                for m in messages
+            ]
+            for k in sample.targets:
+                fragments[k] = self._fragment(messages[k], True)
+            items = [(messages_key, join_list(fragments))]
+            if sample.tools:
+                if not tools_fragment:
+                    tools_fragment = dumps(openai_tools(sample.tools))
+                items.append((tools_key, tools_fragment))
+            yield self._finish(items, sample, index)
+
+    def _fragment(self, message: Message, trained: bool) -> bytes:
+        return dumps(self._message(message, trained, None, None))
+
+    def _finish(self, items: list[tuple[bytes, bytes]], sample: Sample, index: int) -> bytes:
+        if sample.tools and self.parallel_tool_calls is not None:
+            items.append((key("parallel_tool_calls"), dumps(self.parallel_tool_calls)))
+        if self.metadata == "inline":
+            meta = sample_metadata(sample, sample_index=index)
+            items.append((key(self.metadata_key), dumps(meta)))
+        return join_object(items) + b"\n"
+
+    def _lines_filling_ids(self, result: SplitResult) -> Iterator[bytes]:
+        """Lines where id-less tool calls and results get matching ids, per sample."""
         cache: dict[tuple[Any, ...], bytes] = {}
         tools_cache: dict[int, bytes] = {}
         messages_key, tools_key = key("messages"), key("tools")
-        parallel_key = key("parallel_tool_calls")
         for index, sample in enumerate(result.samples):
-            ids = self._ids(sample)
+            ids = tool_call_ids(sample.messages, sample.source_indices)
             targets = set(sample.targets)
             fragments: list[bytes] = []
             for k, message in enumerate(sample.messages):
@@ -464,17 +518,7 @@ class OpenAIWriter:
                 if tools is None:
                     tools = tools_cache[id(sample.tools)] = dumps(openai_tools(sample.tools))
                 items.append((tools_key, tools))
-                if self.parallel_tool_calls is not None:
-                    items.append((parallel_key, dumps(self.parallel_tool_calls)))
-            if self.metadata == "inline":
-                meta = sample_metadata(sample, sample_index=index)
-                items.append((key(self.metadata_key), dumps(meta)))
-            yield join_object(items) + b"\n"
-
-    def _ids(self, sample: Sample) -> list[tuple[CallIds, str | None]]:
-        if not self.fill_tool_call_ids:
-            return [(None, None)] * len(sample.messages)
-        return tool_call_ids(sample.messages, sample.source_indices)
+            yield self._finish(items, sample, index)
 
     def _message(
         self, message: Message, trained: bool, call_ids: CallIds, answers: str | None
