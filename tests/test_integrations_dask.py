@@ -361,7 +361,9 @@ def block_reading(path: Path, blocksize: int) -> list[tuple[int, bytes, object, 
     out = []
     for part, (first_line, _) in zip(parts, _starts(parts, counts), strict=True):
         assert part.end is not None
-        out.extend((r.lineno, r.text, r.value, r.error) for r in _block_records(part, first_line, None))
+        out.extend(
+            (r.lineno, r.text, r.value, r.error) for r in _block_records(part, first_line, None)
+        )
     return out
 
 
