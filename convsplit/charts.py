@@ -123,20 +123,24 @@ def nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) 
 
 
 def log_ticks(low: float, high: float) -> list[float]:
-    """Ticks for a log axis over ``low..high``: 1-2-5 steps, or powers of ten when many.
+    """Ticks for a log axis over ``low..high``: 1-2-5 steps, powers of ten when that makes
+    too many, and the ends themselves when no round number falls inside.
 
     >>> log_ticks(40, 300)
     [50, 100, 200]
     >>> log_ticks(3, 200_000)
     [10, 100, 1000, 10000, 100000]
+    >>> log_ticks(12, 14.5)
+    [12, 14]
     """
-    ticks: list[float] = []
+    steps: list[tuple[int, float]] = []
     decade = 10 ** math.floor(math.log10(max(low, 1e-9)))
     while decade <= high:
-        ticks.extend(m * decade for m in (1, 2, 5) if low <= m * decade <= high)
+        steps.extend((m, m * decade) for m in (1, 2, 5) if low <= m * decade <= high)
         decade *= 10
-    if len(ticks) > 8:
-        ticks = [t for t in ticks if math.log10(t) == int(math.log10(t))]
+    if len(steps) > 8:
+        steps = [(m, t) for m, t in steps if m == 1]
+    ticks = [t for _, t in steps] or sorted({float(math.ceil(low)), float(math.floor(high))})
     return [int(t) if t == int(t) else t for t in ticks]
 
 

@@ -559,13 +559,18 @@ def _glance(reports: Sequence[TokenReport]) -> str:
             f"At {window_label(reports[-1].budget)}, samples keep {share(kept.mean / 1000)} of "
             "their history on average."
         )
-    if len(reports) > 1 and reports[-1].amplification:
-        low, high = reports[0], reports[-1]
+    low, high = reports[0], reports[-1]
+    if high.amplification and low.tokens_per_epoch != high.tokens_per_epoch:
         sentences.append(
             f"Tokens per epoch grow from {short(low.tokens_per_epoch)} at "
             f"{window_label(low.budget)} to {short(high.tokens_per_epoch)} at "
             f"{window_label(high.budget)}: {high.amplification:.1f}x what training each "
             "conversation once would read."
+        )
+    elif high.amplification:
+        sentences.append(
+            f"Tokens per epoch: {short(high.tokens_per_epoch)} at every window, "
+            f"{high.amplification:.1f}x what training each conversation once would read."
         )
     other = {r: n for r, n in reports[0].skipped.items() if r not in length}
     if other:

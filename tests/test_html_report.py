@@ -58,8 +58,8 @@ def _jsonl(path: Path, *records: object) -> Path:
     return path
 
 
-def _chat(*pairs: tuple[str, str], **extra: object) -> dict[str, object]:
-    return {"messages": [{"role": role, "content": text} for role, text in pairs], **extra}
+def _chat(*pairs: tuple[str, str]) -> dict[str, object]:
+    return {"messages": [{"role": role, "content": text} for role, text in pairs]}
 
 
 @pytest.fixture
@@ -164,6 +164,19 @@ def test_sweep_table_as_printed() -> None:
         ["300", "14", "2,443", "489", "2.89x", "1 (6.7%)", "95.8%", "79.3%", "0",
          "1 no_user_before"],
     ]  # fmt: skip
+
+
+def test_summary_says_where_length_stops_costing_turns() -> None:
+    data = collect_report(_records(EXAMPLES), budgets=[Budget(60), Budget(150), Budget(300)])
+    page = render_report(data)
+    start = page.index('<p class="glance">')
+    glance = page[start : page.index("</p>", start)]
+    assert "".join(_Page(glance).text) == (
+        "From 300 tokens, no turn is skipped for length (14 samples, 2,443 tokens per epoch). "
+        "At 300, samples keep 95.8% of their history on average. Tokens per epoch grow from "
+        "251 at 60 to 2.4k at 300: 2.9x what training each conversation once would read. "
+        "Skipped at every window for other reasons: 1 turn no_user_before."
+    )
 
 
 def test_token_table_holds_the_distributions() -> None:
@@ -345,14 +358,16 @@ class Chromium:
             os.dup2(low, 3)
             os.dup2(high, 4)
 
-        self.process = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            preexec_fn=descriptors,  # noqa: PLW1509 - single-threaded test set-up
-            close_fds=False,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.log = profile / "stderr.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                preexec_fn=descriptors,  # noqa: PLW1509 - single-threaded test set-up
+                close_fds=False,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         os.close(to_browser)
         os.close(from_browser)
         self._buffer = b""
@@ -371,7 +386,11 @@ class Chromium:
         message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
         if self.session:
             message["sessionId"] = self.session
-        os.write(self._in, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self._in, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:
+            status = self.process.wait(timeout=10)
+            raise RuntimeError(f"Chromium exited with status {status}{self._stderr()}") from None
         while True:
             reply = self._read()
             if reply.get("id") == self._next:
@@ -389,16 +408,21 @@ class Chromium:
         while b"\0" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self._out], [], [], left)[0]:
-                raise TimeoutError("Chromium did not answer within 30 s")
+                raise TimeoutError(f"Chromium did not answer within 30 s{self._stderr()}")
             chunk = os.read(self._out, 1 << 20)
             if not chunk:
-                raise RuntimeError(f"Chromium exited (status {self.process.poll()})")
+                status = self.process.wait(timeout=10)
+                raise RuntimeError(f"Chromium exited with status {status}{self._stderr()}")
             self._buffer += chunk
         raw, _, self._buffer = self._buffer.partition(b"\0")
         message: dict[str, Any] = json.loads(raw)
         if "method" in message and message.get("sessionId") == self.session:
             self.events.append((message["method"], message.get("params", {})))
         return message
+
+    def _stderr(self) -> str:
+        lines = self.log.read_text(errors="replace").splitlines()[-5:]
+        return "; its last words:\n" + "\n".join(lines) if lines else ""
 
     def open(self, url: str, *, width: int = 1280, height: int = 2000) -> int:
         """Load ``url`` in a ``width`` x ``height`` window; returns where its events start."""
