@@ -107,8 +107,8 @@ class Gap:
 class ShownRecord:
     """A record some listed finding is about, as the report shows it.
 
-    ``raw`` is the record's text (cut after ``raw_cut`` more characters) where it did not
-    parse as a conversation; otherwise ``rows`` holds its messages and gaps.
+    ``raw`` is the record's text where it did not parse as a conversation (``raw_cut``
+    characters left out at its end); otherwise ``rows`` holds its messages and gaps.
     """
 
     anchor: str
