@@ -232,13 +232,18 @@ CallIds = tuple[str, ...] | None
 
 
 def _needs_ids(result: SplitResult) -> bool:
-    """Whether any message of the result is a tool call or result without an id."""
+    """Whether any message of the result is a tool call or result without an id.
+
+    Each input index is looked at once, in the first sample that has it (a truncated copy
+    keeps its message's calls and ids), and each target in its own sample.
+    """
     seen: set[int] = set()
     for sample in result.samples:
-        for message in sample.messages:
-            if id(message) in seen:
-                continue
-            seen.add(id(message))
+        sources, messages = sample.source_indices, sample.messages
+        fresh = [sources.index(i) for i in set(sources).difference(seen)]
+        seen.update(sources)
+        for k in (*fresh, *sample.targets):
+            message = messages[k]
             if message.role == "tool" and message.tool_call_id is None:
                 return True
             if message.tool_calls and any(call.id is None for call in message.tool_calls):
@@ -464,20 +469,23 @@ class OpenAIWriter:
         if self.fill_tool_call_ids and _needs_ids(result):
             yield from self._lines_filling_ids(result)
             return
-        # The common case: every message encodes the same way in every sample, so a
-        # sample's line is its messages' cached fragments joined (targets encoded apart).
+        # The common case: a message encodes the same way in every sample where it is
+        # context, so a sample's line is cached fragments (by input index) joined, with its
+        # targets and truncated messages encoded apart.
         context: dict[int, bytes] = {}
         messages_key, tools_key = key("messages"), key("tools")
         tools_fragment = b""
         for index, sample in enumerate(result.samples):
-            messages = sample.messages
-            fragments = [
-                context.get(id(m)) or context.setdefault(id(m), self._fragment(m, False))
-                for m in messages
-            ]
-            for k in sample.targets:
-                fragments[k] = self._fragment(messages[k], True)
-            items = [(messages_key, join_list(fragments))]
+            sources, messages = sample.source_indices, sample.messages
+            special = {*sample.targets, *sample.truncated}
+            for i in set(sources).difference(context):
+                k = sources.index(i)
+                if k not in special:
+                    context[i] = self._fragment(messages[k], False)
+            fragments = list(map(context.get, sources))
+            for k in special:
+                fragments[k] = self._fragment(messages[k], k in sample.targets)
+            items = [(messages_key, join_list(fragments))]  # type: ignore[arg-type]
             if sample.tools:
                 if not tools_fragment:
                     tools_fragment = dumps(openai_tools(sample.tools))
