@@ -23,6 +23,7 @@ from convsplit.formats import (
     reader_names,
     writer_names,
 )
+from convsplit.html_report import ReportData, collect_report, render_report, write_report
 from convsplit.layout import Layout
 from convsplit.messages import (
     ContentPart,
@@ -95,6 +96,7 @@ __all__ = [
     "OutputError",
     "Record",
     "Report",
+    "ReportData",
     "Request",
     "Sample",
     "SampleWriter",
@@ -116,6 +118,7 @@ __all__ = [
     "WindowStrategy",
     "__version__",
     "chat_format_names",
+    "collect_report",
     "counter_names",
     "get_chat_format",
     "get_counter",
@@ -131,6 +134,7 @@ __all__ = [
     "register_counter",
     "register_truncation",
     "register_window",
+    "render_report",
     "split_conversation",
     "split_conversations",
     "split_files",
@@ -138,5 +142,6 @@ __all__ = [
     "truncation_names",
     "validate_records",
     "window_names",
+    "write_report",
     "writer_names",
 ]

@@ -28,6 +28,7 @@ from convsplit.formats import (
     reader_names,
     writer_names,
 )
+from convsplit.html_report import DEFAULT_WINDOWS, collect_report, write_report
 from convsplit.integrations.dask import split_files_dask
 from convsplit.messages import Conversation
 from convsplit.pipeline import RecordSplitter, Report, SplitOptions, expand_inputs, split_files
@@ -66,6 +67,12 @@ SHOW_EXAMPLE = """\
 Example:
   convsplit show chats.jsonl --conversation 3 --max-tokens 1024
   convsplit show chats.jsonl --conversation conv-17 --sample 2 --truncation middle-out
+"""
+
+REPORT_EXAMPLE = """\
+Example:
+  convsplit report chats.jsonl -o report.html
+  convsplit report data/ -o report.html --max-tokens 2048 --max-tokens 8192 --title "Support chats"
 """
 
 
@@ -190,6 +197,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_split_options(show)
     show.set_defaults(run=_show)
+
+    report = commands.add_parser(
+        "report",
+        help="write one HTML page: token charts, the window sweep, findings and their records",
+        description="Write a self-contained HTML page about the inputs: tokens per conversation "
+        "and per role, what a split at each --max-tokens would produce (default 512 to 128k), "
+        "and the validation findings, each linked to its record. The page loads nothing from "
+        "the network and runs no script.",
+        epilog=REPORT_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories")
+    report.add_argument(
+        "-o", "--output", required=True, help="the HTML file to write; - for standard output"
+    )
+    report.add_argument("--title", default="convsplit report", help="the page's heading")
+    report.add_argument(
+        "--check-tokens",
+        type=_positive,
+        metavar="N",
+        help="also list conversations and turns over N tokens as findings (as validate "
+        "--max-tokens N)",
+    )
+    report.add_argument(
+        "--max-listed",
+        type=_positive,
+        default=30,
+        metavar="N",
+        help="findings listed, with their records, per kind (default 30); all are counted",
+    )
+    _add_split_options(report, several_budgets=True)
+    report.set_defaults(run=_report)
     return parser
 
 
@@ -207,7 +246,8 @@ def _add_split_options(
             type=_positive,
             action="append",
             metavar="N",
-            help="tokens per sample; repeat to compare several (default 4096)",
+            help="tokens per sample; repeat to compare several (default: 4096 for stats, "
+            "512 to 128k for report)",
         )
     else:
         group.add_argument(
@@ -549,6 +589,29 @@ def _show(args: argparse.Namespace) -> int:
         print(text)
         return EXIT_OK
     raise _UsageError(f"{args.input} has no conversation {wanted!r}")
+
+
+def _report(args: argparse.Namespace) -> int:
+    budgets = args.max_tokens or list(DEFAULT_WINDOWS)
+    options = split_options(args, budgets[0])
+    splitter = RecordSplitter(options)
+    data = collect_report(
+        _records(args.inputs, options),
+        budgets=[_budget(args, b) for b in budgets],
+        counter=splitter.counter,
+        chat_format=splitter.chat_format,
+        window=options.window,
+        truncation=options.truncation,
+        on_long_target=options.on_long_target,
+        keep_reasoning=options.keep_reasoning,
+        check_budget=_budget(args, args.check_tokens) if args.check_tokens else None,
+        output_format=options.output_format,
+        role_map=options.role_map,
+        max_listed=args.max_listed,
+    )
+    write_report(args.output, data, title=args.title)
+    print(f"{args.output}: {data.summary()}", file=sys.stderr)
+    return EXIT_REJECTED if data.rejected else EXIT_OK
 
 
 def _finish(report: Report, report_path: str | None) -> None:

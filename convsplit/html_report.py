@@ -49,7 +49,7 @@ from convsplit.charts import (
 )
 from convsplit.formats import Record
 from convsplit.messages import Conversation, Message
-from convsplit.pipeline import _AtomicOutput
+from convsplit.pipeline import AtomicOutput
 from convsplit.split import OnLongTarget, split_conversation
 from convsplit.stats import (
     Distribution,
@@ -498,7 +498,7 @@ def write_report(path: str | os.PathLike[str], data: ReportData, *, title: str) 
     Raises:
         OutputError: naming the file, when it cannot be written.
     """
-    with _AtomicOutput(path) as out:
+    with AtomicOutput(path) as out:
         out.write(render_report(data, title=title).encode("utf-8"))
 
 

@@ -228,8 +228,8 @@ def split_files(
     report = Report(files=files)
     started = time.perf_counter()
     with (
-        _AtomicOutput(output) as out,
-        _AtomicOutput(rejects) if rejects is not None else contextlib.nullcontext() as bad,
+        AtomicOutput(output) as out,
+        AtomicOutput(rejects) if rejects is not None else contextlib.nullcontext() as bad,
     ):
         for batch in _run(files, worker, jobs):
             if batch.rejects:
@@ -398,7 +398,7 @@ def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Ite
                 future.cancel()
 
 
-class _AtomicOutput:
+class AtomicOutput:
     """A file written under a temporary name and renamed into place only on success.
 
     Any failure to create, write, close or rename it (a full disk, a missing folder) is an
@@ -411,7 +411,7 @@ class _AtomicOutput:
         self._file: IO[bytes] | None = None
         self._raw: IO[bytes] | None = None
 
-    def __enter__(self) -> _AtomicOutput:
+    def __enter__(self) -> AtomicOutput:
         if self.target == "-":
             self._file = sys.stdout.buffer
             return self

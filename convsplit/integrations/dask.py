@@ -68,11 +68,11 @@ from convsplit.formats.containers import (
     skip_long_line,
 )
 from convsplit.pipeline import (
+    AtomicOutput,
     RecordSplitter,
     Report,
     SplitOptions,
     WorkerError,
-    _AtomicOutput,
     expand_inputs,
 )
 
@@ -468,7 +468,7 @@ def _raise_first_reject(results: Sequence[_PartResult]) -> None:
 
 
 def _join_rejects(folder: str, names: Sequence[str], rejects: str | os.PathLike[str]) -> None:
-    with _AtomicOutput(rejects) as out:
+    with AtomicOutput(rejects) as out:
         for name in names:
             path = os.path.join(folder, f".rejects-{name}")
             with open(path, "rb") as part:
