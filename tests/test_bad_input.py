@@ -8,6 +8,9 @@ rejected, assistant turns = trained + skipped).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -156,3 +159,38 @@ def test_the_dask_engine_applies_the_same_size_limit(tmp_path: Path) -> None:
     )
     assert (remote.rejected, remote.samples) == (local.rejected, local.samples) == (1, 100)
     assert dask_rejects.read_bytes() == local_rejects.read_bytes()
+
+
+def test_a_100_mb_message_is_rejected_with_memory_bounded(tmp_path: Path) -> None:
+    """The default limit (64 MiB) rejects it unread; the process never holds it."""
+    path = tmp_path / "huge.jsonl"
+    with path.open("wb") as out:
+        out.write(GOOD + b"\n" + b'{"messages": [{"role": "user", "content": "')
+        for _ in range(100):
+            out.write(b"y" * 1_000_000)
+        out.write(b'"}]}\n' + GOOD + b"\n")
+    rejects = tmp_path / "r.jsonl"
+    command = [sys.executable, "-m", "convsplit", "split", str(path), "-o", str(tmp_path / "o.jsonl"),
+               "--rejects", str(rejects)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, check=False)
+    assert done.returncode == 3, done.stderr.decode()
+    (reject,) = [json.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert reject["line"] == 2
+    assert reject["reason"].startswith(
+        "the record is larger than 67,108,864 bytes (100,000,047 bytes)"
+    )
+    assert len(reject["record"]) < 2000
+    assert len((tmp_path / "o.jsonl").read_bytes().splitlines()) == 2
+
+
+def test_reading_past_a_huge_line_holds_a_chunk_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "huge.jsonl"
+    path.write_bytes(GOOD + b"\n" + b'{"x": "' + b"y" * 30_000_000 + b'"}\n' + GOOD + b"\n")
+    tracemalloc.start()
+    try:
+        records = list(read_records(path, max_record_bytes=1_000_000))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [r.error is None for r in records] == [True, False, True]
+    assert peak < 10_000_000  # a third of the line: a few chunks, never the whole of it
