@@ -34,7 +34,6 @@ from convsplit.messages import Conversation
 from convsplit.pipeline import RecordSplitter, Report, SplitOptions, expand_inputs, split_files
 from convsplit.progress import Progress
 from convsplit.show import View, show_conversation
-from convsplit.split import split_conversation
 from convsplit.stats import token_reports
 from convsplit.summaries import format_findings, format_reports
 from convsplit.tokens.chat_formats import chat_format_names
@@ -566,17 +565,7 @@ def _show(args: argparse.Namespace) -> int:
             continue
         if conversation is None:
             raise record.error or InvalidConversationError("unreadable record")
-        result = split_conversation(
-            conversation,
-            budget=options.budget,
-            counter=splitter.counter,
-            chat_format=splitter.chat_format,
-            window=options.window,
-            truncation=options.truncation,
-            on_long_target=options.on_long_target,
-            keep_reasoning=options.keep_reasoning,
-            conversation_index=index,
-        )
+        result = splitter.split(conversation, index)
         color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
         width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
         text = show_conversation(

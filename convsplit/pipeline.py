@@ -279,6 +279,21 @@ class RecordSplitter:
         self.reader = None if options.input_format == "auto" else get_reader(options.input_format)
         self.index = 0
 
+    def split(self, conversation: Conversation, index: int) -> SplitResult:
+        """Split one conversation with these options (its position in the stream: ``index``)."""
+        options = self.options
+        return split_conversation(
+            conversation,
+            budget=options.budget,
+            counter=self.counter,
+            chat_format=self.chat_format,
+            window=options.window,
+            truncation=options.truncation,
+            on_long_target=options.on_long_target,
+            keep_reasoning=options.keep_reasoning,
+            conversation_index=index,
+        )
+
     def parse(self, value: object) -> Conversation:
         """One JSON record as a conversation, in the options' input format."""
         reader = self.reader or get_reader(detect_format(value, role_map=self.role_map))
@@ -286,7 +301,6 @@ class RecordSplitter:
 
     def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> SplitBatch:
         """Split ``records`` of file ``path``; the first is conversation ``first_index``."""
-        options = self.options
         chunks: list[bytes] = []
         rejects: list[dict[str, Any]] = []
         report = Report()
@@ -295,18 +309,7 @@ class RecordSplitter:
             try:
                 if raw.error is not None:
                     raise InvalidConversationError(raw.error)
-                conversation = self.parse(raw.value)
-                result = split_conversation(
-                    conversation,
-                    budget=options.budget,
-                    counter=self.counter,
-                    chat_format=self.chat_format,
-                    window=options.window,
-                    truncation=options.truncation,
-                    on_long_target=options.on_long_target,
-                    keep_reasoning=options.keep_reasoning,
-                    conversation_index=first_index + offset,
-                )
+                result = self.split(self.parse(raw.value), first_index + offset)
                 chunks.extend(self.writer.lines(result))
             except InvalidConversationError as error:
                 report.records += 1
