@@ -57,6 +57,7 @@ class Layout:
             else tuple(m.without_reasoning() if m.role == "assistant" else m for m in messages)
         )
         self._after = [i > 0 and instruction[i - 1] for i in range(n)]
+        self._position_dependent: bool = getattr(chat_format, "position_dependent", True)
         cost = chat_format.message_cost
         self.context_cost = [
             cost(m, counter, after_instruction=a)
@@ -171,6 +172,8 @@ class Layout:
 
     def _flipped_cost(self, index: int) -> int:
         """Context cost of message ``index`` with the other kind of neighbour than in the input."""
+        if not self._position_dependent:
+            return self.context_cost[index]
         cost = self._variant_cost.get(index)
         if cost is None:
             cost = self.message_cost(

@@ -331,9 +331,10 @@ def _reject(path: str, raw: RawRecord, error: InvalidConversationError) -> dict[
 
 
 def _batches(
-    files: Sequence[str], max_record_bytes: int | None
+    files: Sequence[str], max_record_bytes: int | None, *, records: int = _BATCH_RECORDS
 ) -> Iterator[tuple[str, list[RawRecord], int]]:
-    """Records grouped in batches of about a megabyte, with the index of their first record."""
+    """Records grouped in batches of about a megabyte (or ``records`` records), with the
+    index of their first record."""
     index = 0
     for path in files:
         with Source.open(path) as source:
@@ -342,7 +343,7 @@ def _batches(
             for raw in source.records(max_record_bytes=max_record_bytes):
                 batch.append(raw)
                 size += len(raw.text)
-                if len(batch) >= _BATCH_RECORDS or size >= _BATCH_BYTES:
+                if len(batch) >= records or size >= _BATCH_BYTES:
                     yield source.path, batch, index
                     index += len(batch)
                     batch, size = [], 0
@@ -353,7 +354,10 @@ def _batches(
 
 def _run(files: Sequence[str], worker: RecordSplitter, jobs: int) -> Iterator[SplitBatch]:
     if jobs <= 1:
-        for path, records, index in _batches(files, worker.options.max_record_bytes):
+        # One conversation at a time: its samples are written before the next is read, so
+        # memory follows the largest conversation's output, not a batch's.
+        limit = worker.options.max_record_bytes
+        for path, records, index in _batches(files, limit, records=1):
             yield worker.process(path, records, index)
         return
     yield from _run_parallel(files, worker.options, jobs)

@@ -33,7 +33,9 @@ class ChatFormat(Protocol):
 
     A format whose per-message costs hold only for some conversations may also define
     ``check_conversation(conversation)``; the splitter calls it first, and it raises
-    :class:`~convsplit.errors.ChatFormatError` rather than let a sample be miscounted.
+    :class:`~convsplit.errors.ChatFormatError` rather than let a sample be miscounted. A
+    format may set ``position_dependent = False`` to say ``after_instruction`` never changes
+    a cost, which spares the splitter counting the other case (absent means it may).
     """
 
     @property
@@ -102,6 +104,8 @@ class TemplateFormat(ABC):
 
     name: str
     specials: frozenset[str]
+    #: Whether a message's cost depends on following an instruction (llama2 only).
+    position_dependent: bool = False
 
     def start(self, tools: ToolSchemas | None) -> list[Piece]:
         """Pieces before the first message."""
@@ -200,6 +204,7 @@ class Llama2(TemplateFormat):
 
     name = "llama2"
     specials = frozenset({"<s>", "</s>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"})
+    position_dependent = True
     _bos, _eos = Special("<s>"), Special("</s>")
     _inst, _end_inst = Special("[INST]"), Special("[/INST]")
     _sys, _end_sys = Special("<<SYS>>"), Special("<</SYS>>")
@@ -258,6 +263,16 @@ class OpenAIChat(TemplateFormat):
             pieces += [Special("<|im_name|>"), message.name]
         body = message_body(message)
         return [*pieces, Special("<|im_sep|>"), body, Special("<|im_end|>")]
+
+    def message_cost(
+        self, message: Message, counter: TokenCounter, *, after_instruction: bool
+    ) -> int:
+        # What count_pieces(self.message(...)) gives, without building the pieces: this
+        # is the default format's hot path.
+        cost = 3 + counter.count(message.role) + counter.count(message_body(message))
+        if message.name is not None:
+            cost += 1 + counter.count(message.name)
+        return cost
 
     def sample_cost(self, tools: ToolSchemas | None, counter: TokenCounter) -> int:
         return super().sample_cost(None, counter) + openai_tools_cost(tools or (), counter)

@@ -13,7 +13,7 @@ Places, in order: a file the caller names; the tiktoken cache (``TIKTOKEN_CACHE_
 
 from __future__ import annotations
 
-import base64
+import binascii
 import gzip
 import hashlib
 import importlib.util
@@ -150,9 +150,6 @@ def _verified(data: bytes, expected_hash: str) -> bool:
 
 def _parse(data: bytes) -> dict[bytes, int]:
     """The ``.tiktoken`` format: one ``base64(token) rank`` pair per line."""
-    ranks: dict[bytes, int] = {}
-    for line in data.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return ranks
+    decode = binascii.a2b_base64  # base64.b64decode's checks cost a third of the load
+    pairs = map(bytes.split, filter(None, data.splitlines()))
+    return {decode(token): int(rank) for token, rank in pairs}
