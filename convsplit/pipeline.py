@@ -38,8 +38,8 @@ from convsplit.formats import (
     detect_format,
     get_reader,
     get_writer,
-    parse_json,
 )
+from convsplit.formats.containers import parsed
 from convsplit.messages import Conversation
 from convsplit.samples import SplitResult
 from convsplit.split import OnLongTarget, split_conversation
@@ -331,7 +331,11 @@ def _reject(path: str, raw: RawRecord, error: InvalidConversationError) -> dict[
 
 
 def _batches(
-    files: Sequence[str], max_record_bytes: int | None, *, records: int = _BATCH_RECORDS
+    files: Sequence[str],
+    max_record_bytes: int | None,
+    *,
+    records: int = _BATCH_RECORDS,
+    parse: bool = True,
 ) -> Iterator[tuple[str, list[RawRecord], int]]:
     """Records grouped in batches of about a megabyte (or ``records`` records), with the
     index of their first record."""
@@ -340,7 +344,7 @@ def _batches(
         with Source.open(path) as source:
             batch: list[RawRecord] = []
             size = 0
-            for raw in source.records(max_record_bytes=max_record_bytes):
+            for raw in source.records(max_record_bytes=max_record_bytes, parse=parse):
                 batch.append(raw)
                 size += len(raw.text)
                 if len(batch) >= records or size >= _BATCH_BYTES:
@@ -374,11 +378,8 @@ def _start_worker(options: SplitOptions) -> None:
 def _work(path: str, records: list[tuple[int, bytes, str | None]], index: int) -> SplitBatch:
     if _process_worker is None:  # pragma: no cover - the initializer always ran
         raise WorkerError("worker process was not initialised")
-    parsed = [
-        RawRecord(lineno, text, parse_json(text) if error is None else None, error)
-        for lineno, text, error in records
-    ]
-    return _process_worker.process(path, parsed, index)
+    cut = [parsed(RawRecord(lineno, text, None, error)) for lineno, text, error in records]
+    return _process_worker.process(path, cut, index)
 
 
 def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Iterator[SplitBatch]:
@@ -389,7 +390,9 @@ def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Ite
         max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(options,)
     ) as pool:
         try:
-            for path, records, index in _batches(files, options.max_record_bytes):
+            # The parent only cuts records; the workers parse them (2 cores: every bit of
+            # work left in the parent is work not done in parallel).
+            for path, records, index in _batches(files, options.max_record_bytes, parse=False):
                 plain = [(r.lineno, r.text, r.error) for r in records]
                 pending.append(pool.submit(_work, path, plain, index))
                 if len(pending) >= 2 * jobs:

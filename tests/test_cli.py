@@ -242,3 +242,19 @@ def test_an_interrupted_run_leaves_no_file_under_the_output_name(
     again = tmp_path / "again.jsonl"
     run("split", str(data), "-o", str(again), "--max-tokens", "2048")
     assert out.read_bytes() == again.read_bytes()
+
+
+def test_jobs_two_rejects_exactly_what_jobs_one_rejects(tmp_path: Path) -> None:
+    """Worker processes parse what the parent only cut: same rejects, same lines."""
+    good = [json.dumps(conversation(k, 3)) for k in range(200)]
+    bad = ["{oops", "null", "[1]", '{"messages": [{"role": "bot"}]}']
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("\n".join(good[:100] + bad + good[100:]) + "\n", encoding="utf-8")
+    outputs = []
+    for jobs in ("1", "2"):
+        out, rejects = tmp_path / f"o{jobs}.jsonl", tmp_path / f"r{jobs}.jsonl"
+        done = run("split", str(data), "-o", str(out), "--rejects", str(rejects), "--jobs", jobs)
+        assert done.returncode == 3
+        outputs.append((out.read_bytes(), rejects.read_bytes()))
+    assert outputs[0] == outputs[1]
+    assert [json.loads(line)["line"] for line in outputs[0][1].splitlines()] == [101, 102, 103, 104]

@@ -101,7 +101,9 @@ class Source:
             stream = cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
         return cls(stream, path=path, owned=owned)
 
-    def records(self, *, max_record_bytes: int | None = None) -> Iterator[RawRecord]:
+    def records(
+        self, *, max_record_bytes: int | None = None, parse: bool = True
+    ) -> Iterator[RawRecord]:
         """The records of the stream, in order; one over ``max_record_bytes`` is skipped
         unread (memory stays bounded) and comes back as an error with its first bytes.
 
@@ -111,7 +113,7 @@ class Source:
         """
         try:
             yield from iter_raw_records(
-                self.stream, path=self.path, max_record_bytes=max_record_bytes
+                self.stream, path=self.path, max_record_bytes=max_record_bytes, parse=parse
             )
         except (OSError, EOFError, zlib.error) as error:
             raise InvalidConversationError(
@@ -153,7 +155,7 @@ class _Replay(io.RawIOBase):
 
 
 def iter_raw_records(
-    stream: IO[bytes], *, path: str, max_record_bytes: int | None = None
+    stream: IO[bytes], *, path: str, max_record_bytes: int | None = None, parse: bool = True
 ) -> Iterator[RawRecord]:
     """Records of a decompressed binary stream: JSONL, JSON array or concatenated JSON.
 
@@ -173,10 +175,12 @@ def iter_raw_records(
         first = _first_non_space(head, first)
     container = _container(head, first)
     if container == "jsonl":
-        yield from _jsonl(stream, head, max_record_bytes)
+        yield from _jsonl(stream, head, max_record_bytes, parse)
     else:
         array = container == "array"
-        yield from _Scanner(stream, head, path=path, array=array, limit=max_record_bytes).records()
+        scanner = _Scanner(stream, head, path=path, array=array, limit=max_record_bytes)
+        scanner.parse = parse
+        yield from scanner.records()
 
 
 #: Bytes of an oversized record kept for the rejects file.
@@ -212,7 +216,9 @@ def _container(head: bytes, first: int) -> Container:
     return "jsonl"
 
 
-def _jsonl(stream: IO[bytes], head: bytes, limit: int | None) -> Iterator[RawRecord]:
+def _jsonl(
+    stream: IO[bytes], head: bytes, limit: int | None, parse: bool = True
+) -> Iterator[RawRecord]:
     reader = io.BufferedReader(_Replay(head, stream), buffer_size=_CHUNK)
     lineno = 0
     while line := reader.readline(limit + 1) if limit else reader.readline():
@@ -222,6 +228,9 @@ def _jsonl(stream: IO[bytes], head: bytes, limit: int | None) -> Iterator[RawRec
             continue
         text = line.rstrip(b"\r\n")
         if not text.strip(_WHITESPACE):
+            continue
+        if not parse:  # cut only: whoever splits it parses it (worker processes)
+            yield RawRecord(lineno, text)
             continue
         try:
             value = parse_json(text)
@@ -244,6 +253,16 @@ def skip_long_line(reader: IO[bytes], start: bytes, lineno: int, limit: int) -> 
     return RawRecord(lineno, start[:OVERSIZE_PREFIX], error=oversize_error(limit, size))
 
 
+def parsed(record: RawRecord) -> RawRecord:
+    """A record cut with ``parse=False``, parsed now (or given its JSON error)."""
+    if record.error is not None or record.value is not None:
+        return record
+    try:
+        return RawRecord(record.lineno, record.text, parse_json(record.text))
+    except orjson.JSONDecodeError as error:
+        return RawRecord(record.lineno, record.text, error=_json_error(error, record.lineno))
+
+
 def _json_error(error: orjson.JSONDecodeError, first_line: int) -> str:
     line = first_line + error.lineno - 1
     return f"invalid JSON: {error.msg} (line {line}, column {error.colno})"
@@ -264,6 +283,7 @@ class _Scanner:
         self.path = path
         self.array = array
         self.limit = limit
+        self.parse = True
         self.buf = bytearray(head)
         self.eof = False
         # A record over the limit: its first bytes, its line, the bytes dropped unread.
@@ -380,6 +400,8 @@ class _Scanner:
         if not text:
             return None
         line = mark_line + self.buf.count(b"\n", mark, start)
+        if not self.parse:
+            return RawRecord(line, text)
         try:
             value = parse_json(text)
         except orjson.JSONDecodeError as error:
