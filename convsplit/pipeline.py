@@ -386,26 +386,50 @@ def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Ite
     """Batches processed by ``jobs`` processes, yielded in input order, few in flight."""
     context = get_context("fork") if sys.platform == "linux" else get_context("spawn")
     pending: list[Future[SplitBatch]] = []
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(options,)
-    ) as pool:
-        try:
-            # The parent only cuts records; the workers parse them (2 cores: every bit of
-            # work left in the parent is work not done in parallel).
-            for path, records, index in _batches(files, options.max_record_bytes, parse=False):
-                plain = [(r.lineno, r.text, r.error) for r in records]
-                pending.append(pool.submit(_work, path, plain, index))
-                if len(pending) >= 2 * jobs:
-                    yield pending.pop(0).result()
-            while pending:
+    )
+    finished = False
+    try:
+        # The parent only cuts records; the workers parse them (2 cores: every bit of
+        # work left in the parent is work not done in parallel).
+        for path, records, index in _batches(files, options.max_record_bytes, parse=False):
+            plain = [(r.lineno, r.text, r.error) for r in records]
+            pending.append(pool.submit(_work, path, plain, index))
+            if len(pending) >= 2 * jobs:
                 yield pending.pop(0).result()
-        except BrokenProcessPool as error:
-            raise WorkerError(
-                "a worker process died (killed or out of memory); no output was written"
-            ) from error
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.pop(0).result()
+        finished = True
+    except BrokenProcessPool as error:
+        raise WorkerError(
+            "a worker process died (killed or out of memory); no output was written"
+        ) from error
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _abandon(pool)
+
+
+def _abandon(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool that failed, without waiting on it.
+
+    A worker killed while the pool's feeder thread writes a batch to it can leave that
+    thread blocked for good on Python before 3.12 (CPython gh-94777), and a waiting
+    shutdown with it; so cancel what is queued, kill the workers, and close the queue's
+    pipe so the feeder's write fails instead of blocking.
+    """
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.kill()
+    call_queue = getattr(pool, "_call_queue", None)
+    if call_queue is not None:
+        with contextlib.suppress(Exception):
+            call_queue.cancel_join_thread()
+            call_queue._reader.close()
 
 
 class AtomicOutput:

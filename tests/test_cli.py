@@ -230,12 +230,11 @@ def test_an_interrupted_run_leaves_no_file_under_the_output_name(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     proc.send_signal(sig)
-    proc.wait(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert not out.exists()
     if sig == signal.SIGINT:
-        assert proc.stderr is not None
-        assert proc.stderr.read().decode().endswith("error: interrupted; no output was written\n")
+        assert stderr.decode().endswith("error: interrupted; no output was written\n")
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     done = run("split", str(data), "-o", str(out), "--max-tokens", "2048")
     assert done.returncode == 0

@@ -51,10 +51,9 @@ def test_a_worker_that_dies_fails_the_run_with_a_clear_error(tmp_path: Path) -> 
         time.sleep(0.05)
     time.sleep(0.3)
     os.kill(workers[0], signal.SIGKILL)
-    proc.wait(timeout=120)  # never hangs
-    assert proc.stderr is not None
+    _, stderr = proc.communicate(timeout=120)  # never hangs (and never blocks on a full pipe)
     assert proc.returncode == 1
-    assert proc.stderr.read().decode() == (
+    assert stderr.decode() == (
         "error: a worker process died (killed or out of memory); no output was written\n"
     )
     assert not out.exists()
