@@ -50,12 +50,11 @@ from convsplit.charts import (
 from convsplit.formats import Record
 from convsplit.messages import Conversation, Message
 from convsplit.pipeline import AtomicOutput
-from convsplit.split import OnLongTarget, split_conversation
+from convsplit.split import OnLongTarget, Splitter
 from convsplit.stats import (
     Distribution,
     TokenReport,
     TokenReportBuilder,
-    conversation_tokens,
     message_costs,
 )
 from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
@@ -213,12 +212,21 @@ def collect_report(
     """
     if not budgets:
         raise ValueError("no budgets: give at least one max_tokens to report on")
-    counter = counter or get_counter()
-    chat_format = chat_format or get_chat_format("openai")
     ordered = sorted(set(budgets), key=lambda b: (b.max_tokens, b.reserve_target, b.min_context))
+    split = Splitter(
+        budget=ordered[0],
+        counter=counter or get_counter(),
+        chat_format=chat_format or get_chat_format("openai"),
+        window=window,
+        truncation=truncation,
+        on_long_target=on_long_target,
+        keep_reasoning=keep_reasoning,
+    )
     builders = [
-        TokenReportBuilder(budget=b, counter=counter, chat_format=chat_format) for b in ordered
+        TokenReportBuilder(budget=b, counter=split.counter, chat_format=split.chat_format)
+        for b in ordered
     ]
+    splits = [split.with_budget(b) for b in ordered]
     reading = _Reading()
 
     def stream() -> Iterator[Record]:
@@ -226,34 +234,24 @@ def collect_report(
             reading.read(record)
             conversation = record.conversation
             if conversation is not None:
-                reading.histogram[
-                    conversation_tokens(conversation, counter=counter, chat_format=chat_format)
-                ] += 1
-                for builder in builders:
-                    result = split_conversation(
-                        conversation,
-                        budget=builder.budget,
-                        counter=counter,
-                        chat_format=chat_format,
-                        window=window,
-                        truncation=truncation,
-                        on_long_target=on_long_target,
-                        keep_reasoning=keep_reasoning,
-                        conversation_index=reading.conversations,
-                    )
-                    builder.add(conversation, result)
+                costs = message_costs(conversation, split.counter, split.chat_format)
+                fixed = split.chat_format.sample_cost(conversation.tools, split.counter)
+                reading.histogram[fixed + sum(cost for _, cost in costs)] += 1
+                index = reading.conversations
+                for builder, split_at in zip(builders, splits, strict=True):
+                    builder.add(conversation, split_at(conversation, index), costs=costs)
                 reading.conversations += 1
             yield record
 
     findings = validate_records(
         stream(),
         budget=check_budget,
-        counter=counter,
-        chat_format=chat_format,
+        counter=split.counter,
+        chat_format=split.chat_format,
         output_format=output_format,
         role_map=role_map,
     )
-    listing = _Listing(max_listed, counter, chat_format)
+    listing = _Listing(max_listed, split.counter, split.chat_format)
     for finding in findings:
         # validate_records yields a record's findings before it reads the next record
         listing.add(finding, reading.current, reading.file_index(finding.path))
@@ -269,8 +267,8 @@ def collect_report(
         findings={group: listing.listed[group] for group in counts},
         shown=listing.shown,
         settings={
-            "tokenizer": counter.name,
-            "chat format": chat_format.name,
+            "tokenizer": split.counter.name,
+            "chat format": split.chat_format.name,
             "window": _describe(window),
             "truncation": _describe(truncation),
             "long targets": on_long_target,

@@ -42,7 +42,7 @@ from convsplit.formats import (
 from convsplit.formats.containers import parsed
 from convsplit.messages import Conversation
 from convsplit.samples import SplitResult
-from convsplit.split import OnLongTarget, split_conversation
+from convsplit.split import OnLongTarget, Splitter
 from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
 from convsplit.tokens.counters import DEFAULT_ENCODING, TokenCounter, get_counter, load_counter
 from convsplit.truncation import DropOldest, TruncationStrategy
@@ -277,13 +277,7 @@ class RecordSplitter:
         self.writer: SampleWriter = get_writer(options.output_format, **options.writer_options)
         self.role_map = check_role_map(options.role_map)
         self.reader = None if options.input_format == "auto" else get_reader(options.input_format)
-        self.index = 0
-
-    def split(self, conversation: Conversation, index: int) -> SplitResult:
-        """Split one conversation with these options (its position in the stream: ``index``)."""
-        options = self.options
-        return split_conversation(
-            conversation,
+        self._split = Splitter(
             budget=options.budget,
             counter=self.counter,
             chat_format=self.chat_format,
@@ -291,8 +285,12 @@ class RecordSplitter:
             truncation=options.truncation,
             on_long_target=options.on_long_target,
             keep_reasoning=options.keep_reasoning,
-            conversation_index=index,
         )
+        self.index = 0
+
+    def split(self, conversation: Conversation, index: int) -> SplitResult:
+        """Split one conversation with these options (its position in the stream: ``index``)."""
+        return self._split(conversation, index)
 
     def parse(self, value: object) -> Conversation:
         """One JSON record as a conversation, in the options' input format."""

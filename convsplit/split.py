@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from convsplit.budget import Budget
@@ -121,20 +122,57 @@ def split_conversations(
     Takes the same options as :func:`split_conversation`; the counter's cache carries over
     from one conversation to the next, so a system prompt shared by a file is counted once.
     """
-    counter = counter or get_counter()
-    chat_format = chat_format or get_chat_format("openai")
+    split = Splitter(
+        budget=budget,
+        counter=counter or get_counter(),
+        chat_format=chat_format or get_chat_format("openai"),
+        window=window,
+        truncation=truncation,
+        on_long_target=on_long_target,
+        keep_reasoning=keep_reasoning,
+    )
     for index, conversation in enumerate(conversations):
-        yield split_conversation(
+        yield split(conversation, index)
+
+
+@dataclass(frozen=True)
+class Splitter:
+    """:func:`split_conversation` with its options bound, for code that splits many
+    conversations (streams, reports, the pipeline) without spelling them out each time.
+
+    >>> split = Splitter(budget=Budget(30), counter=get_counter(),
+    ...                  chat_format=get_chat_format("openai"))
+    >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
+    ...                               Message(role="assistant", content="Yo")))
+    >>> split(conv).samples[0].total_tokens
+    13
+    """
+
+    budget: Budget
+    counter: TokenCounter
+    chat_format: ChatFormat
+    window: WindowStrategy = FullHistory()
+    truncation: TruncationStrategy = DropOldest()
+    on_long_target: OnLongTarget = "skip"
+    keep_reasoning: bool = False
+
+    def __call__(self, conversation: Conversation, index: int = 0) -> SplitResult:
+        """Split ``conversation``, the ``index``-th of its stream."""
+        return split_conversation(
             conversation,
-            budget=budget,
-            counter=counter,
-            chat_format=chat_format,
-            window=window,
-            truncation=truncation,
-            on_long_target=on_long_target,
-            keep_reasoning=keep_reasoning,
+            budget=self.budget,
+            counter=self.counter,
+            chat_format=self.chat_format,
+            window=self.window,
+            truncation=self.truncation,
+            on_long_target=self.on_long_target,
+            keep_reasoning=self.keep_reasoning,
             conversation_index=index,
         )
+
+    def with_budget(self, budget: Budget) -> Splitter:
+        """The same options under another budget (a window sweep)."""
+        return replace(self, budget=budget)
 
 
 def _untrainable(layout: Layout, index: int, message: Message) -> SkipReason | None:

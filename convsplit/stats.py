@@ -23,7 +23,7 @@ from itertools import accumulate
 from convsplit.budget import Budget
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import SplitResult
-from convsplit.split import OnLongTarget, split_conversation
+from convsplit.split import OnLongTarget, Splitter
 from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
 from convsplit.tokens.counters import TokenCounter, get_counter
 from convsplit.truncation import DropOldest, TruncationStrategy
@@ -206,6 +206,7 @@ class TokenReportBuilder:
     ...                               Message(role="user", content="Bye"),
     ...                               Message(role="assistant", content="Bye!")))
     >>> builder = TokenReportBuilder(budget=Budget(100))
+    >>> from convsplit import split_conversation
     >>> builder.add(conv, split_conversation(conv, budget=Budget(100)))
     >>> report = builder.build()
     >>> report.samples, report.tokens_per_epoch, report.whole_conversation_tokens
@@ -232,9 +233,20 @@ class TokenReportBuilder:
         self._history_kept: Counter[int] = Counter()
         self._roles: dict[str, Counter[int]] = {}
 
-    def add(self, conversation: Conversation, result: SplitResult) -> None:
-        """Count one conversation and the result of splitting it."""
-        costs = message_costs(conversation, self.counter, self.chat_format)
+    def add(
+        self,
+        conversation: Conversation,
+        result: SplitResult,
+        *,
+        costs: Sequence[tuple[str, int]] | None = None,
+    ) -> None:
+        """Count one conversation and the result of splitting it.
+
+        ``costs``: the conversation's :func:`message_costs`, when the caller has them
+        already (several budgets over one conversation need them only once).
+        """
+        if costs is None:
+            costs = message_costs(conversation, self.counter, self.chat_format)
         fixed = self.chat_format.sample_cost(conversation.tools, self.counter)
         self._conversation_tokens[fixed + sum(cost for _, cost in costs)] += 1
         for role, cost in costs:
@@ -294,23 +306,17 @@ def token_report(
     >>> report.conversations, report.samples, report.sample_tokens.median, report.amplification
     (2, 2, 13.0, 1.0)
     """
-    counter = counter or get_counter()
-    chat_format = chat_format or get_chat_format("openai")
-    builder = TokenReportBuilder(budget=budget, counter=counter, chat_format=chat_format)
-    for index, conversation in enumerate(conversations):
-        result = split_conversation(
-            conversation,
-            budget=budget,
-            counter=counter,
-            chat_format=chat_format,
-            window=window,
-            truncation=truncation,
-            on_long_target=on_long_target,
-            keep_reasoning=keep_reasoning,
-            conversation_index=index,
-        )
-        builder.add(conversation, result)
-    return builder.build()
+    (report,) = token_reports(
+        conversations,
+        budgets=[budget],
+        counter=counter,
+        chat_format=chat_format,
+        window=window,
+        truncation=truncation,
+        on_long_target=on_long_target,
+        keep_reasoning=keep_reasoning,
+    )
+    return report
 
 
 def token_reports(
@@ -336,23 +342,24 @@ def token_reports(
     >>> [r.samples for r in token_reports([conv], budgets=[Budget(30), Budget(100)])]
     [1, 2]
     """
-    counter = counter or get_counter()
-    chat_format = chat_format or get_chat_format("openai")
+    if not budgets:
+        return []
+    split = Splitter(
+        budget=budgets[0],
+        counter=counter or get_counter(),
+        chat_format=chat_format or get_chat_format("openai"),
+        window=window,
+        truncation=truncation,
+        on_long_target=on_long_target,
+        keep_reasoning=keep_reasoning,
+    )
     builders = [
-        TokenReportBuilder(budget=b, counter=counter, chat_format=chat_format) for b in budgets
+        TokenReportBuilder(budget=b, counter=split.counter, chat_format=split.chat_format)
+        for b in budgets
     ]
+    splits = [split.with_budget(b) for b in budgets]
     for index, conversation in enumerate(conversations):
-        for builder in builders:
-            result = split_conversation(
-                conversation,
-                budget=builder.budget,
-                counter=counter,
-                chat_format=chat_format,
-                window=window,
-                truncation=truncation,
-                on_long_target=on_long_target,
-                keep_reasoning=keep_reasoning,
-                conversation_index=index,
-            )
-            builder.add(conversation, result)
+        costs = message_costs(conversation, split.counter, split.chat_format)
+        for builder, split_at in zip(builders, splits, strict=True):
+            builder.add(conversation, split_at(conversation, index), costs=costs)
     return [builder.build() for builder in builders]
