@@ -44,15 +44,18 @@ def scratch() -> Path:
 
 
 def corpus_path(megabytes: float, seed: int = 0) -> Path:
-    """Where :func:`corpus` keeps the corpus of this size and seed."""
-    return SCRATCH / f"corpus-{megabytes:g}MB-seed{seed}.jsonl"
+    """Where :func:`corpus` keeps the corpus of this size, seed and generator version."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import corpus as generator  # noqa: PLC0415 (only the parent process needs it)
+
+    return SCRATCH / f"corpus-v{generator.VERSION}-{megabytes:g}MB-seed{seed}.jsonl"
 
 
 def corpus(megabytes: float, *, seed: int = 0) -> Path:
     """A generated corpus of about ``megabytes`` MB; reused when already on disk.
 
-    The generator is deterministic, so a file with the same size and seed in its name holds
-    the same bytes; it is written under a temporary name first, so a cut-off run never
+    The generator is deterministic, so a file with the same version, size and seed in its
+    name holds the same bytes; it is written under a temporary name first, so a cut-off run never
     leaves a short file to be reused.
     """
     sys.path.insert(0, str(BENCHMARKS))
