@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import tiktoken
+from hypothesis import given
+from hypothesis import strategies as st
 
 from convsplit import (
     TiktokenCounter,
@@ -17,6 +20,8 @@ from convsplit import (
     get_counter,
     register_counter,
 )
+from convsplit.tokens import fast_count as fast_count_module
+from convsplit.tokens.fast_count import fast_count
 from convsplit.tokens.offline import _candidates, load_ranks, official_spec
 
 
@@ -126,3 +131,92 @@ def test_registry_takes_user_counters() -> None:
     register_counter("bytes", lambda: TiktokenCounter(encoding))
     assert "bytes" in counter_names()
     assert get_counter("bytes").count("abc") == 3
+
+
+# -- the fast exact counter (bpe-openai's Rust crate) ------------------------------------------
+
+
+def _fast(name: str) -> Callable[[str], int]:
+    count = fast_count(name)
+    if count is None:
+        pytest.skip("the bpe-openai package is not installed (pip install bpe-openai)")
+    return count
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+def test_fast_count_equals_tiktoken_on_every_token_of_the_vocabulary(name: str) -> None:
+    fast, encoding = _fast(name), get_counter(name).encoding
+    checked = 0
+    for rank in range(encoding.n_vocab):
+        try:
+            text = encoding.decode_single_token_bytes(rank).decode("utf-8")
+        except (KeyError, UnicodeDecodeError):  # gaps in the ranks; partial characters
+            continue
+        assert fast(text) == len(encoding.encode_ordinary(text)), repr(text)
+        checked += 1
+    assert checked > 0.9 * encoding.n_vocab
+
+
+#: What the pre-tokenizers treat specially: contractions, digit runs, odd whitespace,
+#: scripts without spaces, combining marks, emoji sequences.
+_TRICKY = st.sampled_from(
+    [
+        *" \t\n\r\x0b\x0c\u00a0\u2003\u3000\u200d\u0301\ufeff'\u2019.,;:!?-_()[]{}<>|/\\\"#@$%^&*+=~`",
+        *("'s", "'T", "'ll", "'VE", "'re", "'d", "'M", "123", "4567", "3.14"),
+        *("\ufb01", "\u00df", "\u0130", "\u0131", "\u65e5\u672c\u8a9e", "\u4e2d\u6587"),
+        *("\ud55c\uad6d\uc5b4", "\u0627\u0644\u0639\u0631\u0628\u064a\u0629", "\u0440\u0443\u0441"),
+        *("\U0001f642", "\U0001f44d\U0001f3fd", "\U0001f468\u200d\U0001f469\u200d\U0001f467"),
+        "<|endoftext|>",
+    ]
+)
+_TEXT = st.one_of(
+    st.text(max_size=300),
+    st.lists(st.one_of(_TRICKY, st.text(alphabet="aAzZ09 ", max_size=5)), max_size=60).map("".join),
+)
+
+
+@pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])
+@given(text=_TEXT)
+def test_fast_count_equals_tiktoken_on_any_text(name: str, text: str) -> None:
+    fast, encoding = _fast(name), get_counter(name).encoding
+    assert fast(text) == len(encoding.encode_ordinary(text))
+
+
+def test_counter_counts_fast_and_reads_tiktokens_vocabulary_only_when_tokens_are_needed() -> None:
+    _fast("o200k_base")
+    counter = TiktokenCounter.load("o200k_base")
+    assert counter.count("Hello, world!") == 4
+    assert counter._encoding is None  # counting alone never read the vocabulary
+    assert counter.encode("Hello, world!") == [13225, 11, 2375, 0]
+    assert counter._encoding is not None
+
+
+def test_text_the_fast_counter_cannot_take_is_counted_by_tiktoken() -> None:
+    fast = _fast("o200k_base")
+    lone_surrogate = "ok \ud800 ok"
+    with pytest.raises(UnicodeEncodeError):
+        fast(lone_surrogate)
+    counter = TiktokenCounter.load("o200k_base")
+    assert counter.count(lone_surrogate) == len(counter.encoding.encode_ordinary(lone_surrogate))
+
+
+def test_a_fast_counter_that_differs_from_tiktoken_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fast("o200k_base")
+    monkeypatch.setitem(fast_count_module.PROBE_DIGESTS, "o200k_base", "0" * 64)
+    assert fast_count("o200k_base") is None
+    counter = TiktokenCounter.load("o200k_base")  # counts with tiktoken instead
+    assert counter._encoding is not None and counter.count("Hello, world!") == 4
+
+
+def test_the_fast_counter_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fast("o200k_base")
+    monkeypatch.setenv("CONVSPLIT_FAST_COUNT", "0")
+    assert fast_count("o200k_base") is None
+
+
+def test_probe_digests_are_tiktokens_tokens() -> None:
+    for name, digest in fast_count_module.PROBE_DIGESTS.items():
+        ids = get_counter(name).encoding.encode_ordinary(fast_count_module.PROBE)
+        assert hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest() == digest

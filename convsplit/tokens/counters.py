@@ -3,7 +3,9 @@
 A counter turns ordinary text into tokens. Special-token look-alikes in the text
 (``<|endoftext|>``, ``<|im_start|>``) are ordinary text: data never smuggles a control
 token into a sample's count. Counts are cached by text, because the same system prompt
-repeats across a whole file.
+repeats across a whole file. OpenAI encodings count with the verified Rust counter of
+:mod:`convsplit.tokens.fast_count` where it is installed, and read tiktoken's vocabulary
+only when something needs the tokens themselves.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import tiktoken
 
 from convsplit.errors import UnknownNameError
+from convsplit.tokens.fast_count import fast_count
 from convsplit.tokens.offline import load_ranks, official_spec
 
 DEFAULT_ENCODING = "o200k_base"
@@ -50,6 +53,13 @@ class TokenCounter(Protocol):
 class TiktokenCounter:
     """A :class:`TokenCounter` over a ``tiktoken.Encoding``.
 
+    Args:
+        encoding: the encoding, or a function that loads it when first needed.
+        name: the registered name (default: the encoding's; required with a loader).
+        count: an exact counter to use instead of encoding, such as
+            :func:`~convsplit.tokens.fast_count.fast_count`'s; text it cannot take
+            (``UnicodeEncodeError``) is counted by tiktoken.
+
     >>> counter = get_counter("o200k_base")
     >>> counter.count("Hello, world!")
     4
@@ -57,25 +67,66 @@ class TiktokenCounter:
     7
     """
 
-    def __init__(self, encoding: tiktoken.Encoding, *, name: str | None = None) -> None:
-        self.encoding = encoding
-        self.name = name or encoding.name
+    def __init__(
+        self,
+        encoding: tiktoken.Encoding | Callable[[], tiktoken.Encoding],
+        *,
+        name: str | None = None,
+        count: Callable[[str], int] | None = None,
+    ) -> None:
+        if isinstance(encoding, tiktoken.Encoding):
+            self._encoding: tiktoken.Encoding | None = encoding
+            self._load: Callable[[], tiktoken.Encoding] | None = None
+            name = name or encoding.name
+        elif name is None:
+            raise TypeError("TiktokenCounter needs a name when the encoding loads lazily")
+        else:
+            self._encoding, self._load = None, encoding
+        self.name = name
+        self._fast_count = count
         self._count = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_count)
+        self._encoding_lock = threading.Lock()
 
     @classmethod
     def load(
         cls, encoding_name: str, *, bpe_file: str | os.PathLike[str] | None = None
     ) -> TiktokenCounter:
-        """Build the official encoding from a verified offline vocabulary file."""
+        """The official encoding, from a verified offline vocabulary file.
+
+        With the fast counter, the vocabulary is read when tokens are first needed (to cut a
+        message's text); counting alone never reads it. A file you name is read at once.
+        """
         spec = official_spec(encoding_name)
-        args = dict(spec.constructor_args)
-        args["mergeable_ranks"] = load_ranks(spec, bpe_file=bpe_file)
-        return cls(tiktoken.Encoding(**args))
+
+        def build() -> tiktoken.Encoding:
+            args = dict(spec.constructor_args)
+            args["mergeable_ranks"] = load_ranks(spec, bpe_file=bpe_file)
+            return tiktoken.Encoding(**args)
+
+        count = fast_count(encoding_name)
+        if count is None or bpe_file is not None:
+            return cls(build(), count=count)
+        return cls(build, name=encoding_name, count=count)
+
+    @property
+    def encoding(self) -> tiktoken.Encoding:
+        """The tiktoken encoding, loaded on first use."""
+        if self._encoding is None:
+            with self._encoding_lock:
+                if self._encoding is None and self._load is not None:
+                    self._encoding = self._load()
+        assert self._encoding is not None
+        return self._encoding
 
     def count(self, text: str) -> int:
         return self._count(text)
 
     def _uncached_count(self, text: str) -> int:
+        if self._fast_count is not None:
+            try:
+                return self._fast_count(text)
+            except UnicodeEncodeError:  # lone surrogates: tiktoken replaces them
+                pass
         return len(self.encoding.encode_ordinary(text))
 
     def encode(self, text: str) -> list[int]:
