@@ -49,7 +49,7 @@ from convsplit.charts import (
 )
 from convsplit.formats import Record
 from convsplit.messages import Conversation, Message
-from convsplit.pipeline import AtomicOutput
+from convsplit.output import AtomicOutput
 from convsplit.split import OnLongTarget, Splitter
 from convsplit.stats import (
     Distribution,

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import gzip
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -23,12 +21,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 import orjson
 
 from convsplit.budget import Budget
-from convsplit.errors import ConvsplitError, InvalidConversationError, OutputError
+from convsplit.errors import ConvsplitError, InvalidConversationError
 from convsplit.formats import (
     MAX_RECORD_BYTES,
     RawRecord,
@@ -41,6 +39,7 @@ from convsplit.formats import (
 )
 from convsplit.formats.containers import parsed
 from convsplit.messages import Conversation
+from convsplit.output import AtomicOutput
 from convsplit.samples import SplitResult
 from convsplit.split import OnLongTarget, Splitter
 from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
@@ -240,7 +239,7 @@ def split_files(
                     )
                 if bad is not None:
                     bad.write(b"".join(orjson.dumps(r) + b"\n" for r in batch.rejects))
-            out.write(batch.lines)
+            out.write_chunks(batch.chunks)
             report.add(batch.report)
             if progress is not None:
                 report.seconds = time.perf_counter() - started
@@ -252,11 +251,20 @@ def split_files(
 @dataclass
 class SplitBatch:
     """What one batch of records became: output lines, rejects (as JSON-ready dicts with
-    path, line, reason, field and the original record) and the accounting."""
+    path, line, reason, field and the original record) and the accounting.
 
-    lines: bytes
+    The lines come as ``chunks`` whose concatenation they are, so that the local pipeline
+    joins them once, on its writer thread; ``lines`` joins them here.
+    """
+
+    chunks: list[bytes]
     rejects: list[dict[str, Any]]
     report: Report
+
+    @property
+    def lines(self) -> bytes:
+        """The output lines, joined."""
+        return b"".join(self.chunks)
 
 
 class RecordSplitter:
@@ -275,6 +283,10 @@ class RecordSplitter:
         )
         self.chat_format: ChatFormat = get_chat_format(options.chat_format)
         self.writer: SampleWriter = get_writer(options.output_format, **options.writer_options)
+        # A writer may hand out its lines in pieces (OpenAIWriter.chunks) to save copies.
+        self._chunks: Callable[[SplitResult], Iterable[bytes]] = getattr(
+            self.writer, "chunks", self.writer.lines
+        )
         self.role_map = check_role_map(options.role_map)
         self.reader = None if options.input_format == "auto" else get_reader(options.input_format)
         self._split = Splitter(
@@ -308,14 +320,14 @@ class RecordSplitter:
                 if raw.error is not None:
                     raise InvalidConversationError(raw.error)
                 result = self.split(self.parse(raw.value), first_index + offset)
-                chunks.extend(self.writer.lines(result))
+                chunks.extend(self._chunks(result))
             except InvalidConversationError as error:
                 report.records += 1
                 report.rejected += 1
                 rejects.append(_reject(path, raw, error))
                 continue
             report.count(result)
-        return SplitBatch(b"".join(chunks), rejects, report)
+        return SplitBatch(chunks, rejects, report)
 
 
 def _reject(path: str, raw: RawRecord, error: InvalidConversationError) -> dict[str, Any]:
@@ -377,7 +389,9 @@ def _work(path: str, records: list[tuple[int, bytes, str | None]], index: int) -
     if _process_worker is None:  # pragma: no cover - the initializer always ran
         raise WorkerError("worker process was not initialised")
     cut = [parsed(RawRecord(lineno, text, None, error)) for lineno, text, error in records]
-    return _process_worker.process(path, cut, index)
+    batch = _process_worker.process(path, cut, index)
+    batch.chunks = [batch.lines]  # one bytes object pickles far faster than many
+    return batch
 
 
 def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Iterator[SplitBatch]:
@@ -428,72 +442,3 @@ def _abandon(pool: ProcessPoolExecutor) -> None:
         with contextlib.suppress(Exception):
             call_queue.cancel_join_thread()
             call_queue._reader.close()
-
-
-class AtomicOutput:
-    """A file written under a temporary name and renamed into place only on success.
-
-    Any failure to create, write, close or rename it (a full disk, a missing folder) is an
-    :class:`OutputError` naming the file; the temporary file is removed.
-    """
-
-    def __init__(self, target: str | os.PathLike[str]) -> None:
-        self.target = os.fspath(target)
-        self._tmp: str | None = None
-        self._file: IO[bytes] | None = None
-        self._raw: IO[bytes] | None = None
-
-    def __enter__(self) -> AtomicOutput:
-        if self.target == "-":
-            self._file = sys.stdout.buffer
-            return self
-        folder = os.path.dirname(os.path.abspath(self.target))
-        with self._errors():
-            handle, self._tmp = tempfile.mkstemp(
-                prefix=f".{os.path.basename(self.target)}.", suffix=".partial", dir=folder
-            )
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(handle, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
-        self._raw = os.fdopen(handle, "wb")
-        if self.target.endswith(".gz"):
-            # mtime=0 and no name: the same samples give the same bytes, run after run.
-            zipped = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
-            self._file = cast(IO[bytes], zipped)
-        else:
-            self._file = self._raw
-        return self
-
-    def write(self, data: bytes) -> None:
-        """Append ``data``."""
-        if self._file is None:  # pragma: no cover - used inside its with-block only
-            raise OutputError(f"{self.target} is not open")
-        with self._errors():
-            self._file.write(data)
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        if self.target == "-":
-            with self._errors():
-                sys.stdout.buffer.flush()
-            return
-        if self._file is None or self._raw is None or self._tmp is None:  # pragma: no cover
-            return
-        try:
-            with self._errors():
-                if self._file is not self._raw:
-                    self._file.close()
-                self._raw.close()
-                if kind is None:
-                    os.replace(self._tmp, self.target)
-        finally:
-            if os.path.exists(self._tmp):
-                os.unlink(self._tmp)
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except OSError as error:
-            raise OutputError(
-                f"cannot write {self.target}: {error.strerror or error}; nothing was written"
-            ) from error

@@ -104,6 +104,8 @@ def test_lines_are_byte_identical_to_dumping_each_sample_real_data(
     for result in real_results(window):
         lines = list(writer.lines(result))
         assert lines == reference_lines(writer, result)
+        if hasattr(writer, "chunks"):
+            assert b"".join(writer.chunks(result)) == b"".join(lines)
         assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
         count += len(lines)
     assert count == (2075 if isinstance(window, FullHistory) else 853)
@@ -116,6 +118,9 @@ def test_lines_are_byte_identical_to_dumping_each_sample(
 ) -> None:
     result = split_conversation(conv, budget=Budget(2000), window=window)
     assert list(writer.lines(result)) == reference_lines(writer, result)
+    chunks = getattr(writer, "chunks", None)
+    if chunks is not None:  # the pieces the pipeline joins are the same bytes
+        assert b"".join(chunks(result)) == b"".join(reference_lines(writer, result))
 
 
 # -- OpenAI -------------------------------------------------------------------------------------

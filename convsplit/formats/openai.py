@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from itertools import chain
+from typing import Any, Literal, cast
 
 from convsplit.errors import InvalidConversationError
 from convsplit.formats._common import (
@@ -29,7 +30,6 @@ from convsplit.formats._common import (
     check_role_map,
     dumps,
     join_list,
-    join_object,
     json_type,
     key,
     openai_tools,
@@ -469,11 +469,28 @@ class OpenAIWriter:
         if self.fill_tool_call_ids and _needs_ids(result):
             yield from self._lines_filling_ids(result)
             return
-        # The common case: a message encodes the same way in every sample where it is
-        # context, so a sample's line is cached fragments (by input index) joined, with its
-        # targets and truncated messages encoded apart.
+        for pieces in self._pieces(result):
+            yield b"".join(pieces)
+
+    def chunks(self, result: SplitResult) -> Iterator[bytes]:
+        """The bytes of :meth:`lines` in pieces, for a caller that joins them once.
+
+        A sample's line is mostly messages already encoded for an earlier sample: handing
+        out the pieces instead of a joined line saves copying each line several times.
+        """
+        if self.fill_tool_call_ids and _needs_ids(result):
+            return self._lines_filling_ids(result)
+        return chain.from_iterable(self._pieces(result))
+
+    def _pieces(self, result: SplitResult) -> Iterator[list[bytes]]:
+        """Each sample's line as pieces (the common case: no tool call ids to fill in).
+
+        A message encodes the same way in every sample where it is context, so it is
+        encoded once, by input index, followed by its comma; targets and truncated
+        messages are encoded apart.
+        """
         context: dict[int, bytes] = {}
-        messages_key, tools_key = key("messages"), key("tools")
+        head = b"{" + key("messages") + b":["
         tools_fragment = b""
         for index, sample in enumerate(result.samples):
             sources, messages = sample.source_indices, sample.messages
@@ -481,27 +498,31 @@ class OpenAIWriter:
             for i in set(sources).difference(context):
                 k = sources.index(i)
                 if k not in special:
-                    context[i] = self._fragment(messages[k], False)
-            fragments = list(map(context.get, sources))
+                    context[i] = self._fragment(messages[k], False) + b","
+            # Targets and truncated messages (None here) are filled in just below.
+            pieces = cast(list[bytes], [head, *map(context.get, sources)])
             for k in special:
-                fragments[k] = self._fragment(messages[k], k in sample.targets)
-            items = [(messages_key, join_list(fragments))]  # type: ignore[arg-type]
+                pieces[k + 1] = self._fragment(messages[k], k in sample.targets) + b","
+            pieces[-1] = pieces[-1][:-1] + b"]"
+            items: list[tuple[bytes, bytes]] = []
             if sample.tools:
                 if not tools_fragment:
                     tools_fragment = dumps(openai_tools(sample.tools))
-                items.append((tools_key, tools_fragment))
-            yield self._finish(items, sample, index)
+                items.append((key("tools"), tools_fragment))
+            pieces.append(self._tail(items, sample, index))
+            yield pieces
 
     def _fragment(self, message: Message, trained: bool) -> bytes:
         return dumps(self._message(message, trained, None, None))
 
-    def _finish(self, items: list[tuple[bytes, bytes]], sample: Sample, index: int) -> bytes:
+    def _tail(self, items: list[tuple[bytes, bytes]], sample: Sample, index: int) -> bytes:
+        """The keys after ``"messages"`` and the line's end."""
         if sample.tools and self.parallel_tool_calls is not None:
             items.append((key("parallel_tool_calls"), dumps(self.parallel_tool_calls)))
         if self.metadata == "inline":
             meta = sample_metadata(sample, sample_index=index)
             items.append((key(self.metadata_key), dumps(meta)))
-        return join_object(items) + b"\n"
+        return b"".join(b"," + name + b":" + value for name, value in items) + b"}\n"
 
     def _lines_filling_ids(self, result: SplitResult) -> Iterator[bytes]:
         """Lines where id-less tool calls and results get matching ids, per sample."""
@@ -520,13 +541,15 @@ class OpenAIWriter:
                     fragment = dumps(self._message(message, trained, *ids[k]))
                     cache[cache_key] = fragment
                 fragments.append(fragment)
-            items = [(messages_key, join_list(fragments))]
+            items: list[tuple[bytes, bytes]] = []
             if sample.tools:
                 tools = tools_cache.get(id(sample.tools))
                 if tools is None:
                     tools = tools_cache[id(sample.tools)] = dumps(openai_tools(sample.tools))
                 items.append((tools_key, tools))
-            yield self._finish(items, sample, index)
+            yield (
+                b"{" + messages_key + b":" + join_list(fragments) + self._tail(items, sample, index)
+            )
 
     def _message(
         self, message: Message, trained: bool, call_ids: CallIds, answers: str | None

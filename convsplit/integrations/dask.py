@@ -67,8 +67,8 @@ from convsplit.formats.containers import (
     _json_error,
     skip_long_line,
 )
+from convsplit.output import AtomicOutput
 from convsplit.pipeline import (
-    AtomicOutput,
     RecordSplitter,
     Report,
     SplitOptions,

@@ -1,0 +1,153 @@
+"""Output files: written atomically, on a background thread.
+
+A file appears under its name only once it is complete: it is written under a temporary
+name beside it and renamed into place on success, so an interrupted run never leaves a
+partial file that looks finished.
+
+Writing happens on a second thread. Samples repeat their history, so at large windows the
+output is many times the input, and copying it into the kernel (and gzip's compression)
+takes as long as splitting it; both release the GIL, so the next conversation is split
+while the last one is written. At most a few chunks wait in between, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import queue
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from itertools import chain
+from typing import IO, cast
+
+from convsplit.errors import OutputError
+
+_QUEUED_CHUNKS = 8  # conversations' outputs: memory stays bounded
+
+
+class AtomicOutput:
+    """A file written under a temporary name and renamed into place only on success.
+
+    ``-`` is standard output. A name ending in ``.gz`` is gzip-compressed, with the same
+    bytes for the same content run after run. Any failure to create, write, close or
+    rename it (a full disk, a missing folder) is an :class:`OutputError` naming the file,
+    raised by the next :meth:`write` or on leaving the ``with`` block; the temporary file
+    is removed.
+    """
+
+    def __init__(self, target: str | os.PathLike[str]) -> None:
+        self.target = os.fspath(target)
+        self._tmp: str | None = None
+        self._file: IO[bytes] | None = None
+        self._raw: IO[bytes] | None = None
+        self._writer: _Writer | None = None
+
+    def __enter__(self) -> AtomicOutput:
+        if self.target == "-":
+            self._file = sys.stdout.buffer
+        else:
+            self._file = self._open_temporary()
+        self._writer = _Writer(self._file)
+        self._writer.start()
+        return self
+
+    def _open_temporary(self) -> IO[bytes]:
+        folder = os.path.dirname(os.path.abspath(self.target))
+        with self._errors():
+            handle, self._tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(self.target)}.", suffix=".partial", dir=folder
+            )
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(handle, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
+        self._raw = os.fdopen(handle, "wb")
+        if self.target.endswith(".gz"):
+            # mtime=0 and no name: the same samples give the same bytes, run after run.
+            zipped = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
+            return cast(IO[bytes], zipped)
+        return self._raw
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` (queued; written in order by the writer thread)."""
+        self.write_chunks([data])
+
+    def write_chunks(self, chunks: list[bytes]) -> None:
+        """Append the concatenation of ``chunks``, joined on the writer thread."""
+        if self._writer is None:  # pragma: no cover - used inside its with-block only
+            raise OutputError(f"{self.target} is not open")
+        self._raise_failure()
+        if chunks:
+            self._writer.chunks.put(chunks)
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if self._writer is not None:
+                self._writer.finish()
+            if kind is None:
+                self._raise_failure()
+            self._close(commit=kind is None)
+        finally:
+            if self._tmp is not None and os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+
+    def _close(self, *, commit: bool) -> None:
+        with self._errors():
+            if self.target == "-":
+                sys.stdout.buffer.flush()
+                return
+            if self._file is None or self._raw is None or self._tmp is None:  # pragma: no cover
+                return
+            if self._file is not self._raw:
+                self._file.close()
+            self._raw.close()
+            if commit:
+                os.replace(self._tmp, self.target)
+
+    def _raise_failure(self) -> None:
+        error = self._writer.error if self._writer is not None else None
+        if error is not None:
+            with self._errors():
+                raise error
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            raise OutputError(
+                f"cannot write {self.target}: {error.strerror or error}; nothing was written"
+            ) from error
+
+
+class _Writer(threading.Thread):
+    """Writes queued chunk lists in order; after a failure it keeps the error, drops the rest."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        super().__init__(name="convsplit-writer", daemon=True)
+        self.file = file
+        self.chunks: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUED_CHUNKS)
+        self.error: OSError | None = None
+
+    def run(self) -> None:
+        done = False
+        while not done:
+            # Take everything queued: each wake-up costs a wait for the GIL, so one large
+            # write beats many small ones (and bytes.join releases the GIL on large results).
+            waiting = [self.chunks.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    waiting.append(self.chunks.get_nowait())
+            done = waiting[-1] is None
+            if self.error is None:
+                try:
+                    self.file.write(b"".join(chain.from_iterable(filter(None, waiting))))
+                except OSError as error:
+                    self.error = error
+
+    def finish(self) -> None:
+        """Write what is queued, then stop."""
+        self.chunks.put(None)
+        self.join()
