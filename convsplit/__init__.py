@@ -14,6 +14,7 @@ from convsplit.errors import (
     TokenizerDataError,
     UnknownNameError,
     UnsupportedSampleError,
+    WorkerError,
 )
 from convsplit.formats import (
     Record,
@@ -116,6 +117,7 @@ __all__ = [
     "UnknownNameError",
     "UnsupportedSampleError",
     "WindowStrategy",
+    "WorkerError",
     "__version__",
     "chat_format_names",
     "collect_report",

@@ -11,6 +11,7 @@ catch one class and let real bugs through::
     │   └── UnsupportedSampleError   a writer's format cannot mark this sample's targets
     ├── TargetTooLongError         (also ValueError) on_long_target="error" met a long target
     ├── OutputError                (also OSError) an output file could not be written
+    ├── WorkerError                (also RuntimeError) a worker process died
     └── MissingExtraError          (also ImportError) an optional dependency is not installed
 """
 
@@ -88,6 +89,10 @@ class TargetTooLongError(ConvsplitError, ValueError):
 
 class OutputError(ConvsplitError, OSError):
     """An output file could not be created, written or put in place (full disk, no folder)."""
+
+
+class WorkerError(ConvsplitError, RuntimeError):
+    """A worker process died (killed, out of memory); the run stops rather than hang."""
 
 
 class MissingExtraError(ConvsplitError, ImportError):

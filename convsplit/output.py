@@ -70,6 +70,14 @@ class AtomicOutput:
             return cast(IO[bytes], zipped)
         return self._raw
 
+    @property
+    def positional_path(self) -> str | None:
+        """The temporary file, where other processes may write at offsets (``os.pwrite``):
+        a plain file only, not standard output or gzip."""
+        if self.target == "-" or self._file is not self._raw:
+            return None
+        return self._tmp
+
     def write(self, data: bytes) -> None:
         """Append ``data`` (queued; written in order by the writer thread)."""
         self.write_chunks([data])

@@ -13,20 +13,16 @@ import contextlib
 import glob
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from convsplit.budget import Budget
-from convsplit.errors import ConvsplitError, InvalidConversationError
+from convsplit.errors import InvalidConversationError
 from convsplit.formats import (
     MAX_RECORD_BYTES,
     RawRecord,
@@ -37,9 +33,9 @@ from convsplit.formats import (
     get_reader,
     get_writer,
 )
-from convsplit.formats.containers import parsed
 from convsplit.messages import Conversation
 from convsplit.output import AtomicOutput
+from convsplit.parallel import run_parallel
 from convsplit.samples import SplitResult
 from convsplit.split import OnLongTarget, Splitter
 from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
@@ -50,10 +46,6 @@ from convsplit.windows import FullHistory, WindowStrategy
 _INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 _BATCH_RECORDS = 64
 _BATCH_BYTES = 1 << 20
-
-
-class WorkerError(ConvsplitError, RuntimeError):
-    """A worker process died (killed, out of memory); the run stops rather than hang."""
 
 
 @dataclass(frozen=True)
@@ -230,7 +222,7 @@ def split_files(
         AtomicOutput(output) as out,
         AtomicOutput(rejects) if rejects is not None else contextlib.nullcontext() as bad,
     ):
-        for batch in _run(files, worker, jobs):
+        for batch in _run(files, worker, jobs, out):
             if batch.rejects:
                 first = batch.rejects[0]
                 if strict:
@@ -366,79 +358,18 @@ def _batches(
                 index += len(batch)
 
 
-def _run(files: Sequence[str], worker: RecordSplitter, jobs: int) -> Iterator[SplitBatch]:
+def _run(
+    files: Sequence[str], worker: RecordSplitter, jobs: int, out: AtomicOutput
+) -> Iterator[SplitBatch]:
+    limit = worker.options.max_record_bytes
     if jobs <= 1:
         # One conversation at a time: its samples are written before the next is read, so
         # memory follows the largest conversation's output, not a batch's.
-        limit = worker.options.max_record_bytes
         for path, records, index in _batches(files, limit, records=1):
             yield worker.process(path, records, index)
         return
-    yield from _run_parallel(files, worker.options, jobs)
-
-
-_process_worker: RecordSplitter | None = None
-
-
-def _start_worker(options: SplitOptions) -> None:
-    global _process_worker  # noqa: PLW0603 (one worker state per process, by design)
-    _process_worker = RecordSplitter(options)
-
-
-def _work(path: str, records: list[tuple[int, bytes, str | None]], index: int) -> SplitBatch:
-    if _process_worker is None:  # pragma: no cover - the initializer always ran
-        raise WorkerError("worker process was not initialised")
-    cut = [parsed(RawRecord(lineno, text, None, error)) for lineno, text, error in records]
-    batch = _process_worker.process(path, cut, index)
-    batch.chunks = [batch.lines]  # one bytes object pickles far faster than many
-    return batch
-
-
-def _run_parallel(files: Sequence[str], options: SplitOptions, jobs: int) -> Iterator[SplitBatch]:
-    """Batches processed by ``jobs`` processes, yielded in input order, few in flight."""
-    context = get_context("fork") if sys.platform == "linux" else get_context("spawn")
-    pending: list[Future[SplitBatch]] = []
-    pool = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(options,)
-    )
-    finished = False
-    try:
-        # The parent only cuts records; the workers parse them (2 cores: every bit of
-        # work left in the parent is work not done in parallel).
-        for path, records, index in _batches(files, options.max_record_bytes, parse=False):
-            plain = [(r.lineno, r.text, r.error) for r in records]
-            pending.append(pool.submit(_work, path, plain, index))
-            if len(pending) >= 2 * jobs:
-                yield pending.pop(0).result()
-        while pending:
-            yield pending.pop(0).result()
-        finished = True
-    except BrokenProcessPool as error:
-        raise WorkerError(
-            "a worker process died (killed or out of memory); no output was written"
-        ) from error
-    finally:
-        if finished:
-            pool.shutdown(wait=True)
-        else:
-            _abandon(pool)
-
-
-def _abandon(pool: ProcessPoolExecutor) -> None:
-    """Stop a pool that failed, without waiting on it.
-
-    A worker killed while the pool's feeder thread writes a batch to it can leave that
-    thread blocked for good on Python before 3.12 (CPython gh-94777), and a waiting
-    shutdown with it; so cancel what is queued, kill the workers, and close the queue's
-    pipe so the feeder's write fails instead of blocking.
-    """
-    pool.shutdown(wait=False, cancel_futures=True)
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
-        with contextlib.suppress(Exception):
-            process.kill()
-    call_queue = getattr(pool, "_call_queue", None)
-    if call_queue is not None:
-        with contextlib.suppress(Exception):
-            call_queue.cancel_join_thread()
-            call_queue._reader.close()
+    # The parent only cuts records (parse=False); the workers parse them.
+    batches = _batches(files, limit, parse=False)
+    in_place = out.positional_path
+    output = (out.target, in_place) if in_place is not None else None
+    yield from run_parallel(batches, worker.options, jobs, output)

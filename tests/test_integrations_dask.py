@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from convsplit import Budget, MissingExtraError, OutputError
-from convsplit.errors import InvalidConversationError, TargetTooLongError
+from convsplit.errors import InvalidConversationError, TargetTooLongError, WorkerError
 from convsplit.formats import Source
 from convsplit.integrations import split_bag, split_files_dask
 from convsplit.integrations.dask import (
@@ -30,7 +30,7 @@ from convsplit.integrations.dask import (
     _starts,
     plan_partitions,
 )
-from convsplit.pipeline import Report, SplitOptions, WorkerError, split_files
+from convsplit.pipeline import Report, SplitOptions, split_files
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Inline metadata carries each sample's conversation index: it shows that every partition

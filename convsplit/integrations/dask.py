@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 
-from convsplit.errors import InvalidConversationError, OutputError
+from convsplit.errors import InvalidConversationError, OutputError, WorkerError
 from convsplit.extras import require
 from convsplit.formats import RawRecord, Source, parse_json
 from convsplit.formats.containers import (
@@ -72,7 +72,6 @@ from convsplit.pipeline import (
     RecordSplitter,
     Report,
     SplitOptions,
-    WorkerError,
     expand_inputs,
 )
 
