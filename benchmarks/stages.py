@@ -29,7 +29,7 @@ from convsplit import (
     get_chat_format,
     split_conversation,
 )
-from convsplit.formats import get_writer, read_openai
+from convsplit.formats import OpenAIWriter, read_openai
 from convsplit.formats.containers import Source
 
 COLUMNS = ["stage", "seconds", "share"]
@@ -96,20 +96,20 @@ def measure(corpus: Path, max_tokens: int) -> list[dict[str, Any]]:
         ]
 
     results = timed(stages, f"split_conversation at {max_tokens}, counts known", split_all)
-    writer = get_writer("openai")
+    writer = OpenAIWriter()
     serialize = write = 0.0
     # One conversation at a time, as the pipeline streams: holding a whole 16k run's output
     # (30 times the input) in memory would time the page cache, not the writer.
     with tempfile.TemporaryFile(dir=harness.scratch()) as out:
         for result in results:
             started = time.perf_counter()
-            data = b"".join(writer.lines(result))
+            data = b"".join(writer.chunks(result))
             middle = time.perf_counter()
             out.write(data)
             write += time.perf_counter() - middle
             serialize += middle - started
     for name, seconds in (
-        ("OpenAIWriter.lines (serialize samples)", serialize),
+        ("OpenAIWriter.chunks + join (serialize samples)", serialize),
         ("write the output file", write),
     ):
         stages.append({"stage": name, "seconds": round(seconds, 3)})

@@ -1,7 +1,12 @@
 """convsplit: long chat transcripts in, one fine-tuning sample per assistant turn out.
 
 Every sample fits an exact token budget; every assistant turn is trained or reported.
+The reports, validation and Hugging Face loaders are imported on first use, so a split
+does not pay for them at startup.
 """
+
+import importlib as _importlib
+import typing as _typing
 
 from convsplit.budget import Budget
 from convsplit.errors import (
@@ -24,7 +29,6 @@ from convsplit.formats import (
     reader_names,
     writer_names,
 )
-from convsplit.html_report import ReportData, collect_report, render_report, write_report
 from convsplit.layout import Layout
 from convsplit.messages import (
     ContentPart,
@@ -37,7 +41,6 @@ from convsplit.messages import (
 from convsplit.pipeline import Report, SplitOptions, split_files
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome
 from convsplit.split import OnLongTarget, split_conversation, split_conversations
-from convsplit.stats import TokenReport, token_report
 from convsplit.tokens import (
     ChatFormat,
     TiktokenCounter,
@@ -49,7 +52,6 @@ from convsplit.tokens import (
     register_chat_format,
     register_counter,
 )
-from convsplit.tokens.huggingface import hf_chat_format, load_hf_tokenizer
 from convsplit.truncation import (
     DropOldest,
     Fit,
@@ -60,7 +62,6 @@ from convsplit.truncation import (
     register_truncation,
     truncation_names,
 )
-from convsplit.validation import Finding, Severity, validate_records
 from convsplit.windows import (
     Chunks,
     FullHistory,
@@ -71,6 +72,34 @@ from convsplit.windows import (
     register_window,
     window_names,
 )
+
+if _typing.TYPE_CHECKING:
+    from convsplit.html_report import ReportData, collect_report, render_report, write_report
+    from convsplit.stats import TokenReport, token_report
+    from convsplit.tokens.huggingface import hf_chat_format, load_hf_tokenizer
+    from convsplit.validation import Finding, Severity, validate_records
+
+_LAZY = {
+    "convsplit.html_report": ("ReportData", "collect_report", "render_report", "write_report"),
+    "convsplit.stats": ("TokenReport", "token_report"),
+    "convsplit.tokens.huggingface": ("hf_chat_format", "load_hf_tokenizer"),
+    "convsplit.validation": ("Finding", "Severity", "validate_records"),
+}
+_LAZY_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY_HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convsplit' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_HOME})
+
 
 __version__ = "0.1.0"
 

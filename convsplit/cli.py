@@ -28,18 +28,12 @@ from convsplit.formats import (
     reader_names,
     writer_names,
 )
-from convsplit.html_report import DEFAULT_WINDOWS, collect_report, write_report
-from convsplit.integrations.dask import split_files_dask
 from convsplit.messages import Conversation
 from convsplit.pipeline import RecordSplitter, Report, SplitOptions, expand_inputs, split_files
 from convsplit.progress import Progress
-from convsplit.show import View, show_conversation
-from convsplit.stats import token_reports
-from convsplit.summaries import format_findings, format_reports
 from convsplit.tokens.chat_formats import chat_format_names
 from convsplit.tokens.counters import DEFAULT_ENCODING, HF_PREFIX
 from convsplit.truncation import get_truncation, truncation_names
-from convsplit.validation import validate_records
 from convsplit.windows import WindowStrategy, get_window, window_names
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
@@ -465,6 +459,8 @@ def _split(args: argparse.Namespace) -> int:
     progress = Progress(_total_size(args.inputs))
     try:
         if args.engine == "dask":
+            from convsplit.integrations.dask import split_files_dask  # noqa: PLC0415 (imported when used: startup)
+
             report = split_files_dask(
                 args.inputs,
                 args.output,
@@ -502,6 +498,9 @@ def _records(inputs: Sequence[str], options: SplitOptions) -> Iterator[Record]:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from convsplit.stats import token_reports  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.summaries import format_reports  # noqa: PLC0415 (imported when used: startup)
+
     budgets = args.max_tokens or [4096]
     options = split_options(args, budgets[0])
     splitter = RecordSplitter(options)
@@ -533,6 +532,9 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from convsplit.summaries import format_findings  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.validation import validate_records  # noqa: PLC0415 (imported when used: startup)
+
     options = split_options(args, args.max_tokens)
     splitter = RecordSplitter(options)
     findings = validate_records(
@@ -549,6 +551,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from convsplit.show import View, show_conversation  # noqa: PLC0415 (imported when used: startup)
+
     options = split_options(args)
     splitter = RecordSplitter(options)
     wanted: str = args.conversation
@@ -581,6 +585,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from convsplit.html_report import DEFAULT_WINDOWS, collect_report, write_report  # noqa: PLC0415 (imported when used: startup)
+
     budgets = args.max_tokens or list(DEFAULT_WINDOWS)
     options = split_options(args, budgets[0])
     splitter = RecordSplitter(options)

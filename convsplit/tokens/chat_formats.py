@@ -83,6 +83,8 @@ def count_pieces(pieces: Iterable[Piece], counter: TokenCounter) -> int:
 
 def message_body(message: Message) -> str:
     """What a template shows of a message: thinking, text, then its tool calls as JSON."""
+    if message.reasoning is None and not message.tool_calls:
+        return message.text  # most messages: no need to build anything
     parts: list[str] = []
     if message.reasoning:
         parts.append(f"<think>\n{message.reasoning}\n</think>\n\n")
@@ -269,9 +271,10 @@ class OpenAIChat(TemplateFormat):
     ) -> int:
         # What count_pieces(self.message(...)) gives, without building the pieces: this
         # is the default format's hot path.
-        cost = 3 + counter.count(message.role) + counter.count(message_body(message))
+        count = counter.count
+        cost = 3 + count(message.role) + count(message_body(message))
         if message.name is not None:
-            cost += 1 + counter.count(message.name)
+            cost += 1 + count(message.name)
         return cost
 
     def sample_cost(self, tools: ToolSchemas | None, counter: TokenCounter) -> int:

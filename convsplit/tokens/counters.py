@@ -67,6 +67,10 @@ class TiktokenCounter:
     7
     """
 
+    count: Callable[[str], int]
+    """The number of tokens in ``text``, read as ordinary text; cached by text (the cache
+    itself stands in for a method: this is the hot path)."""
+
     def __init__(
         self,
         encoding: tiktoken.Encoding | Callable[[], tiktoken.Encoding],
@@ -84,8 +88,8 @@ class TiktokenCounter:
             self._encoding, self._load = None, encoding
         self.name = name
         self._fast_count = count
-        self._count = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_count)
         self._encoding_lock = threading.Lock()
+        self.count = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_count)
 
     @classmethod
     def load(
@@ -117,9 +121,6 @@ class TiktokenCounter:
                     self._encoding = self._load()
         assert self._encoding is not None
         return self._encoding
-
-    def count(self, text: str) -> int:
-        return self._count(text)
 
     def _uncached_count(self, text: str) -> int:
         if self._fast_count is not None:
