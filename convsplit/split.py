@@ -15,7 +15,7 @@ from convsplit.budget import Budget
 from convsplit.errors import TargetTooLongError
 from convsplit.layout import Block, Layout
 from convsplit.messages import Conversation, Message
-from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome
+from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
 from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
 from convsplit.tokens.counters import TokenCounter, get_counter
 from convsplit.truncation import DropOldest, Fit, TruncationStrategy
@@ -86,7 +86,7 @@ def split_conversation(
         if reason is None:
             trainable.append(i)
         else:
-            outcomes[i] = TurnOutcome(message_index=i, reason=reason)
+            outcomes[i] = trusted(TurnOutcome, message_index=i, reason=reason)
 
     builder = _SampleBuilder(layout, budget, on_long_target, conversation_index)
     samples: list[Sample] = []
@@ -94,11 +94,12 @@ def split_conversation(
         for sample_or_skip in builder.build(request, truncation):
             if isinstance(sample_or_skip, Sample):
                 for t in (sample_or_skip.source_indices[k] for k in sample_or_skip.targets):
-                    outcomes[t] = TurnOutcome(message_index=t, sample_index=len(samples))
+                    outcomes[t] = trusted(TurnOutcome, message_index=t, sample_index=len(samples))
                 samples.append(sample_or_skip)
             else:
                 outcomes[sample_or_skip.message_index] = sample_or_skip
-    return SplitResult(
+    return trusted(
+        SplitResult,
         conversation_id=conversation.id,
         conversation_index=conversation_index,
         samples=tuple(samples),
@@ -224,7 +225,7 @@ class _SampleBuilder:
             )
         cut = self._cut_target(target, required) if self.on_long_target == "truncate" else None
         if cut is None:
-            yield TurnOutcome(message_index=target, reason=SkipReason.TARGET_TOO_LONG)
+            yield trusted(TurnOutcome, message_index=target, reason=SkipReason.TARGET_TOO_LONG)
         else:
             yield from self._finish(request, Fit(required, {target: cut}))
 
@@ -280,9 +281,10 @@ class _SampleBuilder:
         history_cut = dropped_messages > self._preamble or bool(replacements)
         if history_cut and total - target_tokens < self.budget.min_context:
             for t in targets:
-                yield TurnOutcome(message_index=t, reason=SkipReason.TOO_LITTLE_CONTEXT)
+                yield trusted(TurnOutcome, message_index=t, reason=SkipReason.TOO_LITTLE_CONTEXT)
             return
-        yield Sample.model_construct(
+        yield trusted(
+            Sample,
             messages=tuple(messages),
             targets=tuple(bisect_left(indices, t) for t in targets),
             source_indices=tuple(indices),

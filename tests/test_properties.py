@@ -136,3 +136,19 @@ def test_drop_oldest_keeps_the_most_history_that_fits(
             forms, conversation.tools, encoding_name=ENCODING, format_name=format_name
         )
         assert bigger > max_tokens
+
+
+def _validated(model: Any) -> Any:
+    """The same model built through pydantic's validation."""
+    return type(model)(**{name: getattr(model, name) for name in type(model).model_fields})
+
+
+@given(conv=conversations(), max_tokens=st.integers(20, 400))
+def test_results_built_without_validation_equal_validated_ones(
+    conv: Conversation, max_tokens: int
+) -> None:
+    result = split_conversation(conv, budget=Budget(max_tokens))
+    for model in (result, *result.samples, *result.outcomes):
+        again = _validated(model)
+        assert again == model
+        assert again.model_dump_json() == model.model_dump_json()
