@@ -494,23 +494,25 @@ class OpenAIWriter:
         tools_fragment = b""
         for index, sample in enumerate(result.samples):
             sources, messages = sample.source_indices, sample.messages
-            special = {*sample.targets, *sample.truncated}
-            for i in set(sources).difference(context):
-                k = sources.index(i)
-                if k not in special:
-                    context[i] = self._fragment(messages[k], False) + b","
-            # Targets and truncated messages (None here) are filled in just below.
-            pieces = cast(list[bytes], [head, *map(context.get, sources)])
-            for k in special:
+            pieces: list[bytes | None] = [head, *map(context.get, sources)]
+            for k in {*sample.targets, *sample.truncated}:
                 pieces[k + 1] = self._fragment(messages[k], k in sample.targets) + b","
-            pieces[-1] = pieces[-1][:-1] + b"]"
+            if None in pieces:  # context seen for the first time (list.index: C speed)
+                k = pieces.index(None)
+                while True:
+                    fragment = self._fragment(messages[k - 1], False) + b","
+                    pieces[k] = context[sources[k - 1]] = fragment
+                    if None not in pieces:
+                        break
+                    k = pieces.index(None, k)
+            pieces[-1] = cast(bytes, pieces[-1])[:-1] + b"]"
             items: list[tuple[bytes, bytes]] = []
             if sample.tools:
                 if not tools_fragment:
                     tools_fragment = dumps(openai_tools(sample.tools))
                 items.append((key("tools"), tools_fragment))
             pieces.append(self._tail(items, sample, index))
-            yield pieces
+            yield cast(list[bytes], pieces)
 
     def _fragment(self, message: Message, trained: bool) -> bytes:
         return dumps(self._message(message, trained, None, None))
