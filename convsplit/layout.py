@@ -248,10 +248,15 @@ class Layout:
         Targets are not history; counts are the input's context costs.
         """
         end = blocks[-1][1]
-        kept_count = sum(self._plain_count[b] - self._plain_count[a] for a, b in blocks)
-        kept_tokens = sum(self._plain_prefix[b] - self._plain_prefix[a] for a, b in blocks)
-        history = kept_tokens - sum(self.context_cost[t] for t in targets)
-        return history, self._plain_count[end] - kept_count, self._plain_prefix[end] - kept_tokens
+        count, prefix = self._plain_count, self._plain_prefix
+        if len(blocks) == 1:  # the common case, without the generators
+            ((a, b),) = blocks
+            kept_count, kept_tokens = count[b] - count[a], prefix[b] - prefix[a]
+        else:
+            kept_count = sum(count[b] - count[a] for a, b in blocks)
+            kept_tokens = sum(prefix[b] - prefix[a] for a, b in blocks)
+        history = kept_tokens - sum(map(self.context_cost.__getitem__, targets))
+        return history, count[end] - kept_count, prefix[end] - kept_tokens
 
     def earliest(
         self, lowest: int, highest: int, fits: Callable[[int], bool], *, guess: int | None = None
@@ -279,6 +284,12 @@ class Layout:
         while lo > lowest and fits(starts[lo - 1]):
             lo -= 1
         return lo
+
+    @property
+    def exact_guesses(self) -> bool:
+        """Whether :meth:`guess_start` is always the answer: messages cost the same
+        whatever their neighbours (every format but llama2)."""
+        return not self._position_dependent
 
     def guess_start(
         self, lowest: int, highest: int, end: int, targets: Sequence[int], *, reserve: int,

@@ -271,12 +271,15 @@ class _SampleBuilder:
         for k in truncated:
             messages[k] = replacements[indices[k]]
         total = layout.cost(fit.blocks, targets, replacements=replacements)
-        target_tokens = sum(
-            layout.replacement_cost(t, replacements[t])
-            if t in replacements
-            else layout.target_cost(t)
-            for t in targets
-        )
+        if replacements:
+            target_tokens = sum(
+                layout.replacement_cost(t, replacements[t])
+                if t in replacements
+                else layout.target_cost(t)
+                for t in targets
+            )
+        else:
+            target_tokens = sum(map(layout.target_cost, targets))
         history_tokens, dropped_messages, dropped_tokens = layout.history(fit.blocks, targets)
         history_cut = dropped_messages > self._preamble or bool(replacements)
         if history_cut and total - target_tokens < self.budget.min_context:

@@ -22,7 +22,7 @@ from convsplit.messages import Message
 from convsplit.windows import Request
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fit:
     """The history a sample keeps: blocks of plain messages, and shortened messages by index."""
 
@@ -44,17 +44,17 @@ class TruncationStrategy(Protocol):
         ...
 
 
-@dataclass(frozen=True)
 class _Search:
     """The drop-oldest answer, shared by every strategy: the latest start that must go."""
 
-    layout: Layout
-    request: Request
-    budget: Budget
-    end: int
-    lowest: int
-    position: int
-    limit: int
+    __slots__ = ("budget", "end", "layout", "limit", "lowest", "position", "request")
+
+    def __init__(
+        self, layout: Layout, request: Request, budget: Budget, *, end: int, lowest: int,
+        position: int, limit: int,
+    ) -> None:  # fmt: skip
+        self.layout, self.request, self.budget = layout, request, budget
+        self.end, self.lowest, self.position, self.limit = end, lowest, position, limit
 
     @classmethod
     def run(cls, layout: Layout, request: Request, budget: Budget) -> _Search:
@@ -74,8 +74,11 @@ class _Search:
         guess = layout.guess_start(
             lowest, highest, end, request.targets, reserve=budget.reserve_target, limit=limit
         )
-        position = layout.earliest(lowest, highest, fits, guess=guess)
-        return cls(layout, request, budget, end, lowest, position, limit)
+        if layout.exact_guesses:  # the guess is the answer: no need to check it
+            position = guess
+        else:
+            position = layout.earliest(lowest, highest, fits, guess=guess)
+        return cls(layout, request, budget, end=end, lowest=lowest, position=position, limit=limit)
 
     @staticmethod
     def cost_of(
