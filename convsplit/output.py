@@ -50,7 +50,9 @@ class AtomicOutput:
             self._file = sys.stdout.buffer
         else:
             self._file = self._open_temporary()
-        self._writer = _Writer(self._file)
+        # A plain file takes the pieces as they are (os.writev); gzip and stdout a join.
+        fd = self._raw.fileno() if self._raw is not None and self._file is self._raw else None
+        self._writer = _Writer(self._file, fd)
         self._writer.start()
         return self
 
@@ -133,9 +135,10 @@ class AtomicOutput:
 class _Writer(threading.Thread):
     """Writes queued chunk lists in order; after a failure it keeps the error, drops the rest."""
 
-    def __init__(self, file: IO[bytes]) -> None:
+    def __init__(self, file: IO[bytes], fd: int | None) -> None:
         super().__init__(name="convsplit-writer", daemon=True)
         self.file = file
+        self.fd = fd
         self.chunks: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUED_CHUNKS)
         self.error: OSError | None = None
 
@@ -143,15 +146,19 @@ class _Writer(threading.Thread):
         done = False
         while not done:
             # Take everything queued: each wake-up costs a wait for the GIL, so one large
-            # write beats many small ones (and bytes.join releases the GIL on large results).
+            # write beats many small ones.
             waiting = [self.chunks.get()]
             with contextlib.suppress(queue.Empty):
                 while True:
                     waiting.append(self.chunks.get_nowait())
             done = waiting[-1] is None
             if self.error is None:
+                pieces = list(chain.from_iterable(filter(None, waiting)))
                 try:
-                    self.file.write(b"".join(chain.from_iterable(filter(None, waiting))))
+                    if self.fd is None:  # bytes.join lets go of the GIL on large results
+                        self.file.write(b"".join(pieces))
+                    else:
+                        write_pieces(self.fd, pieces)
                 except OSError as error:
                     self.error = error
 
@@ -159,3 +166,28 @@ class _Writer(threading.Thread):
         """Write what is queued, then stop."""
         self.chunks.put(None)
         self.join()
+
+
+_IOV_MAX = 1024  # the least any POSIX system allows in one writev
+
+
+def write_pieces(fd: int, pieces: list[bytes]) -> None:
+    """Write ``pieces`` one after another to ``fd``, without joining them first.
+
+    ``os.writev`` copies straight from the pieces (the GIL released throughout), saving a
+    copy of the whole output and the large buffers it would need. A short write (a signal,
+    a nearly full disk) goes on from where it stopped.
+    """
+    for k in range(0, len(pieces), _IOV_MAX):
+        batch = pieces[k : k + _IOV_MAX]
+        written = os.writev(fd, batch)
+        if written == sum(map(len, batch)):
+            continue
+        for piece in batch:
+            if written >= len(piece):
+                written -= len(piece)
+                continue
+            view = memoryview(piece)[written:]
+            written = 0
+            while view:
+                view = view[os.write(fd, view) :]

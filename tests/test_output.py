@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from convsplit.output import AtomicOutput
+from convsplit.output import AtomicOutput, write_pieces
 
 
 def test_chunks_arrive_in_order_and_only_on_success(tmp_path: Path) -> None:
@@ -63,3 +63,38 @@ def test_a_failed_write_on_the_writer_thread_is_a_clear_error(tmp_path: Path) ->
         1,
         "error: cannot write -: No space left on device; nothing was written\n",
     )
+
+
+def test_pieces_are_written_in_order_past_the_writev_limit(tmp_path: Path) -> None:
+    pieces = [f"{k}|".encode() * (k % 5) for k in range(5000)]  # > 4 writev batches
+    target = tmp_path / "out.bin"
+    with open(target, "wb") as out:
+        write_pieces(out.fileno(), pieces)
+    assert target.read_bytes() == b"".join(pieces)
+
+
+_SHORT_WRITE = """
+import os, resource, signal, sys
+from convsplit.output import write_pieces
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+pieces = [bytes([65 + k % 26]) * 1000 for k in range(300)]
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+try:
+    write_pieces(fd, pieces)
+except OSError as error:
+    print(error.strerror)
+"""
+
+
+def test_a_short_write_goes_on_where_it_stopped_then_fails_cleanly(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    done = subprocess.run(
+        [sys.executable, "-c", _SHORT_WRITE, str(target)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout == "File too large\n"
+    expected = b"".join(bytes([65 + k % 26]) * 1000 for k in range(300))
+    assert target.read_bytes() == expected[:200_000]  # writev stopped at the limit, in order
