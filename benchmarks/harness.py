@@ -153,11 +153,13 @@ def child_env(cache: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Run:
-    """One finished child process: wall time, its own peak RSS, what it printed."""
+    """One finished child process: wall time, CPU time (user + system, all its threads),
+    its own peak RSS, what it printed."""
 
     seconds: float
     max_rss_mb: float
     stdout: str
+    cpu_seconds: float = 0.0
 
 
 def run(args: Sequence[str], *, env: Mapping[str, str], stdout_to: Path | None = None) -> Run:
@@ -184,7 +186,8 @@ def run(args: Sequence[str], *, env: Mapping[str, str], stdout_to: Path | None =
             raise SystemExit(f"{' '.join(args)} exited {process.returncode}:\n{message}")
         # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
         scale = 1 if sys.platform == "darwin" else 1024
-        return Run(seconds, usage.ru_maxrss * scale / 1e6, out.read().decode())
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(seconds, usage.ru_maxrss * scale / 1e6, out.read().decode(), cpu)
 
 
 def best(args: Sequence[str], *, env: Mapping[str, str], repeat: int, output: Path) -> Run:
@@ -196,8 +199,16 @@ def best(args: Sequence[str], *, env: Mapping[str, str], repeat: int, output: Pa
     runs = []
     for _ in range(max(1, repeat)):
         output.unlink(missing_ok=True)
+        settle()
         runs.append(run(args, env=env))
     return min(runs, key=lambda r: r.seconds)
+
+
+def settle() -> None:
+    """Flush the disk before a timed run: the last run's output (up to gigabytes, deleted
+    or not) is otherwise written back, or discarded, during the next one."""
+    if hasattr(os, "sync"):
+        os.sync()
 
 
 def python() -> str:

@@ -92,18 +92,25 @@ def test_throughput_runs_every_contender(tmp_path: Path) -> None:
         "max_tokens",
         "contender",
         "seconds",
+        "cpu_s",
         "mb_per_s",
         "samples",
         "samples_per_s",
         "x_floor",
         "output_mb",
     ]
-    expected = {"floor", "convsplit", "convsplit-jobs2", "naive"} | (
+    expected = {"floor", "convsplit", "convsplit-jobs2", "convsplit-tiktoken", "naive"} | (
         {"langchain"} if HAS_LANGCHAIN else set()
     )
     assert {r["contender"] for r in rows} == expected
     assert all(float(r["seconds"]) > 0 for r in rows)
     assert all(int(r["samples"]) > 0 for r in rows if r["contender"] != "floor")
+    by = {r["contender"]: r for r in rows}
+    for same in ("convsplit-jobs2", "convsplit-tiktoken"):  # same samples, same bytes
+        assert (by[same]["samples"], by[same]["output_mb"]) == (
+            by["convsplit"]["samples"],
+            by["convsplit"]["output_mb"],
+        )
     assert "x the floor" in result.stdout
     assert "\n| max_tokens | contender |" in (out / "throughput.md").read_text()
     if not HAS_LANGCHAIN:
