@@ -275,10 +275,6 @@ class RecordSplitter:
         )
         self.chat_format: ChatFormat = get_chat_format(options.chat_format)
         self.writer: SampleWriter = get_writer(options.output_format, **options.writer_options)
-        # A writer may hand out its lines in pieces (OpenAIWriter.chunks) to save copies.
-        self._chunks: Callable[[SplitResult], Iterable[bytes]] = getattr(
-            self.writer, "chunks", self.writer.lines
-        )
         self.role_map = check_role_map(options.role_map)
         self.reader = None if options.input_format == "auto" else get_reader(options.input_format)
         self._split = Splitter(
@@ -306,13 +302,18 @@ class RecordSplitter:
         chunks: list[bytes] = []
         rejects: list[dict[str, Any]] = []
         report = Report()
+        # A writer may hand out its lines in pieces (OpenAIWriter.chunks) to save copies.
+        # Looked up here, not once: a caller may wrap the writer (the datasets sidecar).
+        pieces: Callable[[SplitResult], Iterable[bytes]] = getattr(
+            self.writer, "chunks", self.writer.lines
+        )
         for offset, raw in enumerate(records):
             report.input_bytes += len(raw.text)
             try:
                 if raw.error is not None:
                     raise InvalidConversationError(raw.error)
                 result = self.split(self.parse(raw.value), first_index + offset)
-                chunks.extend(self._chunks(result))
+                chunks.extend(pieces(result))
             except InvalidConversationError as error:
                 report.records += 1
                 report.rejected += 1
