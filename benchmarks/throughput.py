@@ -113,8 +113,8 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 output.unlink(missing_ok=True)
                 harness.settle()
                 contender_env = {**env, "CONVSPLIT_FAST_COUNT": "0"} if "tiktoken" in name else env
-                args = command(name, corpus, output, max_tokens, report)
-                result = harness.run(args, env=contender_env)
+                cmd = command(name, corpus, output, max_tokens, report)
+                result = harness.run(cmd, env=contender_env)
                 if name not in best or result.seconds < best[name][0].seconds:
                     out_mb = output.stat().st_size / 1e6 if output.exists() else None
                     best[name] = (result, samples_of(name, result, report), out_mb)

@@ -36,7 +36,9 @@ Batches = Iterator[tuple[str, list[RawRecord], int]]
 class Placement:
     """Where each batch's bytes start in the shared output file.
 
-    A ring of (batch number, end offset) pairs in shared memory. It needs more slots than
+    A ring of (batch number, end offset) pairs in shared memory, each set once its batch is
+    written, so the file grows in order, one writer at a time (two processes writing one
+    file at different places cost the kernel twice the time). It needs more slots than
     batches in flight: batch ``n`` reads the slot of ``n - 1`` and overwrites that of
     ``n - slots``, long finished.
     """
@@ -47,22 +49,25 @@ class Placement:
         self._numbers: Any = context.RawArray("q", [-1] * slots)
         self._ends: Any = context.RawArray("q", slots)
 
-    def claim(self, number: int, size: int) -> int:
-        """Reserve ``size`` bytes for batch ``number`` right after batch ``number - 1``'s;
-        returns where they start. Waits until the batch before has claimed its own."""
+    def start(self, number: int) -> int:
+        """Where batch ``number`` starts: where batch ``number - 1`` ended, once it is
+        written (so the file grows in order, one writer at a time)."""
+        if number == 0:
+            return 0
         parent = os.getppid()
+        before = (number - 1) % self.slots
         with self._changed:
-            start = 0
-            if number > 0:
-                before = (number - 1) % self.slots
-                while self._numbers[before] != number - 1:
-                    if not self._changed.wait(timeout=1.0) and os.getppid() != parent:
-                        raise WorkerError("the parent process is gone")
-                start = self._ends[before]
+            while self._numbers[before] != number - 1:
+                if not self._changed.wait(timeout=1.0) and os.getppid() != parent:
+                    raise WorkerError("the parent process is gone")
+            return int(self._ends[before])
+
+    def finished(self, number: int, end: int) -> None:
+        """Batch ``number`` is written up to ``end``: the next may start there."""
+        with self._changed:
             mine = number % self.slots
-            self._numbers[mine], self._ends[mine] = number, start + size
+            self._numbers[mine], self._ends[mine] = number, end
             self._changed.notify_all()
-        return start
 
 
 class _WorkerState:
@@ -96,7 +101,7 @@ def _work(
     if _state.placement is None:
         batch.chunks = [data]  # one bytes object pickles far faster than many
         return batch
-    start = _state.placement.claim(number, len(data))
+    start = _state.placement.start(number)
     try:
         view = memoryview(data)
         while view:
@@ -106,6 +111,7 @@ def _work(
         raise OutputError(
             f"cannot write {_state.target}: {error.strerror or error}; nothing was written"
         ) from None
+    _state.placement.finished(number, start)
     batch.chunks = []  # already in place
     return batch
 
