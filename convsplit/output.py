@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
-import queue
 import sys
 import tempfile
 import threading
@@ -25,7 +24,7 @@ from typing import IO, cast
 
 from convsplit.errors import OutputError
 
-_QUEUED_CHUNKS = 8  # conversations' outputs: memory stays bounded
+_PENDING_BYTES = 8 << 20  # output handed to the writer thread and not yet written
 
 
 class AtomicOutput:
@@ -90,7 +89,7 @@ class AtomicOutput:
             raise OutputError(f"{self.target} is not open")
         self._raise_failure()
         if chunks:
-            self._writer.chunks.put(chunks)
+            self._writer.put(chunks)
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         try:
@@ -133,27 +132,45 @@ class AtomicOutput:
 
 
 class _Writer(threading.Thread):
-    """Writes queued chunk lists in order; after a failure it keeps the error, drops the rest."""
+    """Writes handed-over chunk lists in order; after a failure it keeps the error and
+    drops the rest.
+
+    What waits to be written is bounded in bytes (one conversation's output always gets
+    through, however large), so memory stays flat whatever the input size.
+    """
 
     def __init__(self, file: IO[bytes], fd: int | None) -> None:
         super().__init__(name="convsplit-writer", daemon=True)
         self.file = file
         self.fd = fd
-        self.chunks: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUED_CHUNKS)
         self.error: OSError | None = None
+        self._waiting: list[list[bytes]] = []
+        self._pending_bytes = 0  # handed over and not yet written
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def put(self, chunks: list[bytes]) -> None:
+        """Hand ``chunks`` over; waits while more than the limit is pending."""
+        size = sum(map(len, chunks))
+        with self._changed:
+            while self._pending_bytes and self._pending_bytes + size > _PENDING_BYTES:
+                self._changed.wait()
+            self._waiting.append(chunks)
+            self._pending_bytes += size
+            self._changed.notify_all()
 
     def run(self) -> None:
-        done = False
-        while not done:
-            # Take everything queued: each wake-up costs a wait for the GIL, so one large
-            # write beats many small ones.
-            waiting = [self.chunks.get()]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    waiting.append(self.chunks.get_nowait())
-            done = waiting[-1] is None
-            if self.error is None:
-                pieces = list(chain.from_iterable(filter(None, waiting)))
+        while True:
+            with self._changed:
+                while not self._waiting and not self._closed:
+                    self._changed.wait()
+                # Take everything waiting: each wake-up costs a wait for the GIL, so one
+                # large write beats many small ones.
+                waiting, self._waiting = self._waiting, []
+                closed = self._closed
+            pieces = list(chain.from_iterable(waiting))
+            size = sum(map(len, pieces))
+            if self.error is None and pieces:
                 try:
                     if self.fd is None:  # bytes.join lets go of the GIL on large results
                         self.file.write(b"".join(pieces))
@@ -161,10 +178,18 @@ class _Writer(threading.Thread):
                         write_pieces(self.fd, pieces)
                 except OSError as error:
                     self.error = error
+            del pieces, waiting
+            with self._changed:
+                self._pending_bytes -= size
+                self._changed.notify_all()
+            if closed:
+                return
 
     def finish(self) -> None:
-        """Write what is queued, then stop."""
-        self.chunks.put(None)
+        """Write what is pending, then stop."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
         self.join()
 
 
