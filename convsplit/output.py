@@ -24,7 +24,7 @@ from typing import IO, cast
 
 from convsplit.errors import OutputError
 
-_PENDING_BYTES = 8 << 20  # output handed to the writer thread and not yet written
+_PENDING_BYTES = 4 << 20  # output handed to the writer thread and not yet written
 
 
 class AtomicOutput:
@@ -49,11 +49,19 @@ class AtomicOutput:
             self._file = sys.stdout.buffer
         else:
             self._file = self._open_temporary()
-        # A plain file takes the pieces as they are (os.writev); gzip and stdout a join.
-        fd = self._raw.fileno() if self._raw is not None and self._file is self._raw else None
-        self._writer = _Writer(self._file, fd)
+        self._writer = _Writer(self._file, self._descriptor())
         self._writer.start()
         return self
+
+    def _descriptor(self) -> int | None:
+        """Where pieces can go as they are (``os.writev``): a plain file, or standard output
+        once what was printed before is flushed. gzip needs them joined."""
+        if self.target == "-":
+            with contextlib.suppress(AttributeError, OSError, ValueError):  # a replaced stdout
+                sys.stdout.buffer.flush()
+                return sys.stdout.buffer.fileno()
+            return None
+        return self._raw.fileno() if self._raw is not None and self._file is self._raw else None
 
     def _open_temporary(self) -> IO[bytes]:
         folder = os.path.dirname(os.path.abspath(self.target))
