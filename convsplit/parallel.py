@@ -6,9 +6,9 @@ parallel). Samples repeat their history, so the output can be many times the inp
 than send it back through a pipe for the parent to unpickle and write, each worker writes
 its batch straight into the output file at the batch's place. Batch ``n`` starts where
 batch ``n - 1`` ends; a worker learns that offset from shared memory once the batch before
-has claimed its bytes (not once they are written), so the file is the same bytes one
-process would write. Where the output cannot be written at offsets (standard output,
-gzip) the bytes come back to the parent, in order.
+is written, so the file grows in order and is the same bytes one process would write.
+Where the output cannot be written at offsets (standard output, gzip) the bytes come back
+to the parent, in order.
 """
 
 from __future__ import annotations
