@@ -7,7 +7,9 @@ partial file that looks finished.
 Writing happens on a second thread. Samples repeat their history, so at large windows the
 output is many times the input, and copying it into the kernel (and gzip's compression)
 takes as long as splitting it; both release the GIL, so the next conversation is split
-while the last one is written. At most a few chunks wait in between, so memory stays flat.
+while the last one is written. The writer takes a sample's pieces (message fragments
+shared between samples) and hands them to ``os.writev`` as they are, never joined; at
+most a few MiB wait in between, so memory stays flat.
 """
 
 from __future__ import annotations

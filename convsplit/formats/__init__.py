@@ -206,7 +206,11 @@ def read_records(
 
 @runtime_checkable
 class SampleWriter(Protocol):
-    """Writes the samples of one conversation as JSON lines of one outside format."""
+    """Writes the samples of one conversation as JSON lines of one outside format.
+
+    A writer may also offer ``chunks(result)``: the bytes of ``lines`` in pieces, which the
+    pipeline writes without joining them (:meth:`OpenAIWriter.chunks` does).
+    """
 
     @property
     def name(self) -> str:
