@@ -94,7 +94,8 @@ class AtomicOutput:
         self.write_chunks([data])
 
     def write_chunks(self, chunks: list[bytes]) -> None:
-        """Append the concatenation of ``chunks``, joined on the writer thread."""
+        """Append the concatenation of ``chunks``, written by the writer thread as they are
+        (``os.writev``), or joined there for gzip."""
         if self._writer is None:  # pragma: no cover - used inside its with-block only
             raise OutputError(f"{self.target} is not open")
         self._raise_failure()

@@ -246,7 +246,7 @@ class SplitBatch:
     path, line, reason, field and the original record) and the accounting.
 
     The lines come as ``chunks`` whose concatenation they are, so that the local pipeline
-    joins them once, on its writer thread; ``lines`` joins them here.
+    writes them without joining them (``os.writev``); ``lines`` joins them here.
     """
 
     chunks: list[bytes]

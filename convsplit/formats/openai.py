@@ -473,7 +473,7 @@ class OpenAIWriter:
             yield b"".join(pieces)
 
     def chunks(self, result: SplitResult) -> Iterator[bytes]:
-        """The bytes of :meth:`lines` in pieces, for a caller that joins them once.
+        """The bytes of :meth:`lines` in pieces, for a caller that writes them as they are.
 
         A sample's line is mostly messages already encoded for an earlier sample: handing
         out the pieces instead of a joined line saves copying each line several times.
