@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,20 +190,6 @@ def run(args: Sequence[str], *, env: Mapping[str, str], stdout_to: Path | None =
         return Run(seconds, usage.ru_maxrss * scale / 1e6, out.read().decode(), cpu)
 
 
-def best(args: Sequence[str], *, env: Mapping[str, str], repeat: int, output: Path) -> Run:
-    """The fastest of ``repeat`` runs, the output file deleted before each one.
-
-    The minimum is the run least disturbed by the rest of the machine; deleting the output
-    keeps the cost of unlinking a previous multi-gigabyte file out of the timing.
-    """
-    runs = []
-    for _ in range(max(1, repeat)):
-        output.unlink(missing_ok=True)
-        settle()
-        runs.append(run(args, env=env))
-    return min(runs, key=lambda r: r.seconds)
-
-
 def settle() -> None:
     """Flush the disk before a timed run: the last run's output (up to gigabytes, deleted
     or not) is otherwise written back, or discarded, during the next one."""
@@ -236,6 +222,55 @@ def write_table(
         writer.writerows(rows)
     md_path.write_text((f"{note}\n\n" if note else "") + markdown(rows, columns), encoding="utf-8")
     return csv_path, md_path
+
+
+def publish(
+    rows: Sequence[Mapping[str, object]],
+    columns: Sequence[str],
+    folder: Path,
+    name: str,
+    *,
+    note: str,
+    verdicts: Sequence[str] = (),
+) -> None:
+    """Write the results (:func:`write_table`), the verdicts listed under the Markdown
+    table, and print the verdicts and where everything went."""
+    csv_path, md_path = write_table(rows, columns, folder, name, note=note)
+    if verdicts:
+        with open(md_path, "a", encoding="utf-8") as md:
+            md.write("\n" + "".join(f"- {line}\n" for line in verdicts))
+        print("\n".join(verdicts))
+    print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
+
+
+#: A contender's splitter: one parsed record and max_tokens in; its JSON lines and the
+#: number of assistant turns it skipped out.
+SplitRecord = Callable[[dict[str, Any], int], tuple[list[bytes], int]]
+
+
+def split_script(description: str, make_split: Callable[[str], SplitRecord]) -> None:
+    """The command line every contender script has: ``INPUT -o OUTPUT --max-tokens N
+    [--encoding NAME]``; ``make_split`` gets the encoding name. Prints the samples written
+    and turns skipped as JSON on standard output."""
+    import argparse  # noqa: PLC0415 (standard library only at import time: see above)
+
+    import orjson  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("input", help="an OpenAI chat JSONL file")
+    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("--max-tokens", type=int, required=True)
+    parser.add_argument("--encoding", default=ENCODING)
+    args = parser.parse_args()
+    split = make_split(args.encoding)
+    samples = skipped = 0
+    with open(args.input, "rb") as lines, open(args.output, "wb") as out:
+        for line in lines:
+            produced, missed = split(orjson.loads(line), args.max_tokens)
+            out.write(b"".join(produced))
+            samples += len(produced)
+            skipped += missed
+    sys.stdout.write(orjson.dumps({"samples": samples, "skipped": skipped}).decode())
 
 
 def markdown(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:

@@ -16,12 +16,11 @@ Needs ``pip install langchain-core`` (the ``bench`` extra).
 
 from __future__ import annotations
 
-import argparse
-import sys
 from typing import Any
 
+import harness
 import orjson
-from harness import ENCODING, load_encoding
+from harness import load_encoding
 
 try:
     from langchain_core.messages import (
@@ -115,21 +114,11 @@ def split(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("input", help="an OpenAI chat JSONL file")
-    parser.add_argument("-o", "--output", required=True)
-    parser.add_argument("--max-tokens", type=int, required=True)
-    parser.add_argument("--encoding", default=ENCODING)
-    args = parser.parse_args()
-    counter = TiktokenCounter(args.encoding)
-    samples = skipped = 0
-    with open(args.input, "rb") as lines, open(args.output, "wb") as out:
-        for line in lines:
-            produced, missed = split(orjson.loads(line), args.max_tokens, counter)
-            out.write(b"".join(produced))
-            samples += len(produced)
-            skipped += missed
-    sys.stdout.write(orjson.dumps({"samples": samples, "skipped": skipped}).decode())
+    def make_split(encoding: str) -> harness.SplitRecord:
+        counter = TiktokenCounter(encoding)
+        return lambda record, max_tokens: split(record, max_tokens, counter)
+
+    harness.split_script(__doc__, make_split)
 
 
 if __name__ == "__main__":

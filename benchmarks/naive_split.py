@@ -12,13 +12,12 @@ are slower still. It is generous otherwise: orjson, ``encode_ordinary``, no vali
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 
+import harness
 import orjson
-from harness import ENCODING, load_encoding
+from harness import load_encoding
 
 Message = dict[str, Any]
 
@@ -69,21 +68,11 @@ def split(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("input", help="an OpenAI chat JSONL file")
-    parser.add_argument("-o", "--output", required=True)
-    parser.add_argument("--max-tokens", type=int, required=True)
-    parser.add_argument("--encoding", default=ENCODING)
-    args = parser.parse_args()
-    encode = load_encoding(args.encoding).encode_ordinary
-    samples = skipped = 0
-    with open(args.input, "rb") as lines, open(args.output, "wb") as out:
-        for line in lines:
-            produced, missed = split(orjson.loads(line), args.max_tokens, encode)
-            out.write(b"".join(produced))
-            samples += len(produced)
-            skipped += missed
-    sys.stdout.write(orjson.dumps({"samples": samples, "skipped": skipped}).decode())
+    def make_split(encoding: str) -> harness.SplitRecord:
+        encode = load_encoding(encoding).encode_ordinary
+        return lambda record, max_tokens: split(record, max_tokens, encode)
+
+    harness.split_script(__doc__, make_split)
 
 
 if __name__ == "__main__":

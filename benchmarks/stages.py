@@ -150,8 +150,7 @@ def main() -> None:
     )
     print(f"corpus {corpus} ({corpus.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     rows = measure(corpus, args.max_tokens)
-    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "stages", note=note)
-    print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
+    harness.publish(rows, COLUMNS, args.output_dir, "stages", note=note)
 
 
 if __name__ == "__main__":

@@ -256,8 +256,7 @@ def main() -> None:
                     f"kept {row['kept_mean']:.1%} {row['seconds']:.2f}s",
                     file=sys.stderr,
                 )
-    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "sweep", note=note)
-    print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
+    harness.publish(rows, COLUMNS, args.output_dir, "sweep", note=note)
     png = args.output_dir / "sweep.png"
     if chart(rows, png):
         print(f"wrote {png}", file=sys.stderr)

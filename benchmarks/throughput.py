@@ -218,12 +218,9 @@ def main() -> None:
     note = harness.provenance()
     print(note, file=sys.stderr)
     rows = measure(args)
-    csv_path, md_path = harness.write_table(rows, COLUMNS, args.output_dir, "throughput", note=note)
-    found = verdicts(rows)
-    with open(md_path, "a", encoding="utf-8") as md:
-        md.write("\n" + "".join(f"- {line}\n" for line in found))
-    print("\n".join(found))
-    print(f"wrote {csv_path} and {md_path}", file=sys.stderr)
+    harness.publish(
+        rows, COLUMNS, args.output_dir, "throughput", note=note, verdicts=verdicts(rows)
+    )
 
 
 if __name__ == "__main__":

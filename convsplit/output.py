@@ -156,6 +156,7 @@ class _Writer(threading.Thread):
         self.fd = fd
         self.error: OSError | None = None
         self._waiting: list[list[bytes]] = []
+        self._waiting_bytes = 0
         self._pending_bytes = 0  # handed over and not yet written
         self._closed = False
         self._changed = threading.Condition()
@@ -167,6 +168,7 @@ class _Writer(threading.Thread):
             while self._pending_bytes and self._pending_bytes + size > _PENDING_BYTES:
                 self._changed.wait()
             self._waiting.append(chunks)
+            self._waiting_bytes += size
             self._pending_bytes += size
             self._changed.notify_all()
 
@@ -178,9 +180,9 @@ class _Writer(threading.Thread):
                 # Take everything waiting: each wake-up costs a wait for the GIL, so one
                 # large write beats many small ones.
                 waiting, self._waiting = self._waiting, []
+                size, self._waiting_bytes = self._waiting_bytes, 0
                 closed = self._closed
             pieces = list(chain.from_iterable(waiting))
-            size = sum(map(len, pieces))
             if self.error is None and pieces:
                 try:
                     if self.fd is None:  # bytes.join lets go of the GIL on large results
