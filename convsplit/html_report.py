@@ -51,12 +51,7 @@ from convsplit.formats import Record
 from convsplit.messages import Conversation, Message
 from convsplit.output import AtomicOutput
 from convsplit.split import OnLongTarget, Splitter
-from convsplit.stats import (
-    Distribution,
-    TokenReport,
-    TokenReportBuilder,
-    message_costs,
-)
+from convsplit.stats import BudgetReports, Distribution, TokenReport, message_costs
 from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
 from convsplit.tokens.counters import TokenCounter, get_counter
 from convsplit.truncation import DropOldest, TruncationStrategy
@@ -222,11 +217,7 @@ def collect_report(
         on_long_target=on_long_target,
         keep_reasoning=keep_reasoning,
     )
-    builders = [
-        TokenReportBuilder(budget=b, counter=split.counter, chat_format=split.chat_format)
-        for b in ordered
-    ]
-    splits = [split.with_budget(b) for b in ordered]
+    reports = BudgetReports(split, ordered)
     reading = _Reading()
 
     def stream() -> Iterator[Record]:
@@ -234,12 +225,9 @@ def collect_report(
             reading.read(record)
             conversation = record.conversation
             if conversation is not None:
-                costs = message_costs(conversation, split.counter, split.chat_format)
+                costs = reports.add(conversation, reading.conversations)
                 fixed = split.chat_format.sample_cost(conversation.tools, split.counter)
                 reading.histogram[fixed + sum(cost for _, cost in costs)] += 1
-                index = reading.conversations
-                for builder, split_at in zip(builders, splits, strict=True):
-                    builder.add(conversation, split_at(conversation, index), costs=costs)
                 reading.conversations += 1
             yield record
 
@@ -258,7 +246,7 @@ def collect_report(
     listing.flush()
     counts = dict(sorted(listing.counts.items(), key=lambda item: _group_order(item[0])))
     return ReportData(
-        reports=[builder.build() for builder in builders],
+        reports=reports.build(),
         conversation_histogram=dict(sorted(reading.histogram.items())),
         files=list(reading.files),
         records=reading.records,

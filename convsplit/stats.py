@@ -353,13 +353,31 @@ def token_reports(
         on_long_target=on_long_target,
         keep_reasoning=keep_reasoning,
     )
-    builders = [
-        TokenReportBuilder(budget=b, counter=split.counter, chat_format=split.chat_format)
-        for b in budgets
-    ]
-    splits = [split.with_budget(b) for b in budgets]
+    reports = BudgetReports(split, budgets)
     for index, conversation in enumerate(conversations):
-        costs = message_costs(conversation, split.counter, split.chat_format)
-        for builder, split_at in zip(builders, splits, strict=True):
+        reports.add(conversation, index)
+    return reports.build()
+
+
+class BudgetReports:
+    """Token reports at several budgets, fed one conversation at a time: each conversation
+    is split once per budget, its messages counted once for all of them."""
+
+    def __init__(self, split: Splitter, budgets: Sequence[Budget]) -> None:
+        self.counter, self.chat_format = split.counter, split.chat_format
+        self._builders = [
+            TokenReportBuilder(budget=b, counter=self.counter, chat_format=self.chat_format)
+            for b in budgets
+        ]
+        self._splits = [split.with_budget(b) for b in budgets]
+
+    def add(self, conversation: Conversation, index: int) -> list[tuple[str, int]]:
+        """Account for the ``index``-th conversation; returns its :func:`message_costs`."""
+        costs = message_costs(conversation, self.counter, self.chat_format)
+        for builder, split_at in zip(self._builders, self._splits, strict=True):
             builder.add(conversation, split_at(conversation, index), costs=costs)
-    return [builder.build() for builder in builders]
+        return costs
+
+    def build(self) -> list[TokenReport]:
+        """One report per budget, in the order given."""
+        return [builder.build() for builder in self._builders]

@@ -205,6 +205,30 @@ def openai_tools(tools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def list_field(record: object, field: str, items: str) -> tuple[dict[str, Any], list[Any]]:
+    """The record, which must be an object, and its ``field``, which must be a list (of
+    ``items``); or an error saying what is wrong: the readers' shared first check.
+
+    >>> list_field({"messages": "hi"}, "messages", "messages")
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.InvalidConversationError: field 'messages': expected a list of \
+messages; got a string
+    """
+    if not isinstance(record, dict):
+        raise InvalidConversationError(
+            f"expected a JSON object with {field!r}; got {json_type(record)}"
+        )
+    value = record.get(field)
+    if value is None:
+        raise InvalidConversationError(f"field {field!r} is required", field=field)
+    if not isinstance(value, list):
+        raise InvalidConversationError(
+            f"field {field!r}: expected a list of {items}; got {json_type(value)}", field=field
+        )
+    return record, value
+
+
 def dumps(value: object) -> bytes:
     """JSON bytes as every writer emits them (orjson, compact, UTF-8).
 

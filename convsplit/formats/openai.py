@@ -32,6 +32,7 @@ from convsplit.formats._common import (
     join_list,
     json_type,
     key,
+    list_field,
     openai_tools,
     role_hint,
     sample_metadata,
@@ -79,20 +80,9 @@ def read_openai(record: object, *, role_map: Mapping[str, str] | None = None) ->
     [('user', None), ('assistant', 'weather'), ('tool', None)]
     """
     roles = check_role_map(role_map)
-    if not isinstance(record, dict):
-        raise InvalidConversationError(
-            f"expected a JSON object with 'messages'; got {json_type(record)}"
-        )
-    messages = record.get("messages")
-    if messages is None:
-        raise InvalidConversationError("field 'messages' is required", field="messages")
-    if not isinstance(messages, list):
-        raise InvalidConversationError(
-            f"field 'messages': expected a list of messages; got {json_type(messages)}",
-            field="messages",
-        )
+    fields, messages = list_field(record, "messages", "messages")
     converted = [_message(m, i, roles) for i, m in enumerate(messages)]
-    return parse_conversation(_top_level(record, converted))
+    return parse_conversation(_top_level(fields, converted))
 
 
 def _top_level(record: dict[str, Any], messages: list[object]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from convsplit.formats._common import (
     join_object,
     json_type,
     key,
+    list_field,
     role_hint,
     tool_calls_from_text,
     tools_from_json,
@@ -89,20 +90,9 @@ def read_sharegpt(record: object, *, role_map: Mapping[str, str] | None = None) 
     (['user', 'assistant', 'tool', 'assistant'], '{"x": "2+2"}')
     """
     extra_roles = check_role_map(role_map)
-    if not isinstance(record, dict):
-        raise InvalidConversationError(
-            f"expected a JSON object with 'conversations'; got {json_type(record)}"
-        )
-    turns = record.get("conversations")
-    if turns is None:
-        raise InvalidConversationError("field 'conversations' is required", field="conversations")
-    if not isinstance(turns, list):
-        raise InvalidConversationError(
-            f"field 'conversations': expected a list of turns; got {json_type(turns)}",
-            field="conversations",
-        )
+    fields, turns = list_field(record, "conversations", "turns")
     messages: list[Message] = []
-    system = record.get("system")
+    system = fields.get("system")
     if isinstance(system, str) and system:
         messages.append(Message(role="system", content=system))
     elif system not in (None, ""):
@@ -124,8 +114,8 @@ def read_sharegpt(record: object, *, role_map: Mapping[str, str] | None = None) 
             messages[-1] = previous.model_copy(update={"tool_calls": message.tool_calls})
         else:
             messages.append(message)
-    extras = {k: v for k, v in record.items() if k not in RECORD_KEYS}
-    conv_id = record.get("id")
+    extras = {k: v for k, v in fields.items() if k not in RECORD_KEYS}
+    conv_id = fields.get("id")
     if isinstance(conv_id, int) and not isinstance(conv_id, bool):
         conv_id = str(conv_id)
     elif conv_id is not None and not isinstance(conv_id, str):
@@ -133,7 +123,7 @@ def read_sharegpt(record: object, *, role_map: Mapping[str, str] | None = None) 
             f"field 'id': expected a string; got {json_type(conv_id)}", field="id"
         )
     return parse_conversation(
-        {**extras, "messages": messages, "tools": tools_from_json(record.get("tools")),
+        {**extras, "messages": messages, "tools": tools_from_json(fields.get("tools")),
          "id": conv_id}
     )  # fmt: skip
 
