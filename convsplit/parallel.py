@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from convsplit.errors import OutputError, WorkerError
 from convsplit.formats import RawRecord
 from convsplit.formats.containers import parsed
+from convsplit.output import Writeback, write_pieces
 
 if TYPE_CHECKING:
     from convsplit.pipeline import RecordSplitter, SplitBatch, SplitOptions
@@ -80,6 +81,7 @@ class _WorkerState:
         self.placement: Placement | None = placement
         self.target = output[0] if output else ""
         self.fd = os.open(output[1], os.O_WRONLY) if output else -1
+        self.writeback = Writeback(self.fd) if output else None
 
 
 _state: _WorkerState | None = None
@@ -97,21 +99,19 @@ def _work(
         raise WorkerError("worker process was not initialised")
     cut = [parsed(RawRecord(lineno, text, None, error)) for lineno, text, error in records]
     batch = _state.splitter.process(path, cut, index)
-    data = batch.lines
     if _state.placement is None:
-        batch.chunks = [data]  # one bytes object pickles far faster than many
+        batch.chunks = [batch.lines]  # one bytes object pickles far faster than many
         return batch
     start = _state.placement.start(number)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(_state.fd, view, start)
-            view, start = view[written:], start + written
+        end = start + write_pieces(_state.fd, batch.chunks, start)
     except OSError as error:
         raise OutputError(
             f"cannot write {_state.target}: {error.strerror or error}; nothing was written"
         ) from None
-    _state.placement.finished(number, start)
+    _state.placement.finished(number, end)
+    if _state.writeback is not None:
+        _state.writeback.wrote(start, end)
     batch.chunks = []  # already in place
     return batch
 

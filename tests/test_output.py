@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from convsplit.output import AtomicOutput, write_pieces
+from convsplit.output import AtomicOutput, Writeback, write_pieces
 
 
 def test_chunks_arrive_in_order_and_only_on_success(tmp_path: Path) -> None:
@@ -69,8 +70,19 @@ def test_pieces_are_written_in_order_past_the_writev_limit(tmp_path: Path) -> No
     pieces = [f"{k}|".encode() * (k % 5) for k in range(5000)]  # > 4 writev batches
     target = tmp_path / "out.bin"
     with open(target, "wb") as out:
-        write_pieces(out.fileno(), pieces)
+        assert write_pieces(out.fileno(), pieces) == len(b"".join(pieces))
     assert target.read_bytes() == b"".join(pieces)
+
+
+def test_pieces_go_at_an_offset_without_moving_the_file_position(tmp_path: Path) -> None:
+    pieces = [f"{k}|".encode() * (k % 5) for k in range(5000)]
+    data = b"".join(pieces)
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"-" * 10)
+    with open(target, "r+b") as out:
+        assert write_pieces(out.fileno(), pieces, 7) == len(data)
+        assert out.tell() == 0
+    assert target.read_bytes() == b"-" * 7 + data
 
 
 _SHORT_WRITE = """
@@ -80,21 +92,87 @@ signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 pieces = [bytes([65 + k % 26]) * 1000 for k in range(300)]
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+offset = int(sys.argv[2])
+if offset:
+    os.write(fd, b"-" * offset)
 try:
-    write_pieces(fd, pieces)
+    write_pieces(fd, pieces, offset if offset else None)
 except OSError as error:
     print(error.strerror)
 """
 
 
-def test_a_short_write_goes_on_where_it_stopped_then_fails_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("offset", [0, 1500])
+def test_a_short_write_goes_on_where_it_stopped_then_fails_cleanly(
+    tmp_path: Path, offset: int
+) -> None:
     target = tmp_path / "out.bin"
     done = subprocess.run(
-        [sys.executable, "-c", _SHORT_WRITE, str(target)],
+        [sys.executable, "-c", _SHORT_WRITE, str(target), str(offset)],
         capture_output=True,
         text=True,
         check=True,
     )
     assert done.stdout == "File too large\n"
     expected = b"".join(bytes([65 + k % 26]) * 1000 for k in range(300))
-    assert target.read_bytes() == expected[:200_000]  # writev stopped at the limit, in order
+    # writev stopped at the limit, in order; pwritev (at an offset) the same
+    assert target.read_bytes() == b"-" * offset + expected[: 200_000 - offset]
+
+
+@pytest.mark.parametrize("offset", [None, 5])
+def test_the_rest_of_a_short_write_lands_right_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offset: int | None
+) -> None:
+    """A vector write that stops mid-piece (as a signal can make it) is completed in place."""
+    real_writev, real_pwritev = os.writev, os.pwritev
+
+    def short(buffers: list[bytes]) -> list[bytes]:  # the first 2.5 pieces only
+        return [*buffers[:2], buffers[2][: len(buffers[2]) // 2]]
+
+    monkeypatch.setattr(os, "writev", lambda fd, b: real_writev(fd, short(b)))
+    monkeypatch.setattr(os, "pwritev", lambda fd, b, at: real_pwritev(fd, short(b), at))
+    pieces = [bytes([65 + k]) * (10 + k) for k in range(6)]
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"-" * 5 if offset else b"")
+    with open(target, "r+b" if offset else "wb") as out:
+        assert write_pieces(out.fileno(), pieces, offset) == sum(map(len, pieces))
+    assert target.read_bytes() == b"-" * (offset or 0) + b"".join(pieces)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+def test_writeback_hands_each_range_to_the_disk_then_drops_it_once_far_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.posix_fadvise
+    advised: list[tuple[int, int]] = []
+
+    def record(fd: int, offset: int, length: int, advice: int) -> None:
+        assert advice == os.POSIX_FADV_DONTNEED
+        advised.append((offset, offset + length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    with open(tmp_path / "out.bin", "wb") as out:
+        writeback = Writeback(out.fileno(), keep=25)
+        for start in range(0, 60, 10):
+            out.write(b"x" * 10)
+            out.flush()
+            writeback.wrote(start, start + 10)
+    # Each range once when written (write-back starts), again once 25 more bytes are.
+    assert advised == [
+        (0, 10), (10, 20), (20, 30), (0, 10), (30, 40), (10, 20),
+        (40, 50), (20, 30), (50, 60), (30, 40),
+    ]  # fmt: skip
+
+
+def test_writeback_leaves_a_pipe_alone() -> None:
+    read, write = os.pipe()
+    try:
+        writeback = Writeback(write)
+        os.write(write, b"abc")
+        writeback.wrote(0, 3)  # ESPIPE: switched off, not raised
+        writeback.wrote(3, 6)
+        assert os.read(read, 3) == b"abc"
+    finally:
+        os.close(read)
+        os.close(write)
