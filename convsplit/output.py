@@ -7,10 +7,12 @@ partial file that looks finished.
 Writing happens on a second thread. Samples repeat their history, so at large windows the
 output is many times the input, and copying it into the kernel (and gzip's compression)
 takes as long as splitting it; both release the GIL, so the next conversation is split
-while the last one is written. The writer takes a sample's pieces (message fragments
-shared between samples) and hands them to ``os.writev`` as they are, never joined; at
-most a few MiB wait in between, so memory stays flat. What is written does not stay in
-memory either (:class:`Writeback`).
+while the last one is written. The writer takes samples as pieces (message fragments
+shared between samples), at most a few MiB at a time, so memory stays flat; it joins
+what waits (``bytes.join`` lets go of the GIL on large results) and writes it in one
+call. Few large calls matter: coming back from each, the thread waits for the GIL, up to
+5 ms while the splitter runs, so a ``writev`` per thousand pieces could not keep up.
+What is written does not stay in memory either (:class:`Writeback`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from typing import IO, cast
 
 from convsplit.errors import OutputError
 
-_PENDING_BYTES = 4 << 20  # output handed to the writer thread and not yet written
+_PENDING_BYTES = 16 << 20  # output handed to the writer thread and not yet written
 _CACHED_BYTES = 64 << 20  # output written and left in the page cache, per writer
+_ADVISED_BYTES = 32 << 20  # output written between two calls to posix_fadvise
 
 
 class AtomicOutput:
@@ -61,8 +64,8 @@ class AtomicOutput:
         return self
 
     def _descriptor(self) -> int | None:
-        """Where pieces can go as they are (``os.writev``): a plain file, or standard output
-        once what was printed before is flushed. gzip needs them joined."""
+        """The descriptor written to without Python's buffering: a plain file, or standard
+        output once what was printed before is flushed; None for gzip."""
         if self.target == "-":
             with contextlib.suppress(AttributeError, OSError, ValueError):  # a replaced stdout
                 sys.stdout.buffer.flush()
@@ -99,8 +102,8 @@ class AtomicOutput:
         self.write_chunks([data])
 
     def write_chunks(self, chunks: list[bytes]) -> None:
-        """Append the concatenation of ``chunks``, written by the writer thread as they are
-        (``os.writev``), or joined there for gzip."""
+        """Append the concatenation of ``chunks``, joined and written by the writer thread
+        (no copy is made here)."""
         if self._writer is None:  # pragma: no cover - used inside its with-block only
             raise OutputError(f"{self.target} is not open")
         self._raise_failure()
@@ -184,24 +187,25 @@ class _Writer(threading.Thread):
             with self._changed:
                 while not self._waiting and not self._closed:
                     self._changed.wait()
-                # Take everything waiting: each wake-up costs a wait for the GIL, so one
-                # large write beats many small ones.
+                # Take everything waiting: each wake-up and each call out of Python
+                # costs a wait for the GIL, so one large write beats many small ones.
                 waiting, self._waiting = self._waiting, []
                 size, self._waiting_bytes = self._waiting_bytes, 0
                 closed = self._closed
-            pieces = list(chain.from_iterable(waiting))
-            if self.error is None and pieces:
+            if self.error is None and size:
+                data = b"".join(chain.from_iterable(waiting))
                 try:
-                    if self.fd is None:  # bytes.join lets go of the GIL on large results
-                        self.file.write(b"".join(pieces))
+                    if self.fd is None:
+                        self.file.write(data)
                     else:
-                        write_pieces(self.fd, pieces)
+                        write_pieces(self.fd, [data])  # a short write goes on
                         if self.writeback is not None:
                             self.writeback.wrote(self._offset, self._offset + size)
                             self._offset += size
                 except OSError as error:
                     self.error = error
-            del pieces, waiting
+                del data
+            del waiting
             with self._changed:
                 self._pending_bytes -= size
                 self._changed.notify_all()
@@ -273,10 +277,13 @@ class Writeback:
     file that does not take the advice (a pipe, a system without it) is written as is.
     """
 
-    def __init__(self, fd: int, *, keep: int = _CACHED_BYTES) -> None:
+    def __init__(self, fd: int, *, keep: int = _CACHED_BYTES, step: int = _ADVISED_BYTES) -> None:
         self.fd = fd
         self.keep = keep
-        self._written: deque[tuple[int, int]] = deque()
+        self.step = step
+        self._fresh: list[tuple[int, int]] = []  # written, not yet advised
+        self._fresh_bytes = 0
+        self._written: deque[tuple[int, int]] = deque()  # advised once, still cached
         self._cached = 0
         self._enabled = hasattr(os, "posix_fadvise")
 
@@ -284,14 +291,25 @@ class Writeback:
         """Bytes ``[start, end)`` of the file were just written."""
         if not self._enabled or end <= start:
             return
+        fresh = self._fresh
+        if fresh and fresh[-1][1] == start:
+            fresh[-1] = (fresh[-1][0], end)
+        else:
+            fresh.append((start, end))
+        self._fresh_bytes += end - start
+        if self._fresh_bytes < self.step:  # advice in steps: each call waits for the GIL
+            return
         try:
-            self._advise(start, end)  # starts their write-back
-            self._written.append((start, end))
-            self._cached += end - start
+            for a, b in fresh:
+                self._advise(a, b)  # starts their write-back
+                self._written.append((a, b))
+                self._cached += b - a
+            fresh.clear()
+            self._fresh_bytes = 0
             while self._cached > self.keep:
-                start, end = self._written.popleft()
-                self._cached -= end - start
-                self._advise(start, end)  # on disk by now: dropped
+                a, b = self._written.popleft()
+                self._cached -= b - a
+                self._advise(a, b)  # on disk by now: dropped
         except OSError:  # the file takes no advice: write it as is
             self._enabled = False
 

@@ -245,8 +245,9 @@ class SplitBatch:
     """What one batch of records became: output lines, rejects (as JSON-ready dicts with
     path, line, reason, field and the original record) and the accounting.
 
-    The lines come as ``chunks`` whose concatenation they are, so that the local pipeline
-    writes them without joining them (``os.writev``); ``lines`` joins them here.
+    The lines come as ``chunks`` whose concatenation they are (message fragments shared
+    between samples), so that they are copied once, where they are written; ``lines``
+    joins them here.
     """
 
     chunks: list[bytes]

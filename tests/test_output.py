@@ -153,7 +153,7 @@ def test_writeback_hands_each_range_to_the_disk_then_drops_it_once_far_behind(
 
     monkeypatch.setattr(os, "posix_fadvise", record)
     with open(tmp_path / "out.bin", "wb") as out:
-        writeback = Writeback(out.fileno(), keep=25)
+        writeback = Writeback(out.fileno(), keep=25, step=1)
         for start in range(0, 60, 10):
             out.write(b"x" * 10)
             out.flush()
