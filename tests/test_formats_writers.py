@@ -237,6 +237,31 @@ def test_openai_fills_tool_call_ids_consistently_across_samples() -> None:
     assert "id" not in unfilled[0]["messages"][1]["tool_calls"][0]
 
 
+def test_openai_fills_ids_from_the_first_sample_that_needs_them() -> None:
+    """Samples before the first id-less call are written the fast way, the rest with ids;
+    both as dumping each sample would write them."""
+    conv = Conversation(
+        messages=(
+            Message(role="user", content="Hi"),
+            Message(role="assistant", content="Hello"),
+            Message(role="user", content="Add 1 and 2"),
+            Message(role="assistant", tool_calls=(tool_call("add"),)),
+            Message(role="tool", content="3"),
+            Message(role="assistant", content="3"),
+        )
+    )
+    writer = OpenAIWriter(metadata="inline")
+    result = split_conversation(conv, budget=Budget(500))
+    lines = list(writer.lines(result))
+    assert lines == reference_lines(writer, result)
+    assert b"".join(writer.chunks(result)) == b"".join(lines)
+    assert b"call_" not in lines[0]
+    assert [json.loads(line)["messages"][3]["tool_calls"][0]["id"] for line in lines[1:]] == [
+        "call_3_0",
+        "call_3_0",
+    ]
+
+
 def test_inline_metadata_and_sidecar_lines_agree() -> None:
     conv = next(iter(conversations_of("openai_cookbook_toy_chat_fine_tuning.jsonl")[1:2]))
     result = split_conversation(conv, budget=Budget(4096), conversation_index=1)

@@ -221,24 +221,24 @@ CallIds = tuple[str, ...] | None
 """Ids to give an assistant message's tool calls, when any of them lacks one."""
 
 
-def _needs_ids(result: SplitResult) -> bool:
-    """Whether any message of the result is a tool call or result without an id.
+def _positions_of_none(items: list[Any]) -> list[int]:
+    """Where ``items`` holds None (found with ``list.index``, at C speed)."""
+    found: list[int] = []
+    k = -1
+    try:
+        while True:
+            k = items.index(None, k + 1)
+            found.append(k)
+    except ValueError:
+        return found
 
-    Each input index is looked at once, in the first sample that has it (a truncated copy
-    keeps its message's calls and ids), and each target in its own sample.
-    """
-    seen: set[int] = set()
-    for sample in result.samples:
-        sources, messages = sample.source_indices, sample.messages
-        fresh = [sources.index(i) for i in set(sources).difference(seen)]
-        seen.update(sources)
-        for k in (*fresh, *sample.targets):
-            message = messages[k]
-            if message.role == "tool" and message.tool_call_id is None:
-                return True
-            if message.tool_calls and any(call.id is None for call in message.tool_calls):
-                return True
-    return False
+
+def _lacks_ids(message: Message) -> bool:
+    """Whether ``message`` is a tool call or result without an id."""
+    if message.role == "tool":
+        return message.tool_call_id is None
+    calls = message.tool_calls
+    return calls is not None and any(call.id is None for call in calls)
 
 
 def tool_call_ids(
@@ -456,9 +456,6 @@ class OpenAIWriter:
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is encoded once per result."""
-        if self.fill_tool_call_ids and _needs_ids(result):
-            yield from self._lines_filling_ids(result)
-            return
         for pieces in self._pieces(result):
             yield b"".join(pieces)
 
@@ -468,33 +465,35 @@ class OpenAIWriter:
         A sample's line is mostly messages already encoded for an earlier sample: handing
         out the pieces instead of a joined line saves copying each line several times.
         """
-        if self.fill_tool_call_ids and _needs_ids(result):
-            return self._lines_filling_ids(result)
         return chain.from_iterable(self._pieces(result))
 
     def _pieces(self, result: SplitResult) -> Iterator[list[bytes]]:
-        """Each sample's line as pieces (the common case: no tool call ids to fill in).
+        """Each sample's line as pieces.
 
         A message encodes the same way in every sample where it is context, so it is
         encoded once, by input index, followed by its comma; targets and truncated
-        messages are encoded apart.
+        messages are encoded apart. A tool call or result without an id gets one that
+        depends on the sample (:func:`tool_call_ids`): from the first sample that has
+        one, the lines come from :meth:`_lines_filling_ids`.
         """
         context: dict[int, bytes] = {}
         head = b"{" + key("messages") + b":["
         tools_fragment = b""
         for index, sample in enumerate(result.samples):
-            sources, messages = sample.source_indices, sample.messages
+            sources, messages, targets = sample.source_indices, sample.messages, sample.targets
             pieces: list[bytes | None] = [head, *map(context.get, sources)]
-            for k in {*sample.targets, *sample.truncated}:
-                pieces[k + 1] = self._fragment(messages[k], k in sample.targets) + b","
-            if None in pieces:  # context seen for the first time (list.index: C speed)
-                k = pieces.index(None)
-                while True:
-                    fragment = self._fragment(messages[k - 1], False) + b","
-                    pieces[k] = context[sources[k - 1]] = fragment
-                    if None not in pieces:
-                        break
-                    k = pieces.index(None, k)
+            own = {*targets, *sample.truncated}  # encoded apart, as they are in this sample
+            for k in own:
+                pieces[k + 1] = b""
+            unseen = [k - 1 for k in _positions_of_none(pieces)]  # context seen first here
+            if self.fill_tool_call_ids and any(_lacks_ids(messages[k]) for k in (*own, *unseen)):
+                for line in self._lines_filling_ids(result, first=index):
+                    yield [line]
+                return
+            for k in own:
+                pieces[k + 1] = self._fragment(messages[k], k in targets) + b","
+            for k in unseen:
+                pieces[k + 1] = context[sources[k]] = self._fragment(messages[k], False) + b","
             pieces[-1] = cast(bytes, pieces[-1])[:-1] + b"]"
             items: list[tuple[bytes, bytes]] = []
             if sample.tools:
@@ -516,12 +515,13 @@ class OpenAIWriter:
             items.append((key(self.metadata_key), dumps(meta)))
         return b"".join(b"," + name + b":" + value for name, value in items) + b"}\n"
 
-    def _lines_filling_ids(self, result: SplitResult) -> Iterator[bytes]:
-        """Lines where id-less tool calls and results get matching ids, per sample."""
+    def _lines_filling_ids(self, result: SplitResult, *, first: int = 0) -> Iterator[bytes]:
+        """Lines where id-less tool calls and results get matching ids, per sample (from
+        sample ``first`` on)."""
         cache: dict[tuple[Any, ...], bytes] = {}
         tools_cache: dict[int, bytes] = {}
         messages_key, tools_key = key("messages"), key("tools")
-        for index, sample in enumerate(result.samples):
+        for index, sample in enumerate(result.samples[first:], first):
             ids = tool_call_ids(sample.messages, sample.source_indices)
             targets = set(sample.targets)
             fragments: list[bytes] = []
