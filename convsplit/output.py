@@ -9,9 +9,9 @@ output is many times the input, and copying it into the kernel (and gzip's compr
 takes as long as splitting it; both release the GIL, so the next conversation is split
 while the last one is written. The writer takes samples as pieces (message fragments
 shared between samples), at most a few MiB at a time, so memory stays flat; it joins
-what waits (``bytes.join`` lets go of the GIL on large results) and writes it in one
-call. Few large calls matter: coming back from each, the thread waits for the GIL, up to
-5 ms while the splitter runs, so a ``writev`` per thousand pieces could not keep up.
+what waits into blocks of about a MiB and writes them with one ``writev``. Few calls
+matter: coming back from each, the thread waits for the GIL, up to 5 ms while the
+splitter runs, so a ``writev`` per thousand pieces could not keep up.
 What is written does not stay in memory either (:class:`Writeback`).
 """
 
@@ -24,13 +24,13 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import IO, cast
 
 from convsplit.errors import OutputError
 
-_PENDING_BYTES = 16 << 20  # output handed to the writer thread and not yet written
+_PENDING_BYTES = 8 << 20  # output handed to the writer thread and not yet written
 _CACHED_BYTES = 64 << 20  # output written and left in the page cache, per writer
 _ADVISED_BYTES = 32 << 20  # output written between two calls to posix_fadvise
 
@@ -193,18 +193,18 @@ class _Writer(threading.Thread):
                 size, self._waiting_bytes = self._waiting_bytes, 0
                 closed = self._closed
             if self.error is None and size:
-                data = b"".join(chain.from_iterable(waiting))
+                blocks = _blocks(chain.from_iterable(waiting))
                 try:
                     if self.fd is None:
-                        self.file.write(data)
+                        self.file.write(b"".join(blocks))
                     else:
-                        write_pieces(self.fd, [data])  # a short write goes on
+                        write_pieces(self.fd, blocks)  # a short write goes on
                         if self.writeback is not None:
                             self.writeback.wrote(self._offset, self._offset + size)
                             self._offset += size
                 except OSError as error:
                     self.error = error
-                del data
+                del blocks
             del waiting
             with self._changed:
                 self._pending_bytes -= size
@@ -221,6 +221,28 @@ class _Writer(threading.Thread):
 
 
 _IOV_MAX = 1024  # the least any POSIX system allows in one writev
+_BLOCK_BYTES = (1 << 20) - (1 << 12)  # below the size where bytes.join lets go of the GIL
+
+
+def _blocks(pieces: Iterable[bytes]) -> list[bytes]:
+    """``pieces`` joined into blocks of about a MiB, for one ``writev``.
+
+    Blocks of one size are what the allocator reuses best (joining a whole round made the
+    writer's memory grow with the largest conversation), and under a MiB ``bytes.join``
+    keeps the GIL: one wait for it per ``writev``, not one per block.
+    """
+    blocks: list[bytes] = []
+    group: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        if size + len(piece) > _BLOCK_BYTES and group:
+            blocks.append(b"".join(group))
+            group, size = [], 0
+        group.append(piece)
+        size += len(piece)
+    if group:
+        blocks.append(b"".join(group))
+    return blocks
 
 
 def write_pieces(fd: int, pieces: list[bytes], offset: int | None = None) -> int:
