@@ -8,10 +8,11 @@ Writing happens on a second thread. Samples repeat their history, so at large wi
 output is many times the input, and copying it into the kernel (and gzip's compression)
 takes as long as splitting it; both release the GIL, so the next conversation is split
 while the last one is written. The writer takes samples as pieces (message fragments
-shared between samples), at most a few MiB at a time, so memory stays flat; it joins
-what waits into blocks of about a MiB and writes them with one ``writev``. Few calls
-matter: coming back from each, the thread waits for the GIL, up to 5 ms while the
-splitter runs, so a ``writev`` per thousand pieces could not keep up.
+shared between samples), at most a few MiB at a time, so memory stays flat, and hands
+them to ``writev`` as they are: joining them first would copy the whole output once more
+while holding the GIL. Coming back from each call, the thread waits for the GIL while
+the splitter runs, up to the interpreter's switch interval; at the default 5 ms a call
+per thousand pieces could not keep up, so the interval is 1 ms while an output is open.
 What is written does not stay in memory either (:class:`Writeback`).
 """
 
@@ -33,6 +34,7 @@ from convsplit.errors import OutputError
 _PENDING_BYTES = 8 << 20  # output handed to the writer thread and not yet written
 _CACHED_BYTES = 64 << 20  # output written and left in the page cache, per writer
 _ADVISED_BYTES = 32 << 20  # output written between two calls to posix_fadvise
+_SWITCH_INTERVAL = 0.001  # seconds the writer waits, at most, for the GIL after a write
 
 
 class AtomicOutput:
@@ -51,6 +53,7 @@ class AtomicOutput:
         self._file: IO[bytes] | None = None
         self._raw: IO[bytes] | None = None
         self._writer: _Writer | None = None
+        self._interval: _SwitchInterval | None = None
 
     def __enter__(self) -> AtomicOutput:
         if self.target == "-":
@@ -61,6 +64,7 @@ class AtomicOutput:
         writeback = Writeback(fd) if fd is not None and self.target != "-" else None
         self._writer = _Writer(self._file, fd, writeback)
         self._writer.start()
+        self._interval = _SwitchInterval(_SWITCH_INTERVAL)
         return self
 
     def _descriptor(self) -> int | None:
@@ -118,6 +122,8 @@ class AtomicOutput:
                 self._raise_failure()
             self._close(commit=kind is None)
         finally:
+            if self._interval is not None:
+                self._interval.restore()
             if self._tmp is not None and os.path.exists(self._tmp):
                 os.unlink(self._tmp)
 
@@ -193,18 +199,18 @@ class _Writer(threading.Thread):
                 size, self._waiting_bytes = self._waiting_bytes, 0
                 closed = self._closed
             if self.error is None and size:
-                blocks = _blocks(chain.from_iterable(waiting))
+                pieces = list(chain.from_iterable(waiting))
                 try:
-                    if self.fd is None:  # gzip: the blocks compressed as they are
-                        self.file.writelines(blocks)
+                    if self.fd is None:  # gzip: a call per piece would cost more than a copy
+                        self.file.writelines(_blocks(pieces))
                     else:
-                        write_pieces(self.fd, blocks)  # a short write goes on
+                        write_pieces(self.fd, pieces)  # a short write goes on
                         if self.writeback is not None:
                             self.writeback.wrote(self._offset, self._offset + size)
                             self._offset += size
                 except OSError as error:
                     self.error = error
-                del blocks
+                del pieces
             del waiting
             with self._changed:
                 self._pending_bytes -= size
@@ -220,17 +226,29 @@ class _Writer(threading.Thread):
         self.join()
 
 
+class _SwitchInterval:
+    """``sys.setswitchinterval(seconds)`` (if shorter) until :meth:`restore`, which puts
+    back the previous interval unless someone else has changed it since."""
+
+    def __init__(self, seconds: float) -> None:
+        self.previous = sys.getswitchinterval()
+        self.seconds = min(seconds, self.previous)
+        sys.setswitchinterval(self.seconds)
+        self.seconds = sys.getswitchinterval()  # as the interpreter rounded it
+
+    def restore(self) -> None:
+        if sys.getswitchinterval() == self.seconds:
+            sys.setswitchinterval(self.previous)
+
+
 _IOV_MAX = 1024  # the least any POSIX system allows in one writev
-_BLOCK_BYTES = (1 << 20) - (1 << 12)  # below the size where bytes.join lets go of the GIL
+_BLOCK_BYTES = 1 << 20
 
 
 def _blocks(pieces: Iterable[bytes]) -> list[bytes]:
-    """``pieces`` joined into blocks of about a MiB, for one ``writev``.
-
-    Blocks of one size are what the allocator reuses best (joining a whole round made the
-    writer's memory grow with the largest conversation), and under a MiB ``bytes.join``
-    keeps the GIL: one wait for it per ``writev``, not one per block.
-    """
+    """``pieces`` joined into blocks of about a MiB: for gzip, few calls of a size the
+    allocator reuses (joining a whole round made memory grow with the largest
+    conversation)."""
     blocks: list[bytes] = []
     group: list[bytes] = []
     size = 0

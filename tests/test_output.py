@@ -39,6 +39,23 @@ def test_gzip_output_is_the_same_bytes_every_run(tmp_path: Path) -> None:
     assert gzip.decompress(first.read_bytes()).count(b"\n") == 100
 
 
+def test_the_switch_interval_is_short_while_writing_and_put_back_after(tmp_path: Path) -> None:
+    before = sys.getswitchinterval()
+    try:
+        with AtomicOutput(tmp_path / "a.jsonl") as out:
+            assert sys.getswitchinterval() < before  # the writer gets the GIL back sooner
+            with pytest.raises(RuntimeError), AtomicOutput(tmp_path / "b.jsonl"):
+                raise RuntimeError  # a failed output puts it back too, as it found it
+            assert sys.getswitchinterval() < before
+            out.write(b"x\n")
+        assert sys.getswitchinterval() == before
+        with AtomicOutput(tmp_path / "c.jsonl"):
+            sys.setswitchinterval(0.02)  # the caller's own choice stays
+        assert sys.getswitchinterval() == 0.02
+    finally:
+        sys.setswitchinterval(before)
+
+
 def test_an_error_inside_the_block_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "out.jsonl"
     with pytest.raises(KeyboardInterrupt), AtomicOutput(target) as out:
