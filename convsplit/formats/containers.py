@@ -149,6 +149,9 @@ class _Replay(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
+        readinto = getattr(self._rest, "readinto", None)
+        if readinto is not None:  # straight into the buffer: one copy fewer
+            return cast(int, readinto(buffer))
         data = self._rest.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
