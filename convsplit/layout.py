@@ -198,6 +198,13 @@ class Layout:
         plain_prefix = self._plain_prefix
         end = blocks[-1][1]
         total = self.fixed + self._instruction_prefix[end]
+        if not (self._position_dependent or replacements):  # the common case, in brief
+            for a, b in blocks:
+                total += plain_prefix[b] - plain_prefix[a]
+            context_cost, target_cost = self.context_cost, self.target_cost
+            for t in targets:
+                total += max(target_cost(t), reserve) - context_cost[t]
+            return total
         previous = -1
         gap_start = 0
         block_starts: dict[int, tuple[bool, int]] = {}
@@ -304,15 +311,20 @@ class Layout:
         whole = self.cost(((start, end),), targets, reserve=reserve) + self._plain_prefix[start]
         return bisect_left(self._start_prefix, whole - limit, lowest, highest)
 
-    def indices(self, blocks: Sequence[Block]) -> list[int]:
-        """Input indices of the sample's messages, in order: pinned instructions and blocks."""
-        pinned = self.instruction_indices
-        out: list[int] = []
+    def select(self, blocks: Sequence[Block]) -> tuple[list[int], list[Message]]:
+        """The sample's messages in context form, and their input indices, in order: the
+        pinned instructions and the blocks."""
+        pinned, forms = self.instruction_indices, self.context_forms
+        indices: list[int] = []
+        messages: list[Message] = []
         position = 0
         for a, b in blocks:
             k = bisect_left(pinned, position)
             stop = bisect_left(pinned, a)
-            out.extend(pinned[k:stop])
-            out.extend(range(a, b))
+            if k < stop:
+                indices.extend(pinned[k:stop])
+                messages.extend([forms[i] for i in pinned[k:stop]])
+            indices.extend(range(a, b))
+            messages.extend(forms[a:b])  # a slice: no step per message
             position = b
-        return out
+        return indices, messages

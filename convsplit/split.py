@@ -262,12 +262,10 @@ class _SampleBuilder:
         layout = self.layout
         targets = request.targets
         replacements = fit.replacements
-        indices = layout.indices(fit.blocks)
-        forms = layout.context_forms
-        messages = [forms[i] for i in indices]
+        indices, messages = layout.select(fit.blocks)
         for t in targets:
             messages[bisect_left(indices, t)] = layout.messages[t]
-        truncated = sorted(bisect_left(indices, i) for i in replacements)
+        truncated = sorted(bisect_left(indices, i) for i in replacements) if replacements else []
         for k in truncated:
             messages[k] = replacements[indices[k]]
         total = layout.cost(fit.blocks, targets, replacements=replacements)
