@@ -52,8 +52,8 @@ from convsplit.messages import Conversation, Message
 from convsplit.output import AtomicOutput
 from convsplit.split import OnLongTarget, Splitter
 from convsplit.stats import BudgetReports, Distribution, TokenReport, message_costs
-from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
-from convsplit.tokens.counters import TokenCounter, get_counter
+from convsplit.tokens.chat_formats import ChatFormat
+from convsplit.tokens.counters import TokenCounter
 from convsplit.truncation import DropOldest, TruncationStrategy
 from convsplit.validation import FINDING_CODES, Finding, Severity, validate_records
 from convsplit.windows import FullHistory, WindowStrategy
@@ -210,8 +210,8 @@ def collect_report(
     ordered = sorted(set(budgets), key=lambda b: (b.max_tokens, b.reserve_target, b.min_context))
     split = Splitter(
         budget=ordered[0],
-        counter=counter or get_counter(),
-        chat_format=chat_format or get_chat_format("openai"),
+        counter=counter,
+        chat_format=chat_format,
         window=window,
         truncation=truncation,
         on_long_target=on_long_target,

@@ -71,40 +71,16 @@ def split_conversation(
     >>> [s.total_tokens for s in result.samples]
     [24, 24]
     """
-    layout = Layout(
-        conversation,
-        counter=counter or get_counter(),
-        chat_format=chat_format or get_chat_format("openai"),
+    split = Splitter(
+        budget,
+        counter=counter,
+        chat_format=chat_format,
+        window=window,
+        truncation=truncation,
+        on_long_target=on_long_target,
         keep_reasoning=keep_reasoning,
     )
-    outcomes: dict[int, TurnOutcome] = {}
-    trainable: list[int] = []
-    for i, message in enumerate(conversation.messages):
-        if message.role != "assistant":
-            continue
-        reason = _untrainable(layout, i, message)
-        if reason is None:
-            trainable.append(i)
-        else:
-            outcomes[i] = trusted(TurnOutcome, message_index=i, reason=reason)
-
-    builder = _SampleBuilder(layout, budget, on_long_target, conversation_index)
-    samples: list[Sample] = []
-    for request in window.requests(layout, trainable, budget):
-        for sample_or_skip in builder.build(request, truncation):
-            if isinstance(sample_or_skip, Sample):
-                for t in (sample_or_skip.source_indices[k] for k in sample_or_skip.targets):
-                    outcomes[t] = trusted(TurnOutcome, message_index=t, sample_index=len(samples))
-                samples.append(sample_or_skip)
-            else:
-                outcomes[sample_or_skip.message_index] = sample_or_skip
-    return trusted(
-        SplitResult,
-        conversation_id=conversation.id,
-        conversation_index=conversation_index,
-        samples=tuple(samples),
-        outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
-    )
+    return split(conversation, conversation_index)
 
 
 def split_conversations(
@@ -124,9 +100,9 @@ def split_conversations(
     from one conversation to the next, so a system prompt shared by a file is counted once.
     """
     split = Splitter(
-        budget=budget,
-        counter=counter or get_counter(),
-        chat_format=chat_format or get_chat_format("openai"),
+        budget,
+        counter=counter,
+        chat_format=chat_format,
         window=window,
         truncation=truncation,
         on_long_target=on_long_target,
@@ -136,39 +112,91 @@ def split_conversations(
         yield split(conversation, index)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Splitter:
     """:func:`split_conversation` with its options bound, for code that splits many
     conversations (streams, reports, the pipeline) without spelling them out each time.
 
-    >>> split = Splitter(budget=Budget(30), counter=get_counter(),
-    ...                  chat_format=get_chat_format("openai"))
+    Takes the options of :func:`split_conversation`, with the same defaults.
+
+    >>> split = Splitter(Budget(30))
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Yo")))
     >>> split(conv).samples[0].total_tokens
     13
+    >>> split.counter.name, split.chat_format.name
+    ('o200k_base', 'openai')
     """
 
     budget: Budget
     counter: TokenCounter
     chat_format: ChatFormat
-    window: WindowStrategy = FullHistory()
-    truncation: TruncationStrategy = DropOldest()
-    on_long_target: OnLongTarget = "skip"
-    keep_reasoning: bool = False
+    window: WindowStrategy
+    truncation: TruncationStrategy
+    on_long_target: OnLongTarget
+    keep_reasoning: bool
+
+    def __init__(
+        self,
+        budget: Budget,
+        *,
+        counter: TokenCounter | None = None,
+        chat_format: ChatFormat | None = None,
+        window: WindowStrategy = FullHistory(),
+        truncation: TruncationStrategy = DropOldest(),
+        on_long_target: OnLongTarget = "skip",
+        keep_reasoning: bool = False,
+    ) -> None:
+        options = {
+            "budget": budget,
+            "counter": counter or get_counter(),
+            "chat_format": chat_format or get_chat_format("openai"),
+            "window": window,
+            "truncation": truncation,
+            "on_long_target": on_long_target,
+            "keep_reasoning": keep_reasoning,
+        }
+        for name, value in options.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
     def __call__(self, conversation: Conversation, index: int = 0) -> SplitResult:
         """Split ``conversation``, the ``index``-th of its stream."""
-        return split_conversation(
+        layout = Layout(
             conversation,
-            budget=self.budget,
             counter=self.counter,
             chat_format=self.chat_format,
-            window=self.window,
-            truncation=self.truncation,
-            on_long_target=self.on_long_target,
             keep_reasoning=self.keep_reasoning,
+        )
+        outcomes: dict[int, TurnOutcome] = {}
+        trainable: list[int] = []
+        for i, message in enumerate(conversation.messages):
+            if message.role != "assistant":
+                continue
+            reason = _untrainable(layout, i, message)
+            if reason is None:
+                trainable.append(i)
+            else:
+                outcomes[i] = trusted(TurnOutcome, message_index=i, reason=reason)
+
+        builder = _SampleBuilder(layout, self.budget, self.on_long_target, index)
+        samples: list[Sample] = []
+        for request in self.window.requests(layout, trainable, self.budget):
+            for sample_or_skip in builder.build(request, self.truncation):
+                if isinstance(sample_or_skip, Sample):
+                    for k in sample_or_skip.targets:
+                        t = sample_or_skip.source_indices[k]
+                        outcomes[t] = trusted(
+                            TurnOutcome, message_index=t, sample_index=len(samples)
+                        )
+                    samples.append(sample_or_skip)
+                else:
+                    outcomes[sample_or_skip.message_index] = sample_or_skip
+        return trusted(
+            SplitResult,
+            conversation_id=conversation.id,
             conversation_index=index,
+            samples=tuple(samples),
+            outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
         )
 
     def with_budget(self, budget: Budget) -> Splitter:

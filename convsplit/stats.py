@@ -346,8 +346,8 @@ def token_reports(
         return []
     split = Splitter(
         budget=budgets[0],
-        counter=counter or get_counter(),
-        chat_format=chat_format or get_chat_format("openai"),
+        counter=counter,
+        chat_format=chat_format,
         window=window,
         truncation=truncation,
         on_long_target=on_long_target,
