@@ -89,8 +89,10 @@ def samples_of(name: str, run: harness.Run, report: Path) -> int | None:
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Run every contender at every window; one row each, the floor first.
 
-    The floor runs next to the fast contenders in every round, and the best of all its
-    runs is the reference: a busy moment on the machine then slows both, not one.
+    The floor runs next to the fast contenders in every round, and each window's
+    contenders are measured against the best floor of that window's rounds: a busy moment
+    on the machine then slows both, not one, and a machine that drifts over the run (this
+    one can, by half) does not count against the windows measured last.
     """
     corpus = Path(args.corpus) if args.corpus else harness.corpus(args.megabytes, seed=args.seed)
     megabytes = corpus.stat().st_size / 1e6
@@ -100,13 +102,14 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     print(f"corpus {corpus} ({megabytes:.1f} MB)", file=sys.stderr)
     floor_cmd = [sys.executable, str(harness.BENCHMARKS / "floor.py"), str(corpus)]
     contenders = [c for c in args.contenders if c != "langchain" or _has_langchain()]
-    floors: list[harness.Run] = []
-    measured: list[tuple[int, str, harness.Run, int | None, float | None]] = []
+    rows: list[dict[str, Any]] = []
     for max_tokens in args.windows:
         best: dict[str, tuple[harness.Run, int | None, float | None]] = {}
+        floors: list[harness.Run] = []
         for round_ in range(max(1, args.repeat)):
             harness.settle()
             floors.append(harness.run(floor_cmd, env=env))
+            _show(max_tokens, "floor", floors[-1].seconds)
             for name in contenders:
                 if name in SLOW and round_ > 0:
                     continue
@@ -120,16 +123,15 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     best[name] = (result, samples_of(name, result, report), out_mb)
                 output.unlink(missing_ok=True)
                 _show(max_tokens, name, result.seconds)
-        measured += [(max_tokens, name, *best[name]) for name in contenders]
+        floor = min(floors, key=lambda r: r.seconds)
+        rows.append(_row(max_tokens, "floor", floor, megabytes=megabytes, floor=floor))
+        for name in contenders:
+            result, samples, out_mb = best[name]
+            rows.append(
+                _row(max_tokens, name, result, megabytes=megabytes, floor=floor,
+                     samples=samples, output_mb=out_mb)
+            )  # fmt: skip
     report.unlink(missing_ok=True)
-    floor = min(floors, key=lambda r: r.seconds)
-    _show("-", "floor (best)", floor.seconds)
-    rows = [_row("-", "floor", floor, megabytes=megabytes, floor=floor)]
-    for max_tokens, name, result, samples, out_mb in measured:
-        rows.append(
-            _row(max_tokens, name, result, megabytes=megabytes, floor=floor, samples=samples,
-                 output_mb=out_mb)
-        )  # fmt: skip
     return rows
 
 

@@ -106,6 +106,7 @@ def test_throughput_runs_every_contender(tmp_path: Path) -> None:
     assert all(float(r["seconds"]) > 0 for r in rows)
     assert all(int(r["samples"]) > 0 for r in rows if r["contender"] != "floor")
     by = {r["contender"]: r for r in rows}
+    assert (by["floor"]["max_tokens"], by["floor"]["x_floor"]) == ("1024", "1.0")  # per window
     for same in ("convsplit-jobs2", "convsplit-tiktoken"):  # same samples, same bytes
         assert (by[same]["samples"], by[same]["output_mb"]) == (
             by["convsplit"]["samples"],
