@@ -253,3 +253,23 @@ def test_invalid_data_names_message_field_and_expectation(record: object, messag
     with pytest.raises(InvalidConversationError) as error:
         parse_conversation(record)
     assert str(error.value) == message
+
+
+def test_results_built_without_validation_equal_validated_ones() -> None:
+    # The splitter builds its Samples, outcomes and results with samples.trusted(), which
+    # skips validation; each must be what validating the same fields would make.
+    result = split_conversation(
+        conv(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello"),
+             ("assistant", ""), ("user", "And? " * 10), ("assistant", "Bye")),
+        budget=Budget(200),
+    )  # fmt: skip
+    built = [result, *result.samples, *result.outcomes]
+    assert len(result.samples) == 2 and result.skipped  # every kind of model is there
+    for model in built:
+        fields = {name: getattr(model, name) for name in model.model_fields_set}
+        validated = type(model).model_validate(fields)
+        assert model == validated
+        assert model.model_fields_set == validated.model_fields_set
+        assert model.model_dump() == validated.model_dump()
+        assert list(model.__dict__) == list(validated.__dict__)  # the order dumps follow
+        assert (model.__pydantic_extra__, model.__pydantic_private__) == (None, None)
