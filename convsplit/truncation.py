@@ -68,15 +68,16 @@ class _Search:
             )
             limit = min(limit, required + request.history_cap)
 
-        position = layout.guess_start(
+        def fits(start: int) -> bool:
+            return cls.cost_of(layout, request, budget, ((start, end),)) <= limit
+
+        guess = layout.guess_start(
             lowest, highest, end, request.targets, reserve=budget.reserve_target, limit=limit
         )
-        if not layout.exact_guesses:  # else the guess is the answer: no need to check it
-
-            def fits(start: int) -> bool:
-                return cls.cost_of(layout, request, budget, ((start, end),)) <= limit
-
-            position = layout.earliest(lowest, highest, fits, guess=position)
+        if layout.exact_guesses:  # the guess is the answer: no need to check it
+            position = guess
+        else:
+            position = layout.earliest(lowest, highest, fits, guess=guess)
         return cls(layout, request, budget, end=end, lowest=lowest, position=position, limit=limit)
 
     @staticmethod
