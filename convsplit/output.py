@@ -2,7 +2,8 @@
 
 A file appears under its name only once it is complete: it is written under a temporary
 name beside it and renamed into place on success, so an interrupted run never leaves a
-partial file that looks finished.
+partial file that looks finished. A target that exists and is not a regular file (a pipe,
+``/dev/null``) is written as it is: renaming over it would replace the device with a file.
 
 Writing happens on a second thread. Samples repeat their history, so at large windows the
 output is many times the input, and copying it into the kernel (and gzip's compression)
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -40,7 +42,8 @@ _SWITCH_INTERVAL = 0.001  # seconds the writer waits, at most, for the GIL after
 class AtomicOutput:
     """A file written under a temporary name and renamed into place only on success.
 
-    ``-`` is standard output. A name ending in ``.gz`` is gzip-compressed, with the same
+    ``-`` is standard output; a pipe or device (``/dev/null``) is written in place. A name
+    ending in ``.gz`` is gzip-compressed, with the same
     bytes for the same content run after run. Any failure to create, write, close or
     rename it (a full disk, a missing folder) is an :class:`OutputError` naming the file,
     raised by the next :meth:`write` or on leaving the ``with`` block; the temporary file
@@ -58,10 +61,12 @@ class AtomicOutput:
     def __enter__(self) -> AtomicOutput:
         if self.target == "-":
             self._file = sys.stdout.buffer
+        elif _is_special(self.target):
+            self._file = self._open_in_place()
         else:
             self._file = self._open_temporary()
         fd = self._descriptor()
-        writeback = Writeback(fd) if fd is not None and self.target != "-" else None
+        writeback = Writeback(fd) if fd is not None and self._tmp is not None else None
         self._writer = _Writer(self._file, fd, writeback)
         self._writer.start()
         self._interval = _SwitchInterval(_SWITCH_INTERVAL)
@@ -86,18 +91,26 @@ class AtomicOutput:
             umask = os.umask(0)
             os.umask(umask)
             os.fchmod(handle, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
-        self._raw = os.fdopen(handle, "wb")
+        return self._wrapped(os.fdopen(handle, "wb"))
+
+    def _open_in_place(self) -> IO[bytes]:
+        """A pipe or device, opened as it is (nothing to rename, nothing to remove)."""
+        with self._errors():
+            return self._wrapped(open(self.target, "wb"))  # closed in _close
+
+    def _wrapped(self, raw: IO[bytes]) -> IO[bytes]:
+        self._raw = raw
         if self.target.endswith(".gz"):
             # mtime=0 and no name: the same samples give the same bytes, run after run.
-            zipped = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
+            zipped = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
             return cast(IO[bytes], zipped)
-        return self._raw
+        return raw
 
     @property
     def positional_path(self) -> str | None:
         """The temporary file, where other processes may write at offsets (``os.pwrite``):
-        a plain file only, not standard output or gzip."""
-        if self.target == "-" or self._file is not self._raw:
+        a plain file only, not standard output, a pipe or gzip."""
+        if self._tmp is None or self._file is not self._raw:
             return None
         return self._tmp
 
@@ -132,12 +145,12 @@ class AtomicOutput:
             if self.target == "-":
                 sys.stdout.buffer.flush()
                 return
-            if self._file is None or self._raw is None or self._tmp is None:  # pragma: no cover
+            if self._file is None or self._raw is None:  # pragma: no cover
                 return
             if self._file is not self._raw:
                 self._file.close()
             self._raw.close()
-            if commit:
+            if commit and self._tmp is not None:
                 os.replace(self._tmp, self.target)
 
     def _raise_failure(self) -> None:
@@ -154,6 +167,14 @@ class AtomicOutput:
             raise OutputError(
                 f"cannot write {self.target}: {error.strerror or error}; nothing was written"
             ) from error
+
+
+def _is_special(target: str) -> bool:
+    """Whether ``target`` exists and is not a regular file (a pipe, a device)."""
+    try:
+        return not stat.S_ISREG(os.stat(target).st_mode)
+    except OSError:  # absent (created as a file) or unreadable (its error comes on opening)
+        return False
 
 
 class _Writer(threading.Thread):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from convsplit.errors import OutputError
 from convsplit.output import AtomicOutput, Writeback, write_pieces
 
 
@@ -54,6 +57,58 @@ def test_the_switch_interval_is_short_while_writing_and_put_back_after(tmp_path:
         assert sys.getswitchinterval() == 0.02
     finally:
         sys.setswitchinterval(before)
+
+
+def _read_fifo(path: Path) -> tuple[threading.Thread, list[bytes]]:
+    """A thread reading the FIFO ``path`` to its end (a pipe needs a reader to be written)."""
+    got: list[bytes] = []
+
+    def read() -> None:
+        with open(path, "rb") as fifo:
+            got.append(fifo.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader, got
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
+@pytest.mark.parametrize("name", ["pipe", "pipe.gz"])
+def test_a_pipe_is_written_as_it_is_never_replaced_by_a_file(tmp_path: Path, name: str) -> None:
+    target = tmp_path / name  # as /dev/null or a process substitution would be
+    os.mkfifo(target)
+    reader, got = _read_fifo(target)
+    with AtomicOutput(target) as out:
+        assert out.positional_path is None  # no offsets in a pipe: --jobs sends bytes back
+        for k in range(3000):
+            out.write_chunks([f"{k}:".encode(), b"y" * (k % 11), b"\n"])
+    reader.join(timeout=30)
+    expected = b"".join(f"{k}:".encode() + b"y" * (k % 11) + b"\n" for k in range(3000))
+    assert got and (gzip.decompress(got[0]) if name.endswith(".gz") else got[0]) == expected
+    assert stat.S_ISFIFO(target.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary left
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_split_writes_into_a_pipe_with_any_number_of_jobs(tmp_path: Path, jobs: str) -> None:
+    data = tmp_path / "in.jsonl"
+    line = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+    data.write_text((json.dumps(line) + "\n") * 50)
+    target = tmp_path / "pipe"
+    os.mkfifo(target)
+    reader, got = _read_fifo(target)
+    command = [sys.executable, "-m", "convsplit", "split", str(data), "-o", str(target)]
+    subprocess.run([*command, "--jobs", jobs], check=True, capture_output=True, timeout=120)
+    reader.join(timeout=30)
+    assert got and got[0].count(b"\n") == 50
+    assert stat.S_ISFIFO(target.stat().st_mode)
+
+
+def test_a_folder_as_target_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=f"cannot write {tmp_path}"), AtomicOutput(tmp_path):
+        pass
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_error_inside_the_block_leaves_nothing(tmp_path: Path) -> None:
