@@ -4,6 +4,7 @@ A file appears under its name only once it is complete: it is written under a te
 name beside it and renamed into place on success, so an interrupted run never leaves a
 partial file that looks finished. A target that exists and is not a regular file (a pipe,
 ``/dev/null``) is written as it is: renaming over it would replace the device with a file.
+A symbolic link is written through, to the file it points to, as ``cp`` would.
 
 Writing happens on a second thread. Samples repeat their history, so at large windows the
 output is many times the input, and copying it into the kernel (and gzip's compression)
@@ -53,6 +54,7 @@ class AtomicOutput:
     def __init__(self, target: str | os.PathLike[str]) -> None:
         self.target = os.fspath(target)
         self._tmp: str | None = None
+        self._final = self.target  # the file renamed into place (through a link)
         self._file: IO[bytes] | None = None
         self._raw: IO[bytes] | None = None
         self._writer: _Writer | None = None
@@ -83,14 +85,11 @@ class AtomicOutput:
         return self._raw.fileno() if self._raw is not None and self._file is self._raw else None
 
     def _open_temporary(self) -> IO[bytes]:
-        folder = os.path.dirname(os.path.abspath(self.target))
+        self._final = os.path.realpath(self.target)  # a link's file, not the link
+        folder, name = os.path.split(self._final)
         with self._errors():
-            handle, self._tmp = tempfile.mkstemp(
-                prefix=f".{os.path.basename(self.target)}.", suffix=".partial", dir=folder
-            )
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(handle, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
+            handle, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
+            os.fchmod(handle, _mode_for(self._final))  # not mkstemp's 0600
         return self._wrapped(os.fdopen(handle, "wb"))
 
     def _open_in_place(self) -> IO[bytes]:
@@ -151,7 +150,7 @@ class AtomicOutput:
                 self._file.close()
             self._raw.close()
             if commit and self._tmp is not None:
-                os.replace(self._tmp, self.target)
+                os.replace(self._tmp, self._final)
 
     def _raise_failure(self) -> None:
         error = self._writer.error if self._writer is not None else None
@@ -167,6 +166,16 @@ class AtomicOutput:
             raise OutputError(
                 f"cannot write {self.target}: {error.strerror or error}; nothing was written"
             ) from error
+
+
+def _mode_for(path: str) -> int:
+    """The permissions ``open(path, "w")`` would leave: the file's own if it exists, else
+    the umask's."""
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(os.stat(path).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _is_special(target: str) -> bool:

@@ -105,6 +105,33 @@ def test_split_writes_into_a_pipe_with_any_number_of_jobs(tmp_path: Path, jobs: 
     assert stat.S_ISFIFO(target.stat().st_mode)
 
 
+def test_a_link_is_written_through_to_its_file(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    real, link = tmp_path / "data" / "samples.jsonl", tmp_path / "latest.jsonl"
+    real.write_bytes(b"old\n")
+    link.symlink_to(real)
+    with AtomicOutput(link) as out:
+        out.write(b"new\n")
+    assert link.is_symlink() and link.read_bytes() == b"new\n"
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["samples.jsonl"]
+
+
+def test_a_file_written_over_keeps_its_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0o027)
+    try:
+        with AtomicOutput(tmp_path / "new.jsonl") as out:
+            out.write(b"x\n")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.jsonl").stat().st_mode) == 0o640  # as open() makes it
+    target = tmp_path / "private.jsonl"
+    target.write_bytes(b"old\n")
+    target.chmod(0o604)
+    with AtomicOutput(target) as out:
+        out.write(b"new\n")
+    assert (target.read_bytes(), stat.S_IMODE(target.stat().st_mode)) == (b"new\n", 0o604)
+
+
 def test_a_folder_as_target_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match=f"cannot write {tmp_path}"), AtomicOutput(tmp_path):
         pass
