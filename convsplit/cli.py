@@ -29,6 +29,7 @@ from convsplit.formats import (
     writer_names,
 )
 from convsplit.messages import Conversation
+from convsplit.output import check_targets
 from convsplit.pipeline import RecordSplitter, Report, SplitOptions, expand_inputs, split_files
 from convsplit.progress import Progress
 from convsplit.tokens.chat_formats import chat_format_names
@@ -456,6 +457,10 @@ def _split(args: argparse.Namespace) -> int:
         raise _UsageError("--scheduler goes with --engine dask")
     if args.engine == "dask" and args.output.endswith(".gz"):
         raise _UsageError("--engine dask writes a folder of uncompressed part files; drop .gz")
+    targets = {"-o": args.output, "--rejects": args.rejects, "--report": args.report}
+    if args.engine == "dask":
+        targets.pop("-o")  # a folder, checked by the engine
+    check_targets(targets, expand_inputs(args.inputs))
     progress = Progress(_total_size(args.inputs))
     try:
         if args.engine == "dask":

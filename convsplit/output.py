@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import IO, cast
 
@@ -166,6 +166,51 @@ class AtomicOutput:
             raise OutputError(
                 f"cannot write {self.target}: {error.strerror or error}; nothing was written"
             ) from error
+
+
+def check_targets(
+    targets: Mapping[str, str | os.PathLike[str] | None], inputs: Sequence[str] = ()
+) -> None:
+    """Refuse, before any work, outputs that would destroy each other or an input.
+
+    ``targets`` maps each output's name (as the caller knows the option) to its path, or
+    None where it is not written. Two outputs naming one file would leave only the last
+    written; an output naming an input would replace its conversations with samples. The
+    same file is recognised through links and other spellings of its path. Pipes and
+    devices may repeat (``-o /dev/null --rejects /dev/null``); two outputs to standard
+    output (``-``) would interleave.
+
+    Raises:
+        OutputError: naming both.
+    """
+    seen: dict[object, str] = {}
+    for path in inputs:
+        if path != "-":
+            seen.setdefault(_identity(path), "an input file")
+    for name, target in targets.items():
+        if target is None:
+            continue
+        text = os.fspath(target)
+        key = "-" if text == "-" else _identity(text)
+        if key is None:
+            continue
+        other = seen.get(key)
+        if other is not None:
+            where = "standard output" if key == "-" else text
+            raise OutputError(f"{name} and {other} both name {where}; nothing was written")
+        seen[key] = name
+
+
+def _identity(path: str) -> object:
+    """What names one file whatever the spelling (device and inode where it exists; the
+    resolved path where it does not yet), or None for a pipe or device."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    if not stat.S_ISREG(found.st_mode):
+        return None
+    return (found.st_dev, found.st_ino)
 
 
 def _mode_for(path: str) -> int:

@@ -34,7 +34,7 @@ from convsplit.formats import (
     get_writer,
 )
 from convsplit.messages import Conversation
-from convsplit.output import AtomicOutput
+from convsplit.output import AtomicOutput, check_targets
 from convsplit.parallel import run_parallel
 from convsplit.samples import SplitResult
 from convsplit.split import OnLongTarget, Splitter
@@ -212,10 +212,13 @@ def split_files(
 
     Raises:
         InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
+        OutputError: the output or rejects file cannot be written, or names an input or
+            the other (:func:`~convsplit.output.check_targets`).
         WorkerError: a worker process died.
     """
     worker = RecordSplitter(options)  # fails on an unknown name before any file is touched
     files = expand_inputs(inputs)
+    check_targets({"output": output, "rejects": rejects}, files)
     report = Report(files=files)
     started = time.perf_counter()
     with (

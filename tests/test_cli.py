@@ -197,6 +197,41 @@ def test_errors_are_one_line_without_traceback(
     assert (done.returncode, done.stderr.decode()) == (1, message)
 
 
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        (["-o", "in.jsonl"], "-o and an input file both name in.jsonl"),
+        (["-o", "./sub/../in.jsonl", "--jobs", "2"], "-o and an input file both name"),
+        (["-o", "s.jsonl", "--rejects", "s.jsonl"], "--rejects and -o both name s.jsonl"),
+        (["-o", "s.jsonl", "--report", "s.jsonl"], "--report and -o both name s.jsonl"),
+        (["-o", "s.jsonl", "--rejects", "in.jsonl"], "--rejects and an input file both"),
+        (["-o", "-", "--rejects", "-"], "--rejects and -o both name standard output"),
+    ],
+)
+def test_outputs_that_would_overwrite_an_input_or_each_other_are_refused(
+    tmp_path: Path, outputs: list[str], message: str
+) -> None:
+    data = write_jsonl(tmp_path / "in.jsonl", [conversation(0, 2)])
+    (tmp_path / "sub").mkdir()
+    before = data.read_bytes()
+    done = run("split", "in.jsonl", *outputs, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.decode().startswith(f"error: {message}")
+    assert done.stderr.decode().endswith("; nothing was written\n")
+    assert data.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "sub"]
+
+
+def test_devices_may_take_every_output(tmp_path: Path) -> None:
+    devnull = "/dev/null"
+    if not Path(devnull).exists():
+        pytest.skip("needs /dev/null")
+    outputs = ["-o", devnull, "--rejects", devnull, "--report", devnull]
+    done = run("split", str(EXAMPLES), *outputs, "--max-tokens", "200")
+    assert done.returncode == 0, done.stderr
+    assert Path(devnull).is_char_device()
+
+
 def test_help_shows_an_example() -> None:
     for args in (["--help"], ["split", "--help"]):
         done = run(*args)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from convsplit.errors import OutputError
-from convsplit.output import AtomicOutput, Writeback, write_pieces
+from convsplit.output import AtomicOutput, Writeback, check_targets, write_pieces
 
 
 def test_chunks_arrive_in_order_and_only_on_success(tmp_path: Path) -> None:
@@ -130,6 +130,19 @@ def test_a_file_written_over_keeps_its_permissions(tmp_path: Path) -> None:
     with AtomicOutput(target) as out:
         out.write(b"new\n")
     assert (target.read_bytes(), stat.S_IMODE(target.stat().st_mode)) == (b"new\n", 0o604)
+
+
+def test_outputs_are_told_apart_through_links_and_spellings(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text("{}\n")
+    (tmp_path / "link.jsonl").symlink_to(data)
+    with pytest.raises(OutputError, match=r"output and an input file both name .*link\.jsonl"):
+        check_targets({"output": tmp_path / "link.jsonl"}, [str(data)])
+    spelled = str(tmp_path / "x" / ".." / "new.jsonl")  # not there yet: by its resolved path
+    with pytest.raises(OutputError, match="rejects and output both name"):
+        check_targets({"output": tmp_path / "new.jsonl", "rejects": spelled})
+    check_targets({"output": tmp_path / "a.jsonl", "rejects": tmp_path / "b.jsonl"}, [str(data)])
+    check_targets({"output": "-", "rejects": None}, ["-"])  # stdin in, stdout out
 
 
 def test_a_folder_as_target_is_a_clear_error(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ from convsplit.formats.containers import (
     _json_error,
     skip_long_line,
 )
-from convsplit.output import AtomicOutput
+from convsplit.output import AtomicOutput, check_targets
 from convsplit.pipeline import (
     RecordSplitter,
     Report,
@@ -359,7 +359,8 @@ def split_files_dask(
 
     Raises:
         InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
-        OutputError: the output folder cannot be written or holds other files.
+        OutputError: the output folder cannot be written or holds other files, or the
+            rejects file names an input.
         WorkerError: a worker died, or failed with an error that could not be sent back.
         MissingExtraError: ``dask`` or ``distributed`` is not installed.
 
@@ -386,6 +387,7 @@ def split_files_dask(
         )
     target = os.path.abspath(os.fspath(output_dir))
     _check_output(target)
+    check_targets({"rejects": rejects}, files)
     started = time.perf_counter()
     parts = plan_partitions(files, blocksize=blocksize)
     report = Report(files=files)
