@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict
 from typing import Any, NoReturn
 
@@ -29,7 +30,7 @@ from convsplit.formats import (
     writer_names,
 )
 from convsplit.messages import Conversation
-from convsplit.output import check_targets
+from convsplit.output import AtomicOutput, check_targets
 from convsplit.pipeline import RecordSplitter, Report, SplitOptions, expand_inputs, split_files
 from convsplit.progress import Progress
 from convsplit.tokens.chat_formats import chat_format_names
@@ -461,34 +462,36 @@ def _split(args: argparse.Namespace) -> int:
     if args.engine == "dask":
         targets.pop("-o")  # a folder, checked by the engine
     check_targets(targets, expand_inputs(args.inputs))
-    progress = Progress(_total_size(args.inputs))
-    try:
-        if args.engine == "dask":
-            from convsplit.integrations.dask import split_files_dask  # noqa: PLC0415 (imported when used: startup)
+    # The report file is opened first: a folder that is not there fails before any work.
+    with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
+        progress = Progress(_total_size(args.inputs))
+        try:
+            if args.engine == "dask":
+                from convsplit.integrations.dask import split_files_dask  # noqa: PLC0415 (imported when used: startup)
 
-            report = split_files_dask(
-                args.inputs,
-                args.output,
-                options=options,
-                scheduler=args.scheduler,
-                rejects=args.rejects,
-                n_workers=args.jobs if args.jobs > 1 else None,
-                strict=args.strict,
-                progress=progress,
-            )
-        else:
-            report = split_files(
-                args.inputs,
-                args.output,
-                options=options,
-                rejects=args.rejects,
-                jobs=args.jobs,
-                strict=args.strict,
-                progress=progress,
-            )
-    finally:
-        progress.close()
-    _finish(report, args.report)
+                report = split_files_dask(
+                    args.inputs,
+                    args.output,
+                    options=options,
+                    scheduler=args.scheduler,
+                    rejects=args.rejects,
+                    n_workers=args.jobs if args.jobs > 1 else None,
+                    strict=args.strict,
+                    progress=progress,
+                )
+            else:
+                report = split_files(
+                    args.inputs,
+                    args.output,
+                    options=options,
+                    rejects=args.rejects,
+                    jobs=args.jobs,
+                    strict=args.strict,
+                    progress=progress,
+                )
+        finally:
+            progress.close()
+        _finish(report, report_out)
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
@@ -614,13 +617,12 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_REJECTED if data.rejected else EXIT_OK
 
 
-def _finish(report: Report, report_path: str | None) -> None:
+def _finish(report: Report, report_out: AtomicOutput | None) -> None:
     print(report.summary(), file=sys.stderr)
     if report.rejected:
         print(f"warning: {report.rejected:,} records rejected", file=sys.stderr)
-    if report_path:
-        with open(report_path, "w", encoding="utf-8") as out:
-            out.write(report.to_json())
+    if report_out is not None:
+        report_out.write(report.to_json().encode())
 
 
 def _total_size(inputs: Sequence[str]) -> int | None:

@@ -222,6 +222,16 @@ def test_outputs_that_would_overwrite_an_input_or_each_other_are_refused(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "sub"]
 
 
+def test_a_report_that_cannot_be_written_fails_before_any_work(tmp_path: Path) -> None:
+    report = tmp_path / "missing" / "report.json"
+    done = run("split", str(EXAMPLES), "-o", str(tmp_path / "o.jsonl"), "--report", str(report))
+    assert (done.returncode, done.stderr.decode()) == (
+        1,
+        f"error: cannot write {report}: No such file or directory; nothing was written\n",
+    )
+    assert list(tmp_path.iterdir()) == []  # no samples without their accounting
+
+
 def test_devices_may_take_every_output(tmp_path: Path) -> None:
     devnull = "/dev/null"
     if not Path(devnull).exists():
