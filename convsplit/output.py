@@ -43,9 +43,9 @@ _SWITCH_INTERVAL = 0.001  # seconds the writer waits, at most, for the GIL after
 class AtomicOutput:
     """A file written under a temporary name and renamed into place only on success.
 
-    ``-`` is standard output; a pipe or device (``/dev/null``) is written in place. A name
-    ending in ``.gz`` is gzip-compressed, with the same
-    bytes for the same content run after run. Any failure to create, write, close or
+    ``-`` is standard output; a pipe or device (``/dev/null``) is written in place; a link
+    is written through to its file. A name ending in ``.gz`` is gzip-compressed, with the
+    same bytes for the same content run after run. Any failure to create, write, close or
     rename it (a full disk, a missing folder) is an :class:`OutputError` naming the file,
     raised by the next :meth:`write` or on leaving the ``with`` block; the temporary file
     is removed.
