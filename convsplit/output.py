@@ -63,7 +63,7 @@ class AtomicOutput:
     def __enter__(self) -> AtomicOutput:
         if self.target == "-":
             self._file = sys.stdout.buffer
-        elif _is_special(self.target):
+        elif _identity(self.target) is None:  # a pipe or device
             self._file = self._open_in_place()
         else:
             self._file = self._open_temporary()
@@ -118,7 +118,7 @@ class AtomicOutput:
         self.write_chunks([data])
 
     def write_chunks(self, chunks: list[bytes]) -> None:
-        """Append the concatenation of ``chunks``, joined and written by the writer thread
+        """Append the concatenation of ``chunks``, written as they are by the writer thread
         (no copy is made here)."""
         if self._writer is None:  # pragma: no cover - used inside its with-block only
             raise OutputError(f"{self.target} is not open")
@@ -206,7 +206,7 @@ def _identity(path: str) -> object:
     resolved path where it does not yet), or None for a pipe or device."""
     try:
         found = os.stat(path)
-    except OSError:
+    except OSError:  # absent (created as a file) or unreadable (its error comes on opening)
         return os.path.realpath(path)
     if not stat.S_ISREG(found.st_mode):
         return None
@@ -221,14 +221,6 @@ def _mode_for(path: str) -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
-
-
-def _is_special(target: str) -> bool:
-    """Whether ``target`` exists and is not a regular file (a pipe, a device)."""
-    try:
-        return not stat.S_ISREG(os.stat(target).st_mode)
-    except OSError:  # absent (created as a file) or unreadable (its error comes on opening)
-        return False
 
 
 class _Writer(threading.Thread):
