@@ -29,9 +29,10 @@ from convsplit.formats import (
     reader_names,
     writer_names,
 )
+from convsplit.inputs import expand_inputs
 from convsplit.messages import Conversation
 from convsplit.output import AtomicOutput, check_targets
-from convsplit.pipeline import RecordSplitter, Report, SplitOptions, expand_inputs, split_files
+from convsplit.pipeline import RecordSplitter, Report, SplitOptions, split_files
 from convsplit.progress import Progress
 from convsplit.tokens.chat_formats import chat_format_names
 from convsplit.tokens.counters import DEFAULT_ENCODING, HF_PREFIX

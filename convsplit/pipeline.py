@@ -10,13 +10,11 @@ over worker processes while writing exactly the bytes one process would.
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,6 +31,7 @@ from convsplit.formats import (
     get_reader,
     get_writer,
 )
+from convsplit.inputs import expand_inputs
 from convsplit.messages import Conversation
 from convsplit.output import AtomicOutput, check_targets
 from convsplit.parallel import run_parallel
@@ -43,7 +42,6 @@ from convsplit.tokens.counters import DEFAULT_ENCODING, TokenCounter, get_counte
 from convsplit.truncation import DropOldest, TruncationStrategy
 from convsplit.windows import FullHistory, WindowStrategy
 
-_INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 _BATCH_RECORDS = 64
 _BATCH_BYTES = 1 << 20
 
@@ -147,42 +145,6 @@ class Report:
             f"{self.training_tokens:,} trained)",
         ]
         return "\n".join(lines)
-
-
-def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Files named, globs expanded, directories searched for JSON/JSONL (gzipped too).
-
-    ``-`` stands for standard input. A name that matches nothing raises.
-
-    Raises:
-        InvalidConversationError: naming the input that matched no file.
-    """
-    found: list[str] = []
-    for item in inputs:
-        text = os.fspath(item)
-        if text == "-":
-            found.append(text)
-        elif Path(text).is_dir():
-            matches = [
-                str(p)
-                for p in sorted(Path(text).rglob("*"))
-                if p.is_file() and p.name.endswith(_INPUT_SUFFIXES)
-            ]
-            if not matches:
-                raise InvalidConversationError(
-                    f"no {', '.join(_INPUT_SUFFIXES)} files in directory", path=text
-                )
-            found.extend(matches)
-        elif glob.has_magic(text):
-            matches = sorted(glob.glob(text, recursive=True))
-            if not matches:
-                raise InvalidConversationError("no file matches this pattern", path=text)
-            found.extend(matches)
-        elif Path(text).exists():
-            found.append(text)
-        else:
-            raise InvalidConversationError("no such file", path=text)
-    return found
 
 
 def split_files(

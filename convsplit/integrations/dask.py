@@ -67,13 +67,9 @@ from convsplit.formats.containers import (
     _json_error,
     skip_long_line,
 )
+from convsplit.inputs import expand_inputs
 from convsplit.output import AtomicOutput, check_targets
-from convsplit.pipeline import (
-    RecordSplitter,
-    Report,
-    SplitOptions,
-    expand_inputs,
-)
+from convsplit.pipeline import RecordSplitter, Report, SplitOptions
 
 if TYPE_CHECKING:
     from dask.bag import Bag
