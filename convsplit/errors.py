@@ -5,6 +5,7 @@ catch one class and let real bugs through::
 
     ConvsplitError
     ├── InvalidConversationError   (also ValueError) a record is not a valid conversation
+    ├── OptionError                (also ValueError) an option of the wrong type or value
     ├── UnknownNameError           (also KeyError)   no strategy/tokenizer/format by that name
     ├── TokenizerDataError         (also RuntimeError) vocabulary file missing or corrupt
     ├── ChatFormatError            (also ValueError) a format cannot render these messages
@@ -56,6 +57,11 @@ class InvalidConversationError(ConvsplitError, ValueError):
     def located(self, *, path: str | None, lineno: int | None) -> InvalidConversationError:
         """The same error, placed in a file and line."""
         return InvalidConversationError(self.reason, path=path, lineno=lineno, field=self.field)
+
+
+class OptionError(ConvsplitError, ValueError):
+    """An option given a value of the wrong type or out of range; the message names the
+    option and what it takes."""
 
 
 class UnknownNameError(ConvsplitError, KeyError):
