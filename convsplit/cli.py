@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -30,6 +31,7 @@ from convsplit.formats import (
     writer_names,
 )
 from convsplit.inputs import expand_inputs
+from convsplit.interrupts import Interrupted, signals_as_interrupts
 from convsplit.messages import Conversation
 from convsplit.output import AtomicOutput, check_targets
 from convsplit.pipeline import RecordSplitter, Report, SplitOptions, split_files
@@ -380,8 +382,10 @@ def _natural(text: str) -> int:
         value = int(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0; got {text!r}")
+    if not 0 <= value <= sys.maxsize:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to {sys.maxsize:,}; got {text!r}"
+        )
     return value
 
 
@@ -638,7 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        with signals_as_interrupts():
+            return int(args.run(args))
     except _UsageError as error:
         print(f"error: {error}\n(see 'convsplit {args.command} --help')", file=sys.stderr)
         return EXIT_USAGE
@@ -647,7 +652,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {_describe(error)}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, Interrupted) and interrupt.signum != signal.SIGINT:
+            print(f"error: stopped by {interrupt}; no output was written", file=sys.stderr)
+            return interrupt.exit_status
         print("error: interrupted; no output was written", file=sys.stderr)
         return 130
 

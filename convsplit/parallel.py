@@ -9,18 +9,28 @@ batch ``n - 1`` ends; a worker learns that offset from shared memory once the ba
 is written, so the file grows in order and is the same bytes one process would write.
 Where the output cannot be written at offsets (standard output, gzip) the bytes come back
 to the parent, in order.
+
+The pool is this module's own, not :mod:`concurrent.futures`: a run must end, whatever
+fails. The parent watches each worker's pipe and its process sentinel together, so a
+worker's error or death is seen at once; on any failure (an error in a batch, a dead
+worker, Ctrl-C, a signal turned into an exception) every worker is killed before the
+error leaves, and no worker outlives its parent (Linux's parent-death signal, and the
+pipe each worker reads from).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import pickle
+import signal
 import sys
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
+from multiprocessing.connection import Connection, wait
 from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 from convsplit.errors import OutputError, WorkerError
@@ -32,6 +42,11 @@ if TYPE_CHECKING:
     from convsplit.pipeline import RecordSplitter, SplitBatch, SplitOptions
 
 Batches = Iterator[tuple[str, list[RawRecord], int]]
+Task = tuple[int, str, list[tuple[int, bytes, str | None]], int]
+
+_DIED = "a worker process died (killed or out of memory); no output was written"
+_PR_SET_PDEATHSIG = 1
+_PARENT_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 class Placement:
@@ -59,6 +74,7 @@ class Placement:
         before = (number - 1) % self.slots
         with self._changed:
             while self._numbers[before] != number - 1:
+                # Where no parent-death signal exists, a worker notices an orphaned wait.
                 if not self._changed.wait(timeout=1.0) and os.getppid() != parent:
                     raise WorkerError("the parent process is gone")
             return int(self._ends[before])
@@ -71,49 +87,13 @@ class Placement:
             self._changed.notify_all()
 
 
-class _WorkerState:
-    """What a worker process holds for its whole life."""
+class _Worker:
+    """One worker process, its end of the pipe, and the batch it is working on."""
 
-    def __init__(self, options: SplitOptions, output: tuple[str, str] | None, placement: Any):
-        from convsplit.pipeline import RecordSplitter  # noqa: PLC0415 (no import cycle)
-
-        self.splitter: RecordSplitter = RecordSplitter(options)
-        self.placement: Placement | None = placement
-        self.target = output[0] if output else ""
-        self.fd = os.open(output[1], os.O_WRONLY) if output else -1
-        self.writeback = Writeback(self.fd) if output else None
-
-
-_state: _WorkerState | None = None
-
-
-def _start_worker(options: SplitOptions, output: tuple[str, str] | None, placement: Any) -> None:
-    global _state  # noqa: PLW0603 (one worker state per process, by design)
-    _state = _WorkerState(options, output, placement)
-
-
-def _work(
-    path: str, records: list[tuple[int, bytes, str | None]], index: int, number: int
-) -> SplitBatch:
-    if _state is None:  # pragma: no cover - the initializer always ran
-        raise WorkerError("worker process was not initialised")
-    cut = [parsed(RawRecord(lineno, text, None, error)) for lineno, text, error in records]
-    batch = _state.splitter.process(path, cut, index)
-    if _state.placement is None:
-        batch.chunks = [batch.lines]  # one bytes object pickles far faster than many
-        return batch
-    start = _state.placement.start(number)
-    try:
-        end = start + write_pieces(_state.fd, batch.chunks, start)
-    except OSError as error:
-        raise OutputError(
-            f"cannot write {_state.target}: {error.strerror or error}; nothing was written"
-        ) from None
-    _state.placement.finished(number, end)
-    if _state.writeback is not None:
-        _state.writeback.wrote(start, end)
-    batch.chunks = []  # already in place
-    return batch
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.batch: int | None = None
 
 
 def run_parallel(
@@ -122,54 +102,241 @@ def run_parallel(
     """Batches processed by ``jobs`` processes, yielded in input order, few in flight.
 
     ``output`` is the output's (name, file to write at offsets), or None to get the bytes
-    back in each batch's ``chunks``.
+    back in each batch's ``chunks``. An error raised in a worker is raised here as it was
+    (or as a :class:`WorkerError` with its text, when it cannot be sent whole).
+
+    Raises:
+        WorkerError: a worker process died, or failed in a way it could not report.
     """
     context = get_context("fork") if sys.platform == "linux" else get_context("spawn")
-    in_flight = 2 * jobs
-    placement = Placement(context, slots=2 * in_flight + 8) if output else None
-    pending: list[Future[SplitBatch]] = []
-    pool = ProcessPoolExecutor(
-        max_workers=jobs,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(options, output, placement),
-    )
+    window = 2 * jobs  # batches handed out and not yet yielded, at most
+    placement = Placement(context, slots=2 * window + 8) if output else None
+    workers: list[_Worker] = []
     finished = False
     try:
-        for number, (path, records, index) in enumerate(batches):
-            plain = [(r.lineno, r.text, r.error) for r in records]
-            pending.append(pool.submit(_work, path, plain, index, number))
-            if len(pending) >= in_flight:
-                yield pending.pop(0).result()
-        while pending:
-            yield pending.pop(0).result()
+        for _ in range(jobs):
+            workers.append(_start(context, options, output, placement, workers))
+        yield from _schedule(batches, workers, window)
         finished = True
-    except BrokenProcessPool as error:
-        raise WorkerError(
-            "a worker process died (killed or out of memory); no output was written"
-        ) from error
     finally:
-        if finished:
-            pool.shutdown(wait=True)
-        else:
-            _abandon(pool)
+        _stop(workers, graceful=finished)
 
 
-def _abandon(pool: ProcessPoolExecutor) -> None:
-    """Stop a pool that failed, without waiting on it.
+def _start(
+    context: BaseContext,
+    options: SplitOptions,
+    output: tuple[str, str] | None,
+    placement: Placement | None,
+    others: list[_Worker],
+) -> _Worker:
+    ours, theirs = context.Pipe()
+    # Under fork a child inherits the parent's ends of its siblings' pipes; it closes them,
+    # so that a sibling sees its pipe close when the parent is gone.
+    inherited = [w.conn for w in others] + [ours] if context.get_start_method() == "fork" else []
+    process = context.Process(  # type: ignore[attr-defined]
+        target=_serve,
+        args=(theirs, options, output, placement, os.getpid(), inherited),
+        name="convsplit-worker",
+        daemon=True,
+    )
+    # Signals wait until the child has set its own handlers (see _serve).
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_SIGNALS)
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    theirs.close()
+    return _Worker(process, ours)
 
-    A worker killed while the pool's feeder thread writes a batch to it can leave that
-    thread blocked for good on Python before 3.12 (CPython gh-94777), and a waiting
-    shutdown with it; so cancel what is queued, kill the workers, and close the queue's
-    pipe so the feeder's write fails instead of blocking.
+
+def _schedule(batches: Batches, workers: list[_Worker], window: int) -> Iterator[SplitBatch]:
+    """Hand batches to idle workers and yield the results in input order.
+
+    At most ``window`` batches are handed out and not yet yielded: a worker whose batch is
+    done waits while an older one is still running, so memory stays bounded.
     """
-    pool.shutdown(wait=False, cancel_futures=True)
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
+    done: dict[int, SplitBatch] = {}
+    handed = yielded = 0
+    pending = iter(batches)
+    exhausted = False
+    while True:
+        for worker in workers:
+            if exhausted or handed - yielded >= window:
+                break
+            if worker.batch is not None:
+                continue
+            batch = next(pending, None)
+            if batch is None:
+                exhausted = True
+                break
+            path, records, index = batch
+            plain = [(r.lineno, r.text, r.error) for r in records]
+            _send(worker, (handed, path, plain, index))
+            handed += 1
+        if exhausted and yielded == handed:
+            return
+        done.update(_collect(workers))
+        while yielded in done:
+            yield done.pop(yielded)
+            yielded += 1
+
+
+def _send(worker: _Worker, task: Task) -> None:
+    try:
+        worker.conn.send(task)
+    except OSError:
+        raise WorkerError(_DIED) from None
+    worker.batch = task[0]
+
+
+def _collect(workers: list[_Worker]) -> dict[int, SplitBatch]:
+    """Wait until a worker reports; the batches finished, or the error raised.
+
+    A worker's pipe and its process sentinel are watched together: a worker that died
+    without a word (killed, out of memory) is seen at once instead of waited for.
+    """
+    by_sentinel = {w.process.sentinel: w for w in workers}
+    by_conn = {w.conn: w for w in workers}
+    finished: dict[int, SplitBatch] = {}
+    for ready in wait([*by_conn, *by_sentinel]):
+        if isinstance(ready, int):
+            worker = by_sentinel[ready]
+            if not worker.conn.poll():
+                raise WorkerError(_DIED)
+        else:
+            worker = by_conn[ready]  # type: ignore[index]
+        try:
+            kind, number, payload = worker.conn.recv()
+        except (EOFError, OSError):
+            raise WorkerError(_DIED) from None
+        if kind == "error":
+            raise _unpacked(payload)
+        worker.batch = None
+        finished[number] = payload
+    return finished
+
+
+def _stop(workers: list[_Worker], *, graceful: bool) -> None:
+    """End every worker: politely after a complete run, at once after any failure."""
+    for worker in workers:
+        if graceful:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+        else:
+            worker.process.kill()
+    for worker in workers:
+        worker.process.join(timeout=None if not graceful else 10)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.conn.close()
+
+
+def _packed(error: BaseException) -> tuple[bytes | None, str]:
+    """An error to send to the parent: pickled if it comes back whole, and its text."""
+    text = f"{type(error).__name__}: {error}"
+    try:
+        data = pickle.dumps(error)
+        pickle.loads(data)
+    except Exception:  # any exception that will not travel is sent as text
+        return None, text
+    return data, text
+
+
+def _unpacked(payload: tuple[bytes | None, str]) -> BaseException:
+    data, text = payload
+    if data is not None:
         with contextlib.suppress(Exception):
-            process.kill()
-    call_queue = getattr(pool, "_call_queue", None)
-    if call_queue is not None:
-        with contextlib.suppress(Exception):
-            call_queue.cancel_join_thread()
-            call_queue._reader.close()
+            error = pickle.loads(data)
+            if isinstance(error, BaseException):
+                return error
+    return WorkerError(f"a worker process failed: {text}; no output was written")
+
+
+def _serve(  # noqa: PLR0917 (a Process target takes its arguments by position)
+    conn: Connection,
+    options: SplitOptions,
+    output: tuple[str, str] | None,
+    placement: Placement | None,
+    parent: int,
+    inherited: list[Connection],
+) -> None:
+    """A worker's life: take batches from ``conn`` until told to stop or the parent is gone."""
+    _die_with_parent(parent)
+    # Ctrl-C reaches the whole process group: the parent decides, and kills the workers.
+    # The parent's own handlers for the other signals are not for a worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_SIGNALS)
+    for other in inherited:
+        other.close()
+    try:
+        state = _WorkerState(options, output, placement)
+    except BaseException as error:  # reported to the parent, which raises it
+        conn.send(("error", -1, _packed(error)))
+        return
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if task is None:
+            return
+        number, path, records, index = task
+        reply: tuple[str, int, object]
+        try:
+            reply = ("done", number, state.work(path, records, index, number))
+        except BaseException as error:  # reported to the parent, which raises it
+            reply = ("error", number, _packed(error))
+        try:
+            conn.send(reply)
+        except (OSError, pickle.PicklingError) as error:
+            conn.send(("error", number, _packed(WorkerError(str(error)))))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when its parent dies, and check it has not already."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+class _WorkerState:
+    """What a worker process holds for its whole life."""
+
+    def __init__(
+        self, options: SplitOptions, output: tuple[str, str] | None, placement: Placement | None
+    ) -> None:
+        from convsplit.pipeline import RecordSplitter  # noqa: PLC0415 (no import cycle)
+
+        self.splitter: RecordSplitter = RecordSplitter(options)
+        self.placement = placement
+        self.target = output[0] if output else ""
+        self.fd = os.open(output[1], os.O_WRONLY) if output else -1
+        self.writeback = Writeback(self.fd) if output else None
+
+    def work(
+        self, path: str, records: list[tuple[int, bytes, str | None]], index: int, number: int
+    ) -> SplitBatch:
+        """Split one batch; write it at its place in the output, or return its bytes."""
+        cut = [parsed(RawRecord(lineno, text, None, error)) for lineno, text, error in records]
+        batch = self.splitter.process(path, cut, index)
+        if self.placement is None:
+            batch.chunks = [batch.lines]  # one bytes object pickles far faster than many
+            return batch
+        start = self.placement.start(number)
+        try:
+            end = start + write_pieces(self.fd, batch.chunks, start)
+        except OSError as error:
+            raise OutputError(
+                f"cannot write {self.target}: {error.strerror or error}; nothing was written"
+            ) from None
+        self.placement.finished(number, end)
+        if self.writeback is not None:
+            self.writeback.wrote(start, end)
+        batch.chunks = []  # already in place
+        return batch

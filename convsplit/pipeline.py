@@ -12,15 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 
 from convsplit.budget import Budget
-from convsplit.errors import InvalidConversationError
+from convsplit.errors import InvalidConversationError, OptionError
 from convsplit.formats import (
     MAX_RECORD_BYTES,
     RawRecord,
@@ -76,6 +77,17 @@ class SplitOptions:
     role_map: Mapping[str, str] = field(default_factory=dict)
     bpe_file: str | None = None
     max_record_bytes: int | None = MAX_RECORD_BYTES
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.budget, Budget):
+            raise OptionError(f"budget must be a Budget, not {type(self.budget).__name__}")
+        limit = self.max_record_bytes
+        whole = isinstance(limit, int) and not isinstance(limit, bool)
+        if limit is not None and not (whole and 1 <= limit <= sys.maxsize):
+            raise OptionError(
+                f"max_record_bytes must be a whole number of bytes from 1 to {sys.maxsize}, "
+                f"or None; got {limit!r}"
+            )
 
 
 @dataclass
@@ -186,8 +198,11 @@ def split_files(
     with (
         AtomicOutput(output) as out,
         AtomicOutput(rejects) if rejects is not None else contextlib.nullcontext() as bad,
+        contextlib.closing(_run(files, worker, jobs, out)) as batches,
     ):
-        for batch in _run(files, worker, jobs, out):
+        # ``batches`` is closed first: after a failure, worker processes are gone before
+        # the temporary files are removed.
+        for batch in batches:
             if batch.rejects:
                 first = batch.rejects[0]
                 if strict:
@@ -327,7 +342,7 @@ def _batches(
 
 def _run(
     files: Sequence[str], worker: RecordSplitter, jobs: int, out: AtomicOutput
-) -> Iterator[SplitBatch]:
+) -> Generator[SplitBatch, None, None]:
     limit = worker.options.max_record_bytes
     if jobs <= 1:
         # One conversation at a time: its samples are written before the next is read, so
