@@ -1,90 +1,183 @@
 """convsplit: long chat transcripts in, one fine-tuning sample per assistant turn out.
 
 Every sample fits an exact token budget; every assistant turn is trained or reported.
-The reports, validation and Hugging Face loaders are imported on first use, so a split
-does not pay for them at startup.
+Each public name is imported on first use: ``import convsplit`` costs nothing, so the
+command line can take charge of Ctrl-C before anything heavy loads, and a split does not
+pay for the reports, validation or Hugging Face loaders.
 """
 
 import importlib as _importlib
 import typing as _typing
 
-from convsplit.budget import Budget
-from convsplit.errors import (
-    ChatFormatError,
-    ConvsplitError,
-    InvalidConversationError,
-    MissingExtraError,
-    OptionError,
-    OutputError,
-    TargetTooLongError,
-    TokenizerDataError,
-    UnknownNameError,
-    UnsupportedSampleError,
-    WorkerError,
-)
-from convsplit.formats import (
-    Record,
-    SampleWriter,
-    get_writer,
-    read_records,
-    reader_names,
-    writer_names,
-)
-from convsplit.layout import Layout
-from convsplit.messages import (
-    ContentPart,
-    Conversation,
-    FunctionCall,
-    Message,
-    ToolCall,
-    parse_conversation,
-)
-from convsplit.pipeline import Report, SplitOptions, split_files
-from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome
-from convsplit.split import OnLongTarget, split_conversation, split_conversations
-from convsplit.tokens import (
-    ChatFormat,
-    TiktokenCounter,
-    TokenCounter,
-    chat_format_names,
-    counter_names,
-    get_chat_format,
-    get_counter,
-    register_chat_format,
-    register_counter,
-)
-from convsplit.truncation import (
-    DropOldest,
-    Fit,
-    MiddleOut,
-    TruncateContent,
-    TruncationStrategy,
-    get_truncation,
-    register_truncation,
-    truncation_names,
-)
-from convsplit.windows import (
-    Chunks,
-    FullHistory,
-    LastTurns,
-    Request,
-    WindowStrategy,
-    get_window,
-    register_window,
-    window_names,
-)
-
 if _typing.TYPE_CHECKING:
+    from convsplit.budget import Budget
+    from convsplit.errors import (
+        ChatFormatError,
+        ConvsplitError,
+        InvalidConversationError,
+        MissingExtraError,
+        OptionError,
+        OutputError,
+        TargetTooLongError,
+        TokenizerDataError,
+        UnknownNameError,
+        UnsupportedSampleError,
+        WorkerError,
+    )
+    from convsplit.formats import (
+        Record,
+        SampleWriter,
+        get_writer,
+        read_records,
+        reader_names,
+        writer_names,
+    )
     from convsplit.html_report import ReportData, collect_report, render_report, write_report
+    from convsplit.layout import Layout
+    from convsplit.messages import (
+        ContentPart,
+        Conversation,
+        FunctionCall,
+        Message,
+        ToolCall,
+        parse_conversation,
+    )
+    from convsplit.pipeline import Report, SplitOptions, split_files
+    from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome
+    from convsplit.split import OnLongTarget, split_conversation, split_conversations
     from convsplit.stats import TokenReport, token_report
+    from convsplit.tokens import (
+        ChatFormat,
+        TiktokenCounter,
+        TokenCounter,
+        chat_format_names,
+        counter_names,
+        get_chat_format,
+        get_counter,
+        register_chat_format,
+        register_counter,
+    )
     from convsplit.tokens.huggingface import hf_chat_format, load_hf_tokenizer
+    from convsplit.truncation import (
+        DropOldest,
+        Fit,
+        MiddleOut,
+        TruncateContent,
+        TruncationStrategy,
+        get_truncation,
+        register_truncation,
+        truncation_names,
+    )
     from convsplit.validation import Finding, Severity, validate_records
+    from convsplit.windows import (
+        Chunks,
+        FullHistory,
+        LastTurns,
+        Request,
+        WindowStrategy,
+        get_window,
+        register_window,
+        window_names,
+    )
 
 _LAZY = {
-    "convsplit.html_report": ("ReportData", "collect_report", "render_report", "write_report"),
-    "convsplit.stats": ("TokenReport", "token_report"),
-    "convsplit.tokens.huggingface": ("hf_chat_format", "load_hf_tokenizer"),
-    "convsplit.validation": ("Finding", "Severity", "validate_records"),
+    "convsplit.budget": ("Budget",),
+    "convsplit.errors": (
+        "ChatFormatError",
+        "ConvsplitError",
+        "InvalidConversationError",
+        "MissingExtraError",
+        "OptionError",
+        "OutputError",
+        "TargetTooLongError",
+        "TokenizerDataError",
+        "UnknownNameError",
+        "UnsupportedSampleError",
+        "WorkerError",
+    ),
+    "convsplit.formats": (
+        "Record",
+        "SampleWriter",
+        "get_writer",
+        "read_records",
+        "reader_names",
+        "writer_names",
+    ),
+    "convsplit.layout": ("Layout",),
+    "convsplit.messages": (
+        "ContentPart",
+        "Conversation",
+        "FunctionCall",
+        "Message",
+        "ToolCall",
+        "parse_conversation",
+    ),
+    "convsplit.pipeline": (
+        "Report",
+        "SplitOptions",
+        "split_files",
+    ),
+    "convsplit.samples": (
+        "Sample",
+        "SkipReason",
+        "SplitResult",
+        "TurnOutcome",
+    ),
+    "convsplit.split": (
+        "OnLongTarget",
+        "split_conversation",
+        "split_conversations",
+    ),
+    "convsplit.tokens": (
+        "ChatFormat",
+        "TiktokenCounter",
+        "TokenCounter",
+        "chat_format_names",
+        "counter_names",
+        "get_chat_format",
+        "get_counter",
+        "register_chat_format",
+        "register_counter",
+    ),
+    "convsplit.truncation": (
+        "DropOldest",
+        "Fit",
+        "MiddleOut",
+        "TruncateContent",
+        "TruncationStrategy",
+        "get_truncation",
+        "register_truncation",
+        "truncation_names",
+    ),
+    "convsplit.windows": (
+        "Chunks",
+        "FullHistory",
+        "LastTurns",
+        "Request",
+        "WindowStrategy",
+        "get_window",
+        "register_window",
+        "window_names",
+    ),
+    "convsplit.html_report": (
+        "ReportData",
+        "collect_report",
+        "render_report",
+        "write_report",
+    ),
+    "convsplit.stats": (
+        "TokenReport",
+        "token_report",
+    ),
+    "convsplit.tokens.huggingface": (
+        "hf_chat_format",
+        "load_hf_tokenizer",
+    ),
+    "convsplit.validation": (
+        "Finding",
+        "Severity",
+        "validate_records",
+    ),
 }
 _LAZY_HOME = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -639,11 +639,20 @@ def _total_size(inputs: Sequence[str]) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         with signals_as_interrupts():
-            return int(args.run(args))
+            return _run(build_parser().parse_args(argv))
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, Interrupted) and interrupt.signum != signal.SIGINT:
+            print(f"error: stopped by {interrupt}; no output was written", file=sys.stderr)
+            return interrupt.exit_status
+        print("error: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return int(args.run(args))
     except _UsageError as error:
         print(f"error: {error}\n(see 'convsplit {args.command} --help')", file=sys.stderr)
         return EXIT_USAGE
@@ -652,12 +661,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {_describe(error)}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt as interrupt:
-        if isinstance(interrupt, Interrupted) and interrupt.signum != signal.SIGINT:
-            print(f"error: stopped by {interrupt}; no output was written", file=sys.stderr)
-            return interrupt.exit_status
-        print("error: interrupted; no output was written", file=sys.stderr)
-        return 130
 
 
 def _describe(error: BaseException) -> str:

@@ -241,3 +241,35 @@ def test_an_error_that_cannot_travel_comes_back_as_its_text(tmp_path: Path) -> N
     assert isinstance(caught.value, ConvsplitError)
     assert not _wait_gone(_children(os.getpid()))
     _only_inputs_left(tmp_path, "in.jsonl")
+
+
+@pytest.mark.parametrize("entry", ["script", "module"])
+def test_ctrl_c_while_the_command_starts_prints_one_line(tmp_path: Path, entry: str) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text(json.dumps(_conversation(1)) + "\n", encoding="utf-8")
+    script = Path(sys.executable).with_name("convsplit")
+    command = ([str(script)] if entry == "script" else [sys.executable, "-m", "convsplit"]) + [
+        "split",
+        str(data),
+        "-o",
+        str(tmp_path / "out.jsonl"),
+        "--jobs",
+        "2",
+    ]
+    if entry == "script" and not script.exists():
+        pytest.skip(f"no console script beside {sys.executable}")
+    for delay in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4):
+        proc = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=TIMEOUT)
+        if stderr.startswith(b"conversations:"):
+            # Done before the signal came (or it came while Python exited): complete.
+            assert proc.returncode in {0, -signal.SIGINT}
+            assert (tmp_path / "out.jsonl").stat().st_size > 0
+            break
+        assert (proc.returncode, stderr.decode()) == (
+            130,
+            "error: interrupted; no output was written\n",
+        ), f"after {delay} s"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
