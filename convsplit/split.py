@@ -7,19 +7,19 @@ Every assistant message becomes a target, unless it precedes any user message, i
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
-from convsplit.budget import Budget
-from convsplit.errors import TargetTooLongError
+from convsplit.budget import Budget, InvalidOptionError, check_count, describe
+from convsplit.errors import InvalidConversationError, TargetTooLongError
 from convsplit.layout import Block, Layout
-from convsplit.messages import Conversation, Message
+from convsplit.messages import Conversation, Message, parse_conversation
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
-from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
-from convsplit.tokens.counters import TokenCounter, get_counter
-from convsplit.truncation import DropOldest, Fit, TruncationStrategy
-from convsplit.windows import FullHistory, Request, WindowStrategy
+from convsplit.tokens.chat_formats import ChatFormat, chat_format_names, get_chat_format
+from convsplit.tokens.counters import TokenCounter, counter_names, get_counter
+from convsplit.truncation import DropOldest, Fit, TruncationStrategy, truncation_names
+from convsplit.windows import FullHistory, Request, WindowStrategy, window_names
 
 OnLongTarget = Literal["skip", "truncate", "error"]
 """What to do with a target that does not fit even with no history: record it as skipped,
@@ -27,7 +27,7 @@ cut its end off (the sample is flagged in ``truncated``), or raise."""
 
 
 def split_conversation(
-    conversation: Conversation,
+    conversation: Conversation | Mapping[str, object],
     *,
     budget: Budget,
     counter: TokenCounter | None = None,
@@ -41,7 +41,8 @@ def split_conversation(
     """Split one conversation into samples that each fit ``budget``.
 
     Args:
-        conversation: the transcript.
+        conversation: the transcript: a :class:`Conversation`, or a mapping in its form
+            (``{"messages": [{"role": "user", "content": "Hi"}, ...]}``), validated here.
         budget: the token budget of every sample.
         counter: the tokenizer; o200k_base when omitted.
         chat_format: the template whose overhead is counted; ``openai`` when omitted.
@@ -56,6 +57,10 @@ def split_conversation(
         The samples, and one outcome per assistant message.
 
     Raises:
+        InvalidConversationError: ``conversation`` is not a valid conversation, naming the
+            message and field.
+        InvalidOptionError: an option of the wrong type or value, naming the option and
+            what it accepts.
         TargetTooLongError: with ``on_long_target="error"``, naming the message.
 
     >>> conv = Conversation(messages=[
@@ -70,6 +75,11 @@ def split_conversation(
     [['Be brief.', 'Capital of France?', 'Paris.'], ['Be brief.', 'And of Italy?', 'Rome.']]
     >>> [s.total_tokens for s in result.samples]
     [24, 24]
+    >>> split_conversation({"messages": [{"role": "bot", "content": "Hi"}]}, budget=Budget(30))
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.InvalidConversationError: conversation #0: message 0: field 'role': \
+expected one of system, developer, user, assistant, tool; got 'bot'
     """
     split = Splitter(
         budget,
@@ -84,7 +94,7 @@ def split_conversation(
 
 
 def split_conversations(
-    conversations: Iterable[Conversation],
+    conversations: Iterable[Conversation | Mapping[str, object]],
     *,
     budget: Budget,
     counter: TokenCounter | None = None,
@@ -98,6 +108,19 @@ def split_conversations(
 
     Takes the same options as :func:`split_conversation`; the counter's cache carries over
     from one conversation to the next, so a system prompt shared by a file is counted once.
+    The options are checked here, before the first conversation is read.
+
+    Raises:
+        InvalidOptionError: ``conversations`` is not an iterable of conversations (one
+            conversation alone is not), or an option is of the wrong type or value.
+        InvalidConversationError: (while iterating) a conversation is not valid, naming
+            its position in the stream.
+
+    >>> split_conversations(Conversation(messages=()), budget=Budget(30))
+    Traceback (most recent call last):
+    ...
+    convsplit.budget.InvalidOptionError: conversations must be an iterable of conversations; \
+got one Conversation (use split_conversation for one)
     """
     split = Splitter(
         budget,
@@ -108,8 +131,18 @@ def split_conversations(
         on_long_target=on_long_target,
         keep_reasoning=keep_reasoning,
     )
-    for index, conversation in enumerate(conversations):
-        yield split(conversation, index)
+    if isinstance(conversations, Conversation | Mapping):
+        one = "Conversation" if isinstance(conversations, Conversation) else "mapping"
+        raise InvalidOptionError(
+            f"conversations must be an iterable of conversations; got one {one} "
+            "(use split_conversation for one)"
+        )
+    if isinstance(conversations, str | bytes) or not isinstance(conversations, Iterable):
+        raise InvalidOptionError(
+            "conversations must be an iterable of conversations (Conversation objects or "
+            f"mappings in their form); got {describe(conversations)}"
+        )
+    return (split(conversation, index) for index, conversation in enumerate(conversations))
 
 
 @dataclass(frozen=True, init=False)
@@ -117,7 +150,9 @@ class Splitter:
     """:func:`split_conversation` with its options bound, for code that splits many
     conversations (streams, reports, the pipeline) without spelling them out each time.
 
-    Takes the options of :func:`split_conversation`, with the same defaults.
+    Takes the options of :func:`split_conversation`, with the same defaults, and checks
+    them here (:class:`~convsplit.budget.InvalidOptionError` names a wrong one); a call
+    takes a conversation as :func:`split_conversation` does.
 
     >>> split = Splitter(Budget(30))
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
@@ -147,10 +182,27 @@ class Splitter:
         on_long_target: OnLongTarget = "skip",
         keep_reasoning: bool = False,
     ) -> None:
+        _check_instance("budget", budget, Budget, "a Budget, such as Budget(4096)")
+        if counter is not None:
+            _check_strategy("counter", counter, TokenCounter, "get_counter", counter_names)
+        if chat_format is not None:
+            _check_strategy(
+                "chat_format", chat_format, ChatFormat, "get_chat_format", chat_format_names
+            )
+        _check_strategy("window", window, WindowStrategy, "get_window", window_names)
+        _check_strategy(
+            "truncation", truncation, TruncationStrategy, "get_truncation", truncation_names
+        )
+        if not isinstance(on_long_target, str) or on_long_target not in get_args(OnLongTarget):
+            accepted = ", ".join(map(repr, get_args(OnLongTarget)))
+            raise InvalidOptionError(
+                f"on_long_target must be one of {accepted}; got {describe(on_long_target)}"
+            )
+        _check_instance("keep_reasoning", keep_reasoning, bool, "True or False")
         options = {
             "budget": budget,
-            "counter": counter or get_counter(),
-            "chat_format": chat_format or get_chat_format("openai"),
+            "counter": get_counter() if counter is None else counter,
+            "chat_format": get_chat_format("openai") if chat_format is None else chat_format,
             "window": window,
             "truncation": truncation,
             "on_long_target": on_long_target,
@@ -159,8 +211,14 @@ class Splitter:
         for name, value in options.items():
             object.__setattr__(self, name, value)  # frozen: set once, here
 
-    def __call__(self, conversation: Conversation, index: int = 0) -> SplitResult:
+    def __call__(
+        self, conversation: Conversation | Mapping[str, object], index: int = 0
+    ) -> SplitResult:
         """Split ``conversation``, the ``index``-th of its stream."""
+        if type(index) is not int or index < 0:
+            index = check_count("conversation_index", index, minimum=0)
+        if not isinstance(conversation, Conversation):
+            conversation = _as_conversation(conversation, index)
         layout = Layout(
             conversation,
             counter=self.counter,
@@ -202,6 +260,51 @@ class Splitter:
     def with_budget(self, budget: Budget) -> Splitter:
         """The same options under another budget (a window sweep)."""
         return replace(self, budget=budget)
+
+
+def _as_conversation(value: object, index: int) -> Conversation:
+    """A mapping validated as a conversation; anything else refused, naming what it is."""
+    if not isinstance(value, Mapping):
+        raise InvalidConversationError(
+            f"conversation #{index}: expected a Conversation or a mapping in its form "
+            f"({{'messages': [...]}}); got {describe(value)}"
+        )
+    try:
+        return parse_conversation(dict(value))
+    except InvalidConversationError as error:
+        raise InvalidConversationError(
+            f"conversation #{index}: {error.reason}", field=error.field
+        ) from error
+
+
+def _check_instance(option: str, value: object, kind: type, accepted: str) -> None:
+    if not isinstance(value, kind):
+        raise InvalidOptionError(f"{option} must be {accepted}; got {describe(value)}")
+
+
+# A runtime protocol check looks up every member; split_conversation checks four per call.
+_CONFORMING: set[tuple[type, type]] = set()
+
+
+def _check_strategy(
+    option: str,
+    value: object,
+    protocol: type,
+    factory: str,
+    names: Callable[[], tuple[str, ...]],
+) -> None:
+    """``value`` implements ``protocol``; a name is pointed to ``factory``, which turns a
+    name into an object."""
+    if (type(value), protocol) in _CONFORMING:
+        return
+    if isinstance(value, protocol):
+        _CONFORMING.add((type(value), protocol))
+        return
+    hint = f" (use {option}={factory}({value!r}); " if isinstance(value, str) else " ("
+    raise InvalidOptionError(
+        f"{option} must be a {protocol.__name__}; got {describe(value)}{hint}"
+        f"{factory} builds one from a name: {', '.join(names())})"
+    )
 
 
 def _untrainable(layout: Layout, index: int, message: Message) -> SkipReason | None:
