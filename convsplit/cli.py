@@ -21,8 +21,9 @@ from typing import Any, NoReturn
 
 import orjson
 
+from convsplit import __version__
 from convsplit.budget import Budget
-from convsplit.errors import ConvsplitError, InvalidConversationError
+from convsplit.errors import ConvsplitError, InvalidConversationError, OptionError, UnknownNameError
 from convsplit.formats import (
     MAX_RECORD_BYTES,
     Record,
@@ -89,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"convsplit {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    parser.set_defaults(run=lambda _: _no_command(parser))
 
     split = commands.add_parser(
         "split",
@@ -227,7 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_split_options(report, several_budgets=True)
     report.set_defaults(run=_report)
+    for command in (split, stats, validate, show, report):
+        # Also after the command; SUPPRESS keeps the top-level --debug when not repeated.
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
     return parser
+
+
+def _no_command(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 def _add_split_options(
@@ -305,7 +318,7 @@ def _add_split_options(
         "--turns",
         type=_positive,
         metavar="K",
-        help="with --window last-turns: turns kept, the target's included",
+        help="with --window last-turns: turns kept, the target's included (default 4)",
     )
     group.add_argument(
         "--carry-tokens",
@@ -496,7 +509,7 @@ def _split(args: argparse.Namespace) -> int:
                 )
         finally:
             progress.close()
-        _finish(report, report_out)
+        _finish(report, report_out, args.rejects)
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
@@ -622,12 +635,46 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_REJECTED if data.rejected else EXIT_OK
 
 
-def _finish(report: Report, report_out: AtomicOutput | None) -> None:
+def _finish(report: Report, report_out: AtomicOutput | None, rejects: str | None) -> None:
     print(report.summary(), file=sys.stderr)
-    if report.rejected:
-        print(f"warning: {report.rejected:,} records rejected", file=sys.stderr)
+    for line in _warnings(report, rejects):
+        print(line, file=sys.stderr)
     if report_out is not None:
         report_out.write(report.to_json().encode())
+
+
+_SKIP_HINTS = {
+    "target_too_long": "raise --max-tokens, or --on-long-target truncate",
+    "too_little_context": "lower --min-context",
+    "no_user_before": "those turns have no user message before them",
+    "empty_target": "those assistant messages are empty",
+    "weight_zero": "those assistant messages have weight 0",
+}
+
+
+def _warnings(report: Report, rejects: str | None) -> Iterator[str]:
+    """What a person should look at after a run: where records were rejected, and a run
+    that trained nothing or skipped most turns, with the main reason."""
+    if report.rejected:
+        kept = f"written to {rejects}" if rejects else "use --rejects FILE to keep them"
+        yield f"warning: {report.rejected:,} records rejected ({kept}):"
+        for reject in report.first_rejects:
+            where = (
+                reject["path"] if reject["line"] is None else f"{reject['path']}:{reject['line']}"
+            )
+            yield f"  {where}: {reject['reason']}"
+        if report.rejected > len(report.first_rejects):
+            yield f"  and {report.rejected - len(report.first_rejects):,} more"
+    if not report.records:
+        yield "warning: the inputs hold no records"
+    skipped = sum(report.skipped.values())
+    if report.assistant_turns and skipped * 2 > report.assistant_turns:
+        reason, count = max(report.skipped.items(), key=lambda item: (item[1], item[0]))
+        what = "no turn was trained" if not report.targeted else "most turns were skipped"
+        yield (
+            f"warning: {what}: {skipped:,} of {report.assistant_turns:,} skipped, "
+            f"{count:,} {reason} ({_SKIP_HINTS.get(reason, 'see --report')})"
+        )
 
 
 def _total_size(inputs: Sequence[str]) -> int | None:
@@ -653,14 +700,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args))
-    except _UsageError as error:
+    except (_UsageError, UnknownNameError, OptionError) as error:
+        # An unknown name or a bad option value is a usage error wherever it is found.
         print(f"error: {error}\n(see 'convsplit {args.command} --help')", file=sys.stderr)
         return EXIT_USAGE
     except (ConvsplitError, OSError, ValueError, IndexError) as error:
+        if _closed_pipe(error):
+            # A reader that has had enough (`| head`) ends the command quietly, as in Unix.
+            _silence_stdout()
+            return 128 + signal.SIGPIPE
         if args.debug:
             raise
         print(f"error: {_describe(error)}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _closed_pipe(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, BrokenPipeError):
+            return True
+        error = error.__cause__
+    return False
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so Python's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _describe(error: BaseException) -> str:

@@ -43,6 +43,7 @@ from convsplit.tokens.counters import DEFAULT_ENCODING, TokenCounter, get_counte
 from convsplit.truncation import DropOldest, TruncationStrategy
 from convsplit.windows import FullHistory, WindowStrategy
 
+FIRST_REJECTS = 5  # distinct reasons a report keeps an example of
 _BATCH_RECORDS = 64
 _BATCH_BYTES = 1 << 20
 
@@ -106,9 +107,13 @@ class Report:
     training_tokens: int = 0
     input_bytes: int = 0
     seconds: float = 0.0
+    first_rejects: list[dict[str, Any]] = field(default_factory=list)
+    """The first reject of each of the first few reasons (path, line, reason)."""
 
     def add(self, other: Report) -> None:
         """Fold another report's counts into this one."""
+        for reject in other.first_rejects:
+            self.note_reject(reject)
         self.records += other.records
         self.conversations += other.conversations
         self.rejected += other.rejected
@@ -120,6 +125,13 @@ class Report:
         self.sample_tokens += other.sample_tokens
         self.training_tokens += other.training_tokens
         self.input_bytes += other.input_bytes
+
+    def note_reject(self, reject: dict[str, Any]) -> None:
+        """Keep ``reject`` (path, line, reason) if it is one of the first few reasons."""
+        if len(self.first_rejects) < FIRST_REJECTS and all(
+            kept["reason"] != reject["reason"] for kept in self.first_rejects
+        ):
+            self.first_rejects.append(reject)
 
     def count(self, result: SplitResult) -> None:
         """Account for one split conversation."""
@@ -299,6 +311,7 @@ class RecordSplitter:
                 report.records += 1
                 report.rejected += 1
                 rejects.append(_reject(path, raw, error))
+                report.note_reject({"path": path, "line": raw.lineno, "reason": error.reason})
                 continue
             report.count(result)
         return SplitBatch(chunks, rejects, report)
