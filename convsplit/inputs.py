@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from convsplit.errors import InvalidConversationError
+from convsplit.output import is_temporary
 
 _INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 
@@ -15,10 +16,17 @@ _INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Files named, globs expanded, directories searched for JSON/JSONL (gzipped too).
 
-    ``-`` stands for standard input. A name that matches nothing raises.
+    ``-`` stands for standard input. A file that exists under the name given is read
+    even if the name looks like a pattern (``chat[1].jsonl``); otherwise ``*``, ``?`` and
+    ``[...]`` are a pattern. A search (a directory's or a pattern's) never finds what
+    convsplit is writing or a killed run left (:func:`~convsplit.output.is_temporary`).
+    A name that matches nothing raises.
 
     Raises:
         InvalidConversationError: naming the input that matched no file.
+
+    >>> expand_inputs(["-"])
+    ['-']
     """
     found: list[str] = []
     for item in inputs:
@@ -26,23 +34,51 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
         if text == "-":
             found.append(text)
         elif Path(text).is_dir():
-            matches = [
-                str(p)
-                for p in sorted(Path(text).rglob("*"))
-                if p.is_file() and p.name.endswith(_INPUT_SUFFIXES)
-            ]
+            matches = _search(text)
             if not matches:
                 raise InvalidConversationError(
                     f"no {', '.join(_INPUT_SUFFIXES)} files in directory", path=text
                 )
             found.extend(matches)
-        elif glob.has_magic(text):
-            matches = sorted(glob.glob(text, recursive=True))
-            if not matches:
-                raise InvalidConversationError("no file matches this pattern", path=text)
-            found.extend(matches)
         elif Path(text).exists():
             found.append(text)
+        elif glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            kept = _without_temporaries(text, matches)
+            if not kept:
+                raise InvalidConversationError(
+                    "no file matches this pattern (and no file has this name)"
+                    if not matches
+                    else "this pattern matches only temporary files convsplit writes (left "
+                    "by a run that was killed); name one to read it",
+                    path=text,
+                )
+            found.extend(kept)
         else:
             raise InvalidConversationError("no such file", path=text)
     return found
+
+
+def _search(folder: str) -> list[str]:
+    """The input files under ``folder``, in path order, skipping temporary files and
+    folders (without reading what a leftover temporary folder holds)."""
+    paths: list[Path] = []
+    for parent, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not is_temporary(name)]
+        for name in names:
+            path = Path(parent, name)
+            if name.endswith(_INPUT_SUFFIXES) and not is_temporary(name) and path.is_file():
+                paths.append(path)
+    return [str(path) for path in sorted(paths)]
+
+
+def _without_temporaries(pattern: str, matches: list[str]) -> list[str]:
+    """``matches`` of ``pattern`` but those where a part the pattern matched (not one it
+    spells out) is a temporary name."""
+    parts = Path(pattern).parts
+    literal = next((k for k, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    return [
+        match
+        for match in matches
+        if not any(is_temporary(part) for part in Path(match).parts[literal:])
+    ]

@@ -4,7 +4,11 @@ A file appears under its name only once it is complete: it is written under a te
 name beside it and renamed into place on success, so an interrupted run never leaves a
 partial file that looks finished. A target that exists and is not a regular file (a pipe,
 ``/dev/null``) is written as it is: renaming over it would replace the device with a file.
-A symbolic link is written through, to the file it points to, as ``cp`` would.
+A name for a descriptor this process already holds (``/dev/stdout``, ``/dev/fd/N``,
+``/proc/self/fd/N``) is written through that descriptor, as ``-`` is: renaming over it would
+replace the file behind it (``-o /dev/stdout >> run.log`` would lose the log). A symbolic
+link is written through, to the file it points to, as ``cp`` would. Temporary names
+(:func:`is_temporary`) are never read as input, and fit any name the file system accepts.
 
 Writing happens on a second thread. Samples repeat their history, so at large windows the
 output is many times the input, and copying it into the kernel (and gzip's compression)
@@ -23,9 +27,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import re
+import secrets
 import stat
 import sys
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -38,6 +43,12 @@ _PENDING_BYTES = 8 << 20  # output handed to the writer thread and not yet writt
 _CACHED_BYTES = 64 << 20  # output written and left in the page cache, per writer
 _ADVISED_BYTES = 32 << 20  # output written between two calls to posix_fadvise
 _SWITCH_INTERVAL = 0.001  # seconds the writer waits, at most, for the GIL after a write
+
+# ".NAME.XXXXXXXX.partial": XXXXXXXX is random (letters of tempfile's names, whose leftovers
+# from earlier versions match too); NAME is cut short where the whole would be too long.
+_TEMPORARY = re.compile(r"\..*\.[a-z0-9_]{8}\.partial", re.DOTALL)
+_TEMPORARY_EXTRA = len("..12345678.partial")
+_NAME_MAX = 255  # where the file system does not say
 
 
 class AtomicOutput:
@@ -61,17 +72,23 @@ class AtomicOutput:
         self._interval: _SwitchInterval | None = None
 
     def __enter__(self) -> AtomicOutput:
-        if self.target == "-":
-            self._file = sys.stdout.buffer
-        elif _identity(self.target) is None:  # a pipe or device
-            self._file = self._open_in_place()
-        else:
-            self._file = self._open_temporary()
-        fd = self._descriptor()
-        writeback = Writeback(fd) if fd is not None and self._tmp is not None else None
-        self._writer = _Writer(self._file, fd, writeback)
-        self._writer.start()
-        self._interval = _SwitchInterval(_SWITCH_INTERVAL)
+        try:
+            if self.target == "-":
+                self._file = sys.stdout.buffer
+            elif (held := open_descriptor(self.target)) is not None:
+                self._file = self._open_descriptor(held)
+            elif _identity(self.target) is None:  # a pipe or device
+                self._file = self._open_in_place()
+            else:
+                self._file = self._open_temporary()
+            fd = self._descriptor()
+            writeback = Writeback(fd) if fd is not None and self._tmp is not None else None
+            self._writer = _Writer(self._file, fd, writeback)
+            self._writer.start()
+            self._interval = _SwitchInterval(_SWITCH_INTERVAL)
+        except BaseException:  # an interrupt too: __exit__ will not run to remove the temporary
+            self._release()
+            raise
         return self
 
     def _descriptor(self) -> int | None:
@@ -86,16 +103,27 @@ class AtomicOutput:
 
     def _open_temporary(self) -> IO[bytes]:
         self._final = os.path.realpath(self.target)  # a link's file, not the link
-        folder, name = os.path.split(self._final)
         with self._errors():
-            handle, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
-            os.fchmod(handle, _mode_for(self._final))  # not mkstemp's 0600
-        return self._wrapped(os.fdopen(handle, "wb"))
+            handle, self._tmp = _create_temporary(self._final)
+            raw = os.fdopen(handle, "wb")
+            self._raw = raw  # closed by _release should fchmod fail
+            os.fchmod(handle, _mode_for(self._final))  # not the 0600 it was created with
+        return self._wrapped(raw)
 
     def _open_in_place(self) -> IO[bytes]:
         """A pipe or device, opened as it is (nothing to rename, nothing to remove)."""
         with self._errors():
             return self._wrapped(open(self.target, "wb"))  # closed in _close
+
+    def _open_descriptor(self, fd: int) -> IO[bytes]:
+        """A copy of descriptor ``fd``, written where (and as: appending or not) the
+        original writes; what Python printed to it before is flushed first."""
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):  # replaced, closed
+                if stream.fileno() == fd:
+                    stream.flush()
+        with self._errors():
+            return self._wrapped(os.fdopen(os.dup(fd), "wb"))
 
     def _wrapped(self, raw: IO[bytes]) -> IO[bytes]:
         self._raw = raw
@@ -133,10 +161,21 @@ class AtomicOutput:
             if kind is None:
                 self._raise_failure()
             self._close(commit=kind is None)
-        finally:
-            if self._interval is not None:
-                self._interval.restore()
-            if self._tmp is not None and os.path.exists(self._tmp):
+        finally:  # on any exception (an interrupt, SystemExit) as on a failure to close
+            self._release()
+
+    def _release(self) -> None:
+        """Put back the switch interval, close what is still open and remove the
+        temporary file (gone already once renamed into place)."""
+        if self._interval is not None:
+            self._interval.restore()
+            self._interval = None
+        for stream in (self._file, self._raw) if self.target != "-" else ():
+            if stream is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    stream.close()
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)
 
     def _close(self, *, commit: bool) -> None:
@@ -169,19 +208,30 @@ class AtomicOutput:
 
 
 def check_targets(
-    targets: Mapping[str, str | os.PathLike[str] | None], inputs: Sequence[str] = ()
+    targets: Mapping[str, str | os.PathLike[str] | None],
+    inputs: Sequence[str] = (),
+    *,
+    folders: Mapping[str, str | os.PathLike[str] | None] | None = None,
 ) -> None:
     """Refuse, before any work, outputs that would destroy each other or an input.
 
-    ``targets`` maps each output's name (as the caller knows the option) to its path, or
-    None where it is not written. Two outputs naming one file would leave only the last
-    written; an output naming an input would replace its conversations with samples. The
-    same file is recognised through links and other spellings of its path. Pipes and
-    devices may repeat (``-o /dev/null --rejects /dev/null``); two outputs to standard
-    output (``-``) would interleave.
+    ``targets`` maps each output file's name (as the caller knows the option) to its path,
+    or None where it is not written; ``folders`` does the same for output folders, whose
+    whole content a run replaces (the Dask engine's folder of part files). Two outputs
+    naming one file would leave only the last written; an output naming an input would
+    replace its conversations with samples, and so would a folder holding an input or
+    another output. The same file is recognised through links and other spellings of its
+    path. Pipes and devices may repeat (``-o /dev/null --rejects /dev/null``); two outputs
+    to standard output (``-``) would interleave, and standard output redirected to an
+    input file (``-o - >> data.jsonl``) would be read back as input.
 
     Raises:
         OutputError: naming both.
+
+    >>> check_targets({"output": "samples.jsonl", "rejects": "samples.jsonl"})
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.OutputError: rejects and output both name samples.jsonl; nothing was written
     """
     seen: dict[object, str] = {}
     for path in inputs:
@@ -191,14 +241,69 @@ def check_targets(
         if target is None:
             continue
         text = os.fspath(target)
-        key = "-" if text == "-" else _identity(text)
-        if key is None:
+        for key in _keys(text):
+            other = seen.get(key)
+            if other is not None:
+                where = "standard output" if key == "-" or text == "-" else text
+                raise OutputError(f"{name} and {other} both name {where}; nothing was written")
+        for key in _keys(text):
+            seen[key] = name
+    for name, folder in (folders or {}).items():
+        if folder is not None:
+            _check_folder(name, os.fspath(folder), targets, inputs)
+
+
+def _keys(text: str) -> list[object]:
+    """What ``check_targets`` tells an output by: its file (none for a pipe or device);
+    for standard output, ``-`` and the file it is redirected to."""
+    if text != "-":
+        key = _identity(text)
+        return [] if key is None else [key]
+    keys: list[object] = ["-"]
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # a replaced stdout
+        found = os.fstat(sys.stdout.fileno())
+        if stat.S_ISREG(found.st_mode):
+            keys.append((found.st_dev, found.st_ino))
+    return keys
+
+
+def _check_folder(
+    name: str,
+    folder: str,
+    targets: Mapping[str, str | os.PathLike[str] | None],
+    inputs: Sequence[str],
+) -> None:
+    """Refuse an output folder that is an input or holds one, or holds another output."""
+    root = os.path.realpath(folder)
+    for path in inputs:
+        if path != "-" and root in _places(path):
+            raise OutputError(f"{name} and an input file both name {folder}; nothing was written")
+        if path != "-" and any(_inside(place, root) for place in _places(path)):
+            raise OutputError(
+                f"{name} {folder} holds an input file, {path}, and the run replaces what the "
+                "folder holds; write to another folder; nothing was written"
+            )
+    for other, target in targets.items():
+        text = os.fspath(target) if target is not None else "-"
+        if text == "-":
             continue
-        other = seen.get(key)
-        if other is not None:
-            where = "standard output" if key == "-" else text
-            raise OutputError(f"{name} and {other} both name {where}; nothing was written")
-        seen[key] = name
+        if root in _places(text):
+            raise OutputError(f"{other} and {name} both name {folder}; nothing was written")
+        if any(_inside(place, root) for place in _places(text)):
+            raise OutputError(
+                f"{other} {text} is inside {name} {folder}, whose content the run replaces; "
+                f"write {other} outside it; nothing was written"
+            )
+
+
+def _places(path: str) -> set[str]:
+    """Where ``path`` is: its entry in its folder, and (for a link) the file it leads to."""
+    folder, entry = os.path.split(os.path.abspath(path))
+    return {os.path.join(os.path.realpath(folder), entry), os.path.realpath(path)}
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _identity(path: str) -> object:
@@ -211,6 +316,89 @@ def _identity(path: str) -> object:
     if not stat.S_ISREG(found.st_mode):
         return None
     return (found.st_dev, found.st_ino)
+
+
+def open_descriptor(path: str | os.PathLike[str]) -> int | None:
+    """The descriptor of this process that ``path`` names (``/dev/stdout``, ``/dev/fd/N``,
+    ``/proc/self/fd/N``, or a link leading to one of those), or None.
+
+    Such a path names whatever the descriptor was opened on (a file opened for appending
+    by the shell, a pipe, a socket): writing through the descriptor is the one way to
+    write where the caller meant.
+
+    >>> open_descriptor("/dev/stdout") if os.path.exists("/dev/stdout") else 1
+    1
+    >>> open_descriptor("samples.jsonl") is None
+    True
+    """
+    folders = {"/dev/fd", f"/proc/{os.getpid()}/fd"}
+    current = os.path.abspath(os.fspath(path))
+    for _ in range(40):  # the kernel's own limit on links followed
+        parent, name = os.path.split(current)
+        parent = os.path.realpath(parent)
+        if parent in folders and name.isdigit():
+            return int(name)
+        current = os.path.join(parent, name)
+        try:
+            link = os.readlink(current)
+        except OSError:  # not a link (or not there): a name of its own
+            return None
+        current = os.path.normpath(os.path.join(parent, link))
+    return None
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` (a file or folder name, without its folder) is one convsplit gives
+    what it is still writing, or what a killed run left: never an input.
+
+    >>> is_temporary(".samples.jsonl.k2x9a0qe.partial"), is_temporary("samples.jsonl")
+    (True, False)
+    """
+    return _TEMPORARY.fullmatch(name) is not None
+
+
+def _temporary_names(final: str) -> Iterator[str]:
+    """Fresh temporary names beside ``final``, as short as the file system needs."""
+    folder, name = os.path.split(final)
+    try:
+        name_max = os.pathconf(folder or ".", "PC_NAME_MAX")
+    except (OSError, ValueError):  # no such folder: the error comes on creating
+        name_max = _NAME_MAX
+    room = max(name_max - _TEMPORARY_EXTRA, 0)
+    while len(os.fsencode(name)) > room:  # cut by characters, not inside one
+        name = name[:-1]
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    while True:
+        token = "".join(secrets.choice(alphabet) for _ in range(8))
+        yield os.path.join(folder, f".{name}.{token}.partial")
+
+
+def _create_temporary(final: str) -> tuple[int, str]:
+    """A new file beside ``final`` (so renaming it into place is atomic), open for writing,
+    readable by its owner only until its mode is set."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for path in _temporary_names(final):
+        try:
+            return os.open(path, flags, 0o600), path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def temporary_folder(final: str | os.PathLike[str]) -> str:
+    """A new folder beside ``final`` (so renaming it into place is atomic), made as
+    ``mkdir`` makes one; its name is :func:`is_temporary`.
+
+    Raises:
+        OSError: the folder cannot be made.
+    """
+    for path in _temporary_names(os.path.abspath(os.fspath(final))):
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _mode_for(path: str) -> int:
