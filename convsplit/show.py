@@ -4,17 +4,26 @@ One block per sample: pinned messages, context (dimmed on a terminal), the train
 target(s) (highlighted, with their tokens), and a one-line marker wherever history was
 dropped or a message truncated. Skipped turns follow with their reasons. Without colour
 the text is plain and stable, so it can be piped, diffed and tested exactly.
+
+Each message is one line: runs of spaces and tabs are shown as one space, a line break in
+the content as ``⏎``, and every id, role and text passes through
+:func:`~convsplit.terminal.visible`, so no control character from a record reaches the
+terminal; the only escape sequences written are the colours asked for.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import Sample, SplitResult
+from convsplit.terminal import visible
 from convsplit.tokens.chat_formats import ChatFormat
 from convsplit.tokens.counters import TokenCounter
 
+_NEWLINE = "⏎"
+_BLANKS = re.compile(r"[ \t]+")
 _DIM, _BOLD, _GREEN, _YELLOW, _RESET = "\x1b[2m", "\x1b[1m", "\x1b[32m", "\x1b[33m", "\x1b[0m"
 
 
@@ -68,7 +77,11 @@ class _Shower:
 
     def lines(self, result: SplitResult) -> list[str]:
         conversation, view, paint = self.conversation, self.view, self.paint
-        name = conversation.id if conversation.id is not None else f"#{result.conversation_index}"
+        name = (
+            visible(conversation.id)
+            if conversation.id is not None
+            else f"#{result.conversation_index}"
+        )
         lines = [
             f"conversation {name}: {_plural(len(conversation.messages), 'message')}, "
             f"{_plural(len(result.outcomes), 'assistant turn')}, "
@@ -119,7 +132,7 @@ class _Shower:
             previous_source = source
             after = previous is not None and previous.role in INSTRUCTION_ROLES
             previous = message
-            label = f"{message.role:<10} {_line(message, self.view.width - 13)}"
+            label = f"{visible(message.role):<10} {_line(message, self.view.width - 13)}"
             notes = ["truncated"] if position in sample.truncated else []
             if position in targets:
                 cost = self.cost(message, after_instruction=after)
@@ -138,9 +151,21 @@ def _line(message: Message, width: int) -> str:
     if message.tool_calls:
         calls = ", ".join(f"{c.function.name}({c.function.arguments})" for c in message.tool_calls)
         text = f"{text} -> {calls}" if text else f"-> {calls}"
-    flat = " ".join(text.split())
+    flat = _one_line(text)
     width = max(width, 20)
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one visible line: blanks folded, each line break shown as a marker."""
+    pieces: list[str] = []
+    for k, line in enumerate(text.replace("\r\n", "\n").split("\n")):
+        if k:
+            pieces.append(_NEWLINE)
+        folded = _BLANKS.sub(" ", line).strip(" ")
+        if folded:
+            pieces.append(visible(folded))
+    return " ".join(pieces)
 
 
 def _plural(n: int, word: str) -> str:
