@@ -6,16 +6,7 @@ import numbers
 import reprlib
 from dataclasses import dataclass
 
-from convsplit.errors import ConvsplitError
-
-
-class InvalidOptionError(ConvsplitError, ValueError, TypeError):
-    """A library option of the wrong type or out of range; the message names the option and
-    what it accepts.
-
-    Both a ``ValueError`` and a ``TypeError``: code that caught either from these options
-    before they were checked keeps working.
-    """
+from convsplit.errors import InvalidOptionError
 
 
 def check_count(
@@ -43,7 +34,7 @@ def check_count(
     >>> check_count("Budget max_tokens", "100", minimum=1)
     Traceback (most recent call last):
     ...
-    convsplit.budget.InvalidOptionError: Budget max_tokens must be an int >= 1; got str '100'
+    convsplit.errors.InvalidOptionError: Budget max_tokens must be an int >= 1; got str '100'
     """
     if maximum is None:
         accepted = f"an int >= {minimum}"
@@ -94,7 +85,7 @@ class Budget:
     >>> Budget(4096, reserve_target=5000)
     Traceback (most recent call last):
     ...
-    convsplit.budget.InvalidOptionError: Budget reserve_target must be an int from 0 to 4096 \
+    convsplit.errors.InvalidOptionError: Budget reserve_target must be an int from 0 to 4096 \
 (max_tokens); got 5000
     """
 

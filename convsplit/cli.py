@@ -23,7 +23,12 @@ import orjson
 
 from convsplit import __version__
 from convsplit.budget import Budget
-from convsplit.errors import ConvsplitError, InvalidConversationError, OptionError, UnknownNameError
+from convsplit.errors import (
+    ConvsplitError,
+    InvalidConversationError,
+    InvalidOptionError,
+    UnknownNameError,
+)
 from convsplit.formats import (
     MAX_RECORD_BYTES,
     Record,
@@ -37,6 +42,7 @@ from convsplit.messages import Conversation
 from convsplit.output import AtomicOutput, check_targets
 from convsplit.pipeline import RecordSplitter, Report, SplitOptions, split_files
 from convsplit.progress import Progress
+from convsplit.terminal import visible
 from convsplit.tokens.chat_formats import chat_format_names
 from convsplit.tokens.counters import DEFAULT_ENCODING, HF_PREFIX
 from convsplit.truncation import get_truncation, truncation_names
@@ -631,14 +637,14 @@ def _report(args: argparse.Namespace) -> int:
         max_listed=args.max_listed,
     )
     write_report(args.output, data, title=args.title)
-    print(f"{args.output}: {data.summary()}", file=sys.stderr)
+    print(f"{visible(str(args.output))}: {data.summary()}", file=sys.stderr)
     return EXIT_REJECTED if data.rejected else EXIT_OK
 
 
 def _finish(report: Report, report_out: AtomicOutput | None, rejects: str | None) -> None:
     print(report.summary(), file=sys.stderr)
     for line in _warnings(report, rejects):
-        print(line, file=sys.stderr)
+        print(visible(line), file=sys.stderr)
     if report_out is not None:
         report_out.write(report.to_json().encode())
 
@@ -700,9 +706,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args))
-    except (_UsageError, UnknownNameError, OptionError) as error:
+    except (_UsageError, UnknownNameError, InvalidOptionError) as error:
         # An unknown name or a bad option value is a usage error wherever it is found.
-        print(f"error: {error}\n(see 'convsplit {args.command} --help')", file=sys.stderr)
+        print(
+            f"error: {visible(str(error))}\n(see 'convsplit {args.command} --help')",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except (ConvsplitError, OSError, ValueError, IndexError) as error:
         if _closed_pipe(error):
@@ -711,7 +720,7 @@ def _run(args: argparse.Namespace) -> int:
             return 128 + signal.SIGPIPE
         if args.debug:
             raise
-        print(f"error: {_describe(error)}", file=sys.stderr)
+        print(f"error: {visible(_describe(error))}", file=sys.stderr)
         return EXIT_FAILED
 
 

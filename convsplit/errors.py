@@ -5,7 +5,8 @@ catch one class and let real bugs through::
 
     ConvsplitError
     ├── InvalidConversationError   (also ValueError) a record is not a valid conversation
-    ├── OptionError                (also ValueError) an option of the wrong type or value
+    ├── InvalidOptionError         (also ValueError, TypeError) an option of the wrong type
+    │                                 or value
     ├── UnknownNameError           (also KeyError)   no strategy/tokenizer/format by that name
     ├── TokenizerDataError         (also RuntimeError) vocabulary file missing or corrupt
     ├── ChatFormatError            (also ValueError) a format cannot render these messages
@@ -59,9 +60,16 @@ class InvalidConversationError(ConvsplitError, ValueError):
         return InvalidConversationError(self.reason, path=path, lineno=lineno, field=self.field)
 
 
-class OptionError(ConvsplitError, ValueError):
-    """An option given a value of the wrong type or out of range; the message names the
-    option and what it takes."""
+class InvalidOptionError(ConvsplitError, ValueError, TypeError):
+    """A library option of the wrong type or out of range; the message names the option and
+    what it accepts.
+
+    Both a ``ValueError`` and a ``TypeError``: code that caught either from these options
+    before they were checked keeps working.
+    """
+
+
+OptionError = InvalidOptionError  # the formats' name for it while they are being reworked
 
 
 class UnknownNameError(ConvsplitError, KeyError):

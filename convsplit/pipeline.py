@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from convsplit.budget import Budget
-from convsplit.errors import InvalidConversationError, OptionError
+from convsplit.errors import InvalidConversationError, InvalidOptionError
 from convsplit.formats import (
     MAX_RECORD_BYTES,
     RawRecord,
@@ -81,11 +81,11 @@ class SplitOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.budget, Budget):
-            raise OptionError(f"budget must be a Budget, not {type(self.budget).__name__}")
+            raise InvalidOptionError(f"budget must be a Budget, not {type(self.budget).__name__}")
         limit = self.max_record_bytes
         whole = isinstance(limit, int) and not isinstance(limit, bool)
         if limit is not None and not (whole and 1 <= limit <= sys.maxsize):
-            raise OptionError(
+            raise InvalidOptionError(
                 f"max_record_bytes must be a whole number of bytes from 1 to {sys.maxsize}, "
                 f"or None; got {limit!r}"
             )

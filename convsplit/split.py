@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
-from convsplit.budget import Budget, InvalidOptionError, check_count, describe
-from convsplit.errors import InvalidConversationError, TargetTooLongError
+from convsplit.budget import Budget, check_count, describe
+from convsplit.errors import InvalidConversationError, InvalidOptionError, TargetTooLongError
 from convsplit.layout import Block, Layout
 from convsplit.messages import Conversation, Message, parse_conversation
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
@@ -119,7 +119,7 @@ def split_conversations(
     >>> split_conversations(Conversation(messages=()), budget=Budget(30))
     Traceback (most recent call last):
     ...
-    convsplit.budget.InvalidOptionError: conversations must be an iterable of conversations; \
+    convsplit.errors.InvalidOptionError: conversations must be an iterable of conversations; \
 got one Conversation (use split_conversation for one)
     """
     split = Splitter(
@@ -151,7 +151,7 @@ class Splitter:
     conversations (streams, reports, the pipeline) without spelling them out each time.
 
     Takes the options of :func:`split_conversation`, with the same defaults, and checks
-    them here (:class:`~convsplit.budget.InvalidOptionError` names a wrong one); a call
+    them here (:class:`~convsplit.errors.InvalidOptionError` names a wrong one); a call
     takes a conversation as :func:`split_conversation` does.
 
     >>> split = Splitter(Budget(30))

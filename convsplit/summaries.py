@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from convsplit.stats import Distribution, TokenReport
+from convsplit.terminal import visible
 from convsplit.validation import FINDING_CODES, Finding, Severity
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -103,7 +104,7 @@ def format_findings(findings: Iterable[Finding]) -> tuple[str, bool]:
             where = f"{finding.path}:{finding.lineno}"
             if finding.message_index is not None:
                 where += f" message {finding.message_index}"
-            lines.append(f"  {where}: {finding.message}")
+            lines.append(visible(f"  {where}: {finding.message}"))
         lines.append("")
     lines.append(
         f"{_plural(totals[Severity.ERROR], 'error')}, "

@@ -15,6 +15,7 @@ from convsplit import (
     Conversation,
     ConvsplitError,
     InvalidConversationError,
+    InvalidOptionError,
     LastTurns,
     Message,
     get_chat_format,
@@ -22,7 +23,6 @@ from convsplit import (
     split_conversation,
     split_conversations,
 )
-from convsplit.budget import InvalidOptionError
 from convsplit.split import Splitter
 
 CHAT = {

@@ -221,10 +221,6 @@ def _read(fd: int) -> bytes:
         return b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py prints error lines raw; the lead applies convsplit.terminal.visible there",
-)
 def test_an_error_line_shows_a_hostile_file_name_visibly(hostile_file: Path) -> None:
     done = run("show", str(hostile_file), "--conversation", "nope")
     assert done.returncode == 2
@@ -234,10 +230,6 @@ def test_an_error_line_shows_a_hostile_file_name_visibly(hostile_file: Path) -> 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py prints error lines raw; the lead applies convsplit.terminal.visible there",
-)
 def test_an_invalid_record_error_shows_its_file_and_content_visibly(tmp_path: Path) -> None:
     bad = tmp_path / "bad\x1b[2J.jsonl"
     bad.write_text(json.dumps({"messages": [{"role": "bot\x1b[2J", "content": "x"}]}) + "\n")
