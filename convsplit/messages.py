@@ -7,14 +7,23 @@ trip through convsplit with nothing silently removed.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from convsplit.errors import InvalidConversationError
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 ROLES: tuple[Role, ...] = ("system", "developer", "user", "assistant", "tool")
+
+#: The deepest nesting of JSON containers convsplit accepts, counted in a record (its own
+#: object or list is level 1) and in a Conversation's JSON form (the conversation is level 1,
+#: ``messages`` 2, a message 3, a tool call's parsed ``arguments`` 7). Deeper input is
+#: rejected when it is read or validated, so every later stage has room to spare: orjson and
+#: pydantic write at most 254 levels, Python's json and repr recurse on the caller's stack.
+MAX_JSON_DEPTH = 128
 
 #: Roles whose messages are instructions: pinned in every sample, never dropped.
 INSTRUCTION_ROLES: frozenset[str] = frozenset({"system", "developer"})
@@ -82,12 +91,177 @@ class Message(_Frozen):
 
 
 class Conversation(_Frozen):
-    """A whole transcript: its messages, the tool schemas offered, an id and metadata."""
+    """A whole transcript: its messages, the tool schemas offered, an id and metadata.
+
+    Built from Python, it is checked as a record read from a file is: an invalid one raises
+    :class:`~convsplit.InvalidConversationError` naming the message and field, as does one
+    that no writer could write (JSON nested past :data:`MAX_JSON_DEPTH`, a lone surrogate).
+
+    >>> Conversation(messages=(Message(role="user", content="Hi \\ud800"),))
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.InvalidConversationError: message 0: field 'content': holds a lone \
+surrogate '\\ud800' (character 3), which UTF-8 cannot encode; replace or remove it (a JSON \
+escape such as '\\ud800' without its pair reads as one)
+    """
 
     messages: tuple[Message, ...]
     tools: tuple[dict[str, Any], ...] | None = None
     id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise _explain(error) from error
+
+    @model_validator(mode="after")
+    def _writable(self) -> Conversation:
+        """Refuse what no writer could write: JSON nested past :data:`MAX_JSON_DEPTH`, or a
+        string holding a lone surrogate (which UTF-8 cannot encode)."""
+        problem = next(_problems(self), None)
+        if problem is not None:
+            where, field, what = problem
+            raise InvalidConversationError(f"{where}{what}", field=field)
+        return self
+
+
+Problem = tuple[str, str | None, str]
+"""Where (``"message 2: field 'content': "``), the field, and what is wrong."""
+
+
+def _problems(conv: Conversation) -> Iterator[Problem]:
+    """What makes ``conv`` unwritable, first found first. The free-form parts (extras,
+    tools, metadata, tool-call arguments) are walked for depth; every string is checked."""
+    for i, message in enumerate(conv.messages):
+        where = f"message {i}: "
+        for name in ("content", "name", "tool_call_id", "reasoning"):
+            value = getattr(message, name)
+            if isinstance(value, str) and not value.isascii():
+                yield from _text(value, where, name)
+        if isinstance(message.content, tuple):
+            for j, part in enumerate(message.content):
+                field = f"content.{j}"
+                yield from _value(part.type, 4, where, f"{field}.type")
+                if part.text is not None:
+                    yield from _value(part.text, 4, where, f"{field}.text")
+                yield from _extras(part, 5, where, field)
+        for k, call in enumerate(message.tool_calls or ()):
+            field = f"tool_calls.{k}"
+            yield from _value([call.id, call.type, call.function.name], 5, where, field)
+            arguments = call.function.arguments
+            yield from _value(arguments, 6, where, f"{field}.function.arguments")
+            # Writers and chat templates may parse the arguments back into JSON (level 7).
+            if _might_exceed(arguments, MAX_JSON_DEPTH - 6):
+                position = too_deep_at(arguments, MAX_JSON_DEPTH - 6)
+                if position is not None:
+                    yield (
+                        where,
+                        f"{field}.function.arguments",
+                        _deep(f"field '{field}.function.arguments'", f" (at character {position})"),
+                    )
+            yield from _extras(call.function, 6, where, f"{field}.function")
+            yield from _extras(call, 5, where, field)
+        yield from _extras(message, 3, where, None)
+    yield from _value(conv.id, 1, "", "id")
+    for k, tool in enumerate(conv.tools or ()):
+        yield from _value(tool, 2, "", f"tools.{k}")
+    yield from _value(conv.metadata, 1, "", "metadata")
+    yield from _extras(conv, 1, "", None)
+
+
+def _extras(model: BaseModel, level: int, where: str, field: str | None) -> Iterator[Problem]:
+    """Problems in the unknown fields of ``model``, which sits at ``level``."""
+    for name, value in (model.model_extra or {}).items():
+        path = name if field is None else f"{field}.{name}"
+        yield from _value(name, level, where, path)
+        yield from _value(value, level, where, path)
+
+
+def _value(value: object, level: int, where: str, field: str) -> Iterator[Problem]:
+    """Problems in a JSON-like ``value`` held by a container at ``level``."""
+    if isinstance(value, str):
+        if not value.isascii():
+            yield from _text(value, where, field)
+        return
+    if not isinstance(value, (dict, list, tuple)):
+        return
+    stack: list[tuple[object, int]] = [(value, level + 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            yield where, field, _deep(f"field {field!r}", "")
+            return
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        for child in cast(Iterable[object], children):
+            if isinstance(child, str):
+                if not child.isascii():
+                    yield from _text(child, where, field)
+            elif isinstance(child, (dict, list, tuple)):
+                stack.append((child, depth + 1))
+
+
+def _text(text: str, where: str, field: str) -> Iterator[Problem]:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        char = text[error.start]
+        yield (
+            where,
+            field,
+            (
+                f"field {field!r}: holds a lone surrogate {char!r} (character {error.start}), "
+                "which UTF-8 cannot encode; replace or remove it (a JSON escape such as "
+                f"'\\u{ord(char):04x}' without its pair reads as one)"
+            ),
+        )
+
+
+def _deep(what: str, at: str) -> str:
+    return (
+        f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels{at}; convsplit reads at "
+        f"most {MAX_JSON_DEPTH}: flatten or drop the field"
+    )
+
+
+_BRACKETS = re.compile(r'[][{}"\\]')
+
+
+def _might_exceed(text: str, limit: int) -> bool:
+    """A cheap bound: fewer opening brackets than ``limit`` cannot nest past it."""
+    return text.count("[") + text.count("{") > limit
+
+
+def too_deep_at(text: str, limit: int) -> int | None:
+    """Where JSON text first nests more than ``limit`` containers deep (outside strings), or
+    None. Works on text that is not valid JSON, as a chat template parsing it would meet it.
+
+    >>> too_deep_at('{"a": [[1]]}', 3), too_deep_at('{"a": [[1]]}', 2)
+    (None, 7)
+    """
+    depth = 0
+    in_string = False
+    skip = -1
+    for match in _BRACKETS.finditer(text):
+        i = match.start()
+        if i == skip:
+            continue
+        char = text[i]
+        if in_string:
+            if char == "\\":
+                skip = i + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return i
+        elif char in "]}" and depth > 0:
+            depth -= 1
+    return None
 
 
 def parse_conversation(record: object) -> Conversation:
@@ -121,6 +295,9 @@ system, developer, user, assistant, tool; got 'bot'
 def _explain(error: ValidationError) -> InvalidConversationError:
     """Turn pydantic's first error into one sentence naming message, field and expectation."""
     first = error.errors(include_url=False)[0]
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, InvalidConversationError):  # raised by a validator of ours
+        return cause
     loc = list(first["loc"])
     where: list[str] = []
     if len(loc) >= 2 and loc[0] == "messages" and isinstance(loc[1], int):

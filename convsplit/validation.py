@@ -137,12 +137,12 @@ def validate_records(
 
     >>> import io
     >>> from convsplit.formats import read_records
-    >>> data = io.BytesIO(b'{"messages": [{"role": "user", "content": "Hi"}]}\\n[]\\n')
+    >>> data = io.BytesIO(b'{"messages": [{"role": "user", "content": "Hi"}]}\\n"Hi"\\n')
     >>> for finding in validate_records(read_records(data, name="d.jsonl")):
     ...     print(finding)
     d.jsonl line 1: error: no assistant message: nothing to train [no_assistant_message]
     d.jsonl line 1: info: no system message [no_system_message]
-    d.jsonl line 2: error: the record is a list, not a JSON object [not_an_object]
+    d.jsonl line 2: error: the record is a string, not a JSON object [not_an_object]
     """
     checker = _Checker(
         markers=special_tokens(chat_format),
@@ -258,6 +258,8 @@ class _Checker:
         except orjson.JSONDecodeError:
             found.add("invalid_json", _reason(error) or "the record is not valid JSON")
             return
+        if isinstance(value, list):  # a bare list of messages reads as OpenAI's messages
+            value = {"messages": value}
         if not isinstance(value, dict):
             found.add("not_an_object", f"the record is {json_type(value)}, not a JSON object")
             return

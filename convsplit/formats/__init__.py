@@ -178,11 +178,11 @@ def read_records(
         UnknownNameError: an unknown ``input_format`` or a role map naming an unknown role.
 
     >>> import io
-    >>> records = list(read_records(io.BytesIO(b'{"messages": []}\\n[1]\\n'), name="d.jsonl"))
+    >>> records = list(read_records(io.BytesIO(b'{"messages": []}\\n"hi"\\n'), name="d.jsonl"))
     >>> records[0].conversation.messages
     ()
     >>> str(records[1].error)
-    'd.jsonl line 2: expected a JSON object (a conversation); got a list'
+    'd.jsonl line 2: expected a JSON object (a conversation); got a string'
     """
     reader = None if input_format == "auto" else get_reader(input_format)
     roles = check_role_map(role_map)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from convsplit.errors import InvalidConversationError, UnknownNameError
-from convsplit.messages import ROLES, FunctionCall, ToolCall
+from convsplit.messages import MAX_JSON_DEPTH, ROLES, FunctionCall, ToolCall, too_deep_at
 from convsplit.samples import Sample
 
 # orjson reads integers beyond 64 bits as floats; 19 digits in a row may be one of them.
@@ -56,17 +56,35 @@ def role_hint(role: object) -> str:
     return f" (map it: role_map={{{role!r}: 'assistant'}}, or --role-map {role}=assistant)"
 
 
+class JSONTooDeepError(orjson.JSONDecodeError):
+    """JSON nested deeper than :data:`~convsplit.messages.MAX_JSON_DEPTH` levels: valid, but
+    more than convsplit reads (its ``msg``, ``lineno`` and ``colno`` say where)."""
+
+
 def parse_json(text: bytes | str) -> object:
     """Parse one record with orjson, or with the standard library where the text may hold
     an integer too long for orjson to keep exactly (it would silently become a float).
 
     >>> parse_json(b'{"n": 123456789012345678901}')
     {'n': 123456789012345678901}
+    >>> parse_json("[" * 129 + "]" * 129)
+    Traceback (most recent call last):
+    ...
+    convsplit.formats._common.JSONTooDeepError: JSON nested deeper than 128 levels: line 1 \
+column 129 (char 128)
 
     Raises:
-        orjson.JSONDecodeError: the text is not valid JSON.
+        orjson.JSONDecodeError: the text is not valid JSON; :class:`JSONTooDeepError` (a
+            subclass) when it nests deeper than ``MAX_JSON_DEPTH``.
     """
-    value = orjson.loads(text)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        if error.msg.startswith("depth limit exceeded"):  # orjson's own limit, 1,024
+            raise _too_deep(text) from None
+        raise
+    if _brackets(text) > MAX_JSON_DEPTH and _nests_past(value, MAX_JSON_DEPTH):
+        raise _too_deep(text)
     # orjson turns an integer outside 64 bits into a float; only then can the text hold one.
     if not _has_huge_float(value):
         return value
@@ -79,6 +97,50 @@ def parse_json(text: bytes | str) -> object:
         return json.loads(text)
     except RecursionError:  # deeper than Python's json can go: keep orjson's reading
         return value
+
+
+def _brackets(text: bytes | str) -> int:
+    """Opening brackets in ``text``: a bound on its depth that costs next to nothing."""
+    if isinstance(text, str):
+        return text.count("[") + text.count("{")
+    return text.count(b"[") + text.count(b"{")
+
+
+def _nests_past(value: object, limit: int) -> bool:
+    """Whether a parsed JSON value nests containers more than ``limit`` deep."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        for child in cast(Iterable[object], children):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
+def _too_deep(text: bytes | str) -> JSONTooDeepError:
+    doc = text if isinstance(text, str) else text.decode("utf-8", errors="replace")
+    position = too_deep_at(doc, MAX_JSON_DEPTH)
+    return JSONTooDeepError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", doc, position or 0)
+
+
+def json_problem(error: orjson.JSONDecodeError) -> str:
+    """What is wrong with JSON text, for a message: not valid, or nested too deep.
+
+    >>> try:
+    ...     parse_json("[" * 200 + "]" * 200)
+    ... except orjson.JSONDecodeError as error:
+    ...     print(json_problem(error))
+    nested deeper than 128 levels (convsplit reads at most 128: flatten or drop the field)
+    """
+    if isinstance(error, JSONTooDeepError):
+        return (
+            f"nested deeper than {MAX_JSON_DEPTH} levels (convsplit reads at most "
+            f"{MAX_JSON_DEPTH}: flatten or drop the field)"
+        )
+    return f"not valid JSON ({error.msg})"
 
 
 def _has_huge_float(value: object) -> bool:
@@ -158,7 +220,7 @@ def tool_calls_from_text(text: object, *, where: str, field: str) -> tuple[ToolC
             value = parse_json(text)
         except orjson.JSONDecodeError as error:
             raise InvalidConversationError(
-                f"{where}: the tool call is not valid JSON ({error.msg}); got {text[:80]!r}",
+                f"{where}: the tool call is {json_problem(error)}; got {text[:80]!r}",
                 field=field,
             ) from error
     else:
@@ -178,7 +240,7 @@ def tools_from_json(value: object, *, field: str = "tools") -> tuple[dict[str, A
             value = parse_json(value)
         except orjson.JSONDecodeError as error:
             raise InvalidConversationError(
-                f"field {field!r}: not valid JSON ({error.msg})", field=field
+                f"field {field!r}: {json_problem(error)}", field=field
             ) from error
     if isinstance(value, dict):
         value = [value]

@@ -17,11 +17,15 @@ from convsplit.formats.pairs import find_pair
 def detect_format(record: object, *, role_map: Mapping[str, str] | None = None) -> str:
     """The name of the reader for ``record``: ``openai``, ``sharegpt`` or ``pairs``.
 
+    A bare list is a list of OpenAI-style messages, as many datasets store a conversation.
+
     Raises:
         InvalidConversationError: the record is not an object, or matches no format.
 
     >>> detect_format({"conversations": []})
     'sharegpt'
+    >>> detect_format([{"role": "user", "content": "Hi"}])
+    'openai'
     >>> detect_format({"question": "Hi", "answer": "Hello"})
     'pairs'
     >>> detect_format({"text": "Hi"})
@@ -32,6 +36,8 @@ expected 'messages' (openai), 'conversations' (sharegpt), 'prompt' and 'completi
 'instruction' and 'output', or a user and an assistant field such as 'user' and \
 'assistant' (pairs); choose one with input_format=... or name the fields with role_map
     """
+    if isinstance(record, list):
+        return "openai"
     if not isinstance(record, dict):
         raise InvalidConversationError(
             f"expected a JSON object (a conversation); got {json_type(record)}"

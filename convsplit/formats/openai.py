@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Literal, cast
 
+from pydantic import ValidationError
+
 from convsplit.errors import InvalidConversationError
 from convsplit.formats._common import (
     arguments_text,
@@ -63,7 +65,7 @@ def read_openai(record: object, *, role_map: Mapping[str, str] | None = None) ->
     """Parse one OpenAI-style record (``messages`` and friends) into a Conversation.
 
     Args:
-        record: the parsed JSON record.
+        record: the parsed JSON record, or a bare list of messages.
         role_map: extra role names and the role each stands for (``{"bot": "assistant"}``).
 
     Returns:
@@ -80,7 +82,11 @@ def read_openai(record: object, *, role_map: Mapping[str, str] | None = None) ->
     [('user', None), ('assistant', 'weather'), ('tool', None)]
     """
     roles = check_role_map(role_map)
-    fields, messages = list_field(record, "messages", "messages")
+    fields: dict[str, Any]
+    if isinstance(record, list):  # a bare list of messages, as many datasets store them
+        fields, messages = {}, record
+    else:
+        fields, messages = list_field(record, "messages", "messages")
     converted = [_message(m, i, roles) for i, m in enumerate(messages)]
     return parse_conversation(_top_level(fields, converted))
 
@@ -163,13 +169,14 @@ def _from_value_parts(parts: list[Any], index: int, out: dict[str, Any]) -> None
     reasoning: list[str] = []
     calls: list[ToolCall] = []
     for j, part in enumerate(parts):
+        where = f"message {index}: content part {j}"
         if not _is_value_part(part):
-            content.append(ContentPart.model_validate(part) if isinstance(part, dict) else part)
+            content.append(_content_part(part, where, f"content.{j}"))
             continue
         kind, value = part.get("type"), part["value"]
-        where, field = f"message {index}: content part {j}", f"content.{j}.value"
+        field = f"content.{j}.value"
         if kind == "text":
-            content.append(ContentPart(type="text", text=value))
+            content.append(_content_part({"type": "text", "text": value}, where, field))
         elif kind == "reasoning":
             if not isinstance(value, str):
                 raise InvalidConversationError(
@@ -179,7 +186,7 @@ def _from_value_parts(parts: list[Any], index: int, out: dict[str, Any]) -> None
         elif kind in ("tool_call", "tool_calls"):
             calls.extend(tool_calls_from_text(value, where=where, field=field))
         else:
-            content.append(ContentPart.model_validate(part))
+            content.append(_content_part(part, where, f"content.{j}"))
     if len(content) == 1 and content[0].type == "text" and not content[0].model_extra:
         out["content"] = content[0].text
     else:
@@ -188,6 +195,25 @@ def _from_value_parts(parts: list[Any], index: int, out: dict[str, Any]) -> None
         out["reasoning"] = "\n".join(reasoning)
     if calls:
         out["tool_calls"] = [*(out.get("tool_calls") or ()), *calls]
+
+
+def _content_part(part: object, where: str, field: str) -> ContentPart:
+    """One content part, or an error naming it (never pydantic's own)."""
+    if not isinstance(part, dict):
+        raise InvalidConversationError(
+            f"{where}: expected a content part object with 'type'; got {json_type(part)}",
+            field=field,
+        )
+    try:
+        return ContentPart.model_validate(part)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        name = ".".join(map(str, first["loc"]))
+        if first["type"] == "missing":
+            detail = f"field {name!r} is required"
+        else:
+            detail = f"field {name!r}: {first['msg'].lower()}; got {json_type(first['input'])}"
+        raise InvalidConversationError(f"{where}: {detail}", field=f"{field}.{name}") from error
 
 
 def _loss_weight(out: dict[str, Any]) -> None:
