@@ -5,7 +5,8 @@ A counter turns ordinary text into tokens. Special-token look-alikes in the text
 token into a sample's count. Counts are cached by text, because the same system prompt
 repeats across a whole file. OpenAI encodings count with the verified Rust counter of
 :mod:`convsplit.tokens.fast_count` where it is installed, and read tiktoken's vocabulary
-only when something needs the tokens themselves.
+only when something needs the tokens themselves. Text with a whitespace run too long for
+tiktoken's regex is encoded in exact parts (:mod:`convsplit.tokens.whitespace_runs`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import tiktoken
 from convsplit.errors import UnknownNameError
 from convsplit.tokens.fast_count import fast_count
 from convsplit.tokens.offline import load_ranks, official_spec
+from convsplit.tokens.whitespace_runs import LongRunEncoder, has_long_run
 
 DEFAULT_ENCODING = "o200k_base"
 #: ``get_counter("hf:<tokenizer.json, folder or package>")`` loads a Hugging Face tokenizer.
@@ -65,6 +67,13 @@ class TiktokenCounter:
     4
     >>> counter.count("<|endoftext|>")  # plain text, not the special token
     7
+    >>> counter.count(" " * 1_000_000 + "x")  # more than tiktoken's regex takes at once
+    7814
+
+    Raises:
+        InvalidConversationError: (from ``count`` and ``encode``) text with a whitespace run
+            of 100,000 characters or more, for an encoding other than o200k_base and
+            cl100k_base, whose pre-tokenizer convsplit cannot cut exactly.
     """
 
     count: Callable[[str], int]
@@ -89,6 +98,7 @@ class TiktokenCounter:
         self.name = name
         self._fast_count = count
         self._encoding_lock = threading.Lock()
+        self._long_runs: LongRunEncoder | None = None
         self.count = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_count)
 
     @classmethod
@@ -128,10 +138,20 @@ class TiktokenCounter:
                 return self._fast_count(text)
             except UnicodeEncodeError:  # lone surrogates: tiktoken replaces them
                 pass
-        return len(self.encoding.encode_ordinary(text))
+        return len(self.encode(text))
 
     def encode(self, text: str) -> list[int]:
+        if has_long_run(text):
+            return self._long_run_encoder().encode(text)
         return self.encoding.encode_ordinary(text)
+
+    def _long_run_encoder(self) -> LongRunEncoder:
+        if self._long_runs is None:
+            encoding = self.encoding
+            with self._encoding_lock:
+                if self._long_runs is None:
+                    self._long_runs = LongRunEncoder(encoding)
+        return self._long_runs
 
     def decode(self, tokens: Sequence[int]) -> str:
         return self.encoding.decode_bytes(list(tokens)).decode("utf-8", errors="ignore")
