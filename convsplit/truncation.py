@@ -11,7 +11,7 @@ Register your own with :func:`register_truncation`; find one with :func:`get_tru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -168,14 +168,15 @@ class TruncateContent:
         ]
         replacements: dict[int, Message] = {}
         for i in shortenable:
-            replacements[i] = _cut(layout, i, keep=0)
+            tokens = layout.counter.encode(layout.context_forms[i].text)
+            replacements[i] = _cut(layout, i, tokens, keep=0)
             if search.fits(blocks, replacements):
                 earlier = dict(replacements)
 
                 def fits(cut: Message, i: int = i, earlier: dict[int, Message] = earlier) -> bool:
                     return search.fits(blocks, {**earlier, i: cut})
 
-                replacements[i] = _most_that_fits(layout, i, fits)
+                replacements[i] = _most_that_fits(layout, i, tokens, fits)
                 return Fit(blocks, replacements)
         return plain
 
@@ -185,22 +186,26 @@ def truncation_marker(tokens_cut: int) -> str:
     return f"[... {tokens_cut} tokens truncated ...] "
 
 
-def _cut(layout: Layout, index: int, *, keep: int) -> Message:
-    """Message ``index`` (context form) keeping only the last ``keep`` tokens of its text."""
+def _cut(layout: Layout, index: int, tokens: Sequence[int], *, keep: int) -> Message:
+    """Message ``index`` (context form) keeping only the last ``keep`` of its ``tokens``."""
     message = layout.context_forms[index]
-    tokens = layout.counter.encode(message.text)
     kept = layout.counter.decode(tokens[len(tokens) - keep :]) if keep else ""
     return message.model_copy(update={"content": truncation_marker(len(tokens) - keep) + kept})
 
 
-def _most_that_fits(layout: Layout, index: int, fits: Callable[[Message], bool]) -> Message:
-    """The cut of message ``index`` keeping the most tokens that still fits (``keep=0`` does)."""
-    total = layout.counter.count(layout.context_forms[index].text)
-    lo, hi = 0, total - 1  # keeping everything never fits, or the unit would not be dropped
-    best = _cut(layout, index, keep=0)
+def _most_that_fits(
+    layout: Layout, index: int, tokens: Sequence[int], fits: Callable[[Message], bool]
+) -> Message:
+    """The cut of message ``index`` keeping the most tokens that still fits (``keep=0`` does).
+
+    ``tokens`` are the message's, encoded once: a long message is not encoded again at every
+    step of the search.
+    """
+    lo, hi = 0, len(tokens) - 1  # keeping everything never fits, or the unit would not be dropped
+    best = _cut(layout, index, tokens, keep=0)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        candidate = _cut(layout, index, keep=mid)
+        candidate = _cut(layout, index, tokens, keep=mid)
         if fits(candidate):
             lo, best = mid, candidate
         else:
