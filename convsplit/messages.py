@@ -135,6 +135,16 @@ def _problems(conv: Conversation) -> Iterator[Problem]:
     """What makes ``conv`` unwritable, first found first. The free-form parts (extras,
     tools, metadata, tool-call arguments) are walked for depth; every string is checked."""
     for i, message in enumerate(conv.messages):
+        content = message.content
+        if (
+            (content is None or (content.__class__ is str and content.isascii()))
+            and message.tool_calls is None
+            and message.name is None
+            and message.tool_call_id is None
+            and message.reasoning is None
+            and not message.__pydantic_extra__
+        ):
+            continue  # the common case: nothing to walk, nothing to encode
         where = f"message {i}: "
         for name in ("content", "name", "tool_call_id", "reasoning"):
             value = getattr(message, name)
@@ -164,11 +174,12 @@ def _problems(conv: Conversation) -> Iterator[Problem]:
             yield from _extras(call.function, 6, where, f"{field}.function")
             yield from _extras(call, 5, where, field)
         yield from _extras(message, 3, where, None)
-    yield from _value(conv.id, 1, "", "id")
-    for k, tool in enumerate(conv.tools or ()):
-        yield from _value(tool, 2, "", f"tools.{k}")
-    yield from _value(conv.metadata, 1, "", "metadata")
-    yield from _extras(conv, 1, "", None)
+    if conv.id is not None or conv.tools or conv.metadata or conv.model_extra:
+        yield from _value(conv.id, 1, "", "id")
+        for k, tool in enumerate(conv.tools or ()):
+            yield from _value(tool, 2, "", f"tools.{k}")
+        yield from _value(conv.metadata, 1, "", "metadata")
+        yield from _extras(conv, 1, "", None)
 
 
 def _extras(model: BaseModel, level: int, where: str, field: str | None) -> Iterator[Problem]:
@@ -181,25 +192,50 @@ def _extras(model: BaseModel, level: int, where: str, field: str | None) -> Iter
 
 def _value(value: object, level: int, where: str, field: str) -> Iterator[Problem]:
     """Problems in a JSON-like ``value`` held by a container at ``level``."""
+    found = _walk(value, level)
+    if found is _TOO_DEEP:
+        yield where, field, _deep(f"field {field!r}", "")
+    elif found is not None:
+        yield from _text(found, where, field)
+
+
+_TOO_DEEP = "too deep"
+
+
+def _walk(value: object, level: int) -> str | None:
+    """The first string (key or value) in ``value`` that UTF-8 cannot encode, or
+    ``_TOO_DEEP`` if it nests past the limit; None when all is well."""
     if isinstance(value, str):
-        if not value.isascii():
-            yield from _text(value, where, field)
-        return
+        return None if value.isascii() or _encodes(value) else value
     if not isinstance(value, (dict, list, tuple)):
-        return
+        return None
     stack: list[tuple[object, int]] = [(value, level + 1)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            yield where, field, _deep(f"field {field!r}", "")
-            return
-        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-        for child in cast(Iterable[object], children):
+            return _TOO_DEEP
+        if isinstance(item, dict):
+            for key in item:
+                if isinstance(key, str) and not key.isascii() and not _encodes(key):
+                    return key
+            children: Iterable[object] = item.values()
+        else:
+            children = cast(Iterable[object], item)
+        for child in children:
             if isinstance(child, str):
-                if not child.isascii():
-                    yield from _text(child, where, field)
+                if not child.isascii() and not _encodes(child):
+                    return child
             elif isinstance(child, (dict, list, tuple)):
                 stack.append((child, depth + 1))
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(text: str, where: str, field: str) -> Iterator[Problem]:

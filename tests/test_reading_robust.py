@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from convsplit import (
     Budget,
@@ -384,3 +386,25 @@ def test_a_content_part_of_the_wrong_shape_is_a_reject_not_a_crash() -> None:
         "p.jsonl line 3: message 0: content part 1: expected a content part object with "
         "'type'; got a string",
     ]
+
+
+# -- no input stops the scan or changes a record ----------------------------------------------
+
+PIECES = st.sampled_from(
+    [b"{", b"}", b"[", b"]", b",", b'"', b"\\", b"\n", b"\r\n", b"  ", b":", b"1", b'"a"',
+     b'{"a": 1}', b'[1, 2]', b"\xef\xbb\xbf", json.dumps(GOOD).encode()]
+)  # fmt: skip
+
+
+@given(st.lists(PIECES, max_size=40), st.sampled_from(["f.json", "f.jsonl", "<stdin>"]))
+def test_any_bytes_read_as_records_or_one_container_error(pieces: list[bytes], name: str) -> None:
+    data = b"".join(pieces)
+    try:
+        records = list(iter_raw_records(io.BytesIO(data), path=name, max_record_bytes=64))
+    except InvalidConversationError as error:
+        assert "is cut off" in str(error)
+        return
+    for record in records:
+        assert (record.value is None) or (record.error is None)
+        assert record.text in data
+        assert 1 <= record.lineno <= data.count(b"\n") + 1
