@@ -69,9 +69,6 @@ class InvalidOptionError(ConvsplitError, ValueError, TypeError):
     """
 
 
-OptionError = InvalidOptionError  # the formats' name for it while they are being reworked
-
-
 class UnknownNameError(ConvsplitError, KeyError):
     """A name that no registry knows; the message lists the names it does know."""
 

@@ -15,17 +15,23 @@ import atheris
 
 with atheris.instrument_imports():
     from convsplit import Budget, Chunks, ConvsplitError, MiddleOut, split_conversation
-    from convsplit.formats import read_records
+    from convsplit.formats import Record, read_records
 
 BUDGETS = (Budget(16), Budget(64), Budget(400, reserve_target=8))
 
 
 def test_one_input(data: bytes) -> None:
-    """Read ``data`` as a file of conversations and split each one three ways."""
-    try:
-        records = list(read_records(io.BytesIO(data), name="fuzz.jsonl"))
-    except ConvsplitError:
-        return
+    """Read ``data`` as JSONL and as a sniffed file; split each conversation three ways."""
+    for name in ("fuzz.jsonl", "fuzz.json"):
+        try:
+            records = list(read_records(io.BytesIO(data), name=name))
+        except ConvsplitError:
+            continue
+        split_each(records)
+
+
+def split_each(records: list[Record]) -> None:
+    """Split each conversation read three ways; a record is either read or rejected."""
     for k, record in enumerate(records):
         if record.conversation is None:
             if record.error is None:

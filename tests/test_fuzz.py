@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from convsplit import Budget, Chunks, ConvsplitError, TruncateContent, split_conversation
-from convsplit.formats import read_records
+from convsplit.formats import Record, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,10 +41,16 @@ shaped = st.recursive(
 
 
 def read_and_split(data: bytes) -> None:
-    try:
-        records = list(read_records(io.BytesIO(data), name="fuzz.jsonl"))
-    except ConvsplitError:
-        return
+    """Read ``data`` as JSONL and as a sniffed file (a JSON array, objects), and split."""
+    for name in ("fuzz.jsonl", "fuzz.json"):
+        try:
+            records = list(read_records(io.BytesIO(data), name=name))
+        except ConvsplitError:
+            continue
+        _split_each(records)
+
+
+def _split_each(records: list[Record]) -> None:
     for record in records:
         assert (record.conversation is None) != (record.error is None)
         if record.conversation is not None:
@@ -59,7 +65,6 @@ def read_and_split(data: bytes) -> None:
 
 @given(st.lists(shaped, max_size=6))
 def test_arbitrary_json_records_are_read_or_rejected(values: list[object]) -> None:
-    assume(not values or not isinstance(values[0], list))  # a leading [ is a JSON array file
     data = b"".join(json.dumps(v).encode() + b"\n" for v in values)
     records = list(read_records(io.BytesIO(data), name="fuzz.jsonl"))
     assert len(records) == len(values)
