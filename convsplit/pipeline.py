@@ -9,6 +9,7 @@ over worker processes while writing exactly the bytes one process would.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -318,13 +319,19 @@ class RecordSplitter:
 
 
 def _reject(path: str, raw: RawRecord, error: InvalidConversationError) -> dict[str, Any]:
-    return {
+    """A rejects-file entry: where, why, and the record's exact bytes: as text where they
+    are UTF-8, else base64 (``record_base64``), so that nothing is altered."""
+    reject: dict[str, Any] = {
         "path": path,
         "line": raw.lineno,
         "reason": error.reason,
         "field": error.field,
-        "record": raw.text.decode("utf-8", errors="replace"),
     }
+    try:
+        reject["record"] = raw.text.decode("utf-8")
+    except UnicodeDecodeError:
+        reject["record_base64"] = base64.b64encode(raw.text).decode("ascii")
+    return reject
 
 
 def _batches(
