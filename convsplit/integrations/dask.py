@@ -43,11 +43,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import pickle
 import re
 import shutil
-import tempfile
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -68,7 +69,7 @@ from convsplit.formats.containers import (
     skip_long_line,
 )
 from convsplit.inputs import expand_inputs
-from convsplit.output import AtomicOutput, check_targets
+from convsplit.output import AtomicOutput, check_targets, temporary_folder
 from convsplit.pipeline import RecordSplitter, Report, SplitOptions
 
 if TYPE_CHECKING:
@@ -84,6 +85,11 @@ DEFAULT_BLOCKSIZE = 64 << 20
 _BATCH_RECORDS = 64
 _WHITESPACE = b" \t\r\n"
 _PART = re.compile(r"part-\d+\.jsonl\Z")
+#: How long a run waits with no worker connected, unless Dask's own
+#: ``distributed.scheduler.no-workers-timeout`` says otherwise.
+_NO_WORKERS_SECONDS = 60.0
+_POLL_SECONDS = 0.05  # between looks for finished tasks
+_WORKERS_POLL_SECONDS = 1.0  # between questions to the scheduler about its workers
 
 
 # -- partitions -------------------------------------------------------------------------------
@@ -383,7 +389,7 @@ def split_files_dask(
         )
     target = os.path.abspath(os.fspath(output_dir))
     _check_output(target)
-    check_targets({"rejects": rejects}, files)
+    check_targets({"rejects": rejects}, files, folders={"output folder": output_dir})
     started = time.perf_counter()
     parts = plan_partitions(files, blocksize=blocksize)
     report = Report(files=files)
@@ -391,8 +397,10 @@ def split_files_dask(
     try:
         with _client(distributed, scheduler, n_workers) as client:
             counts = (
-                client.gather(
-                    client.map(_count, parts, [options.max_record_bytes] * len(parts), pure=False)
+                _results(
+                    distributed,
+                    client,
+                    client.map(_count, parts, [options.max_record_bytes] * len(parts), pure=False),
                 )
                 if len(parts) > 1
                 else [(0, 0)] * len(parts)
@@ -413,46 +421,118 @@ def split_files_dask(
                 )
                 for part, start, name in zip(parts, starts, names, strict=True)
             ]
-            results = _gather(distributed, futures, report, started, progress)
+
+            def done(result: _PartResult) -> None:
+                report.add(result.report)
+                if progress is not None:
+                    report.seconds = time.perf_counter() - started
+                    progress(report)
+
+            results: list[_PartResult] = _results(distributed, client, futures, done)
         if strict:
             _raise_first_reject(results)
         if rejects is not None:
             _join_rejects(folder, names, rejects)
         report.seconds = time.perf_counter() - started
         _put_in_place(folder, target)
-    finally:
-        if os.path.exists(folder):
-            shutil.rmtree(folder, ignore_errors=True)
+    finally:  # on any exception, an interrupt too
+        _remove(folder)
     return report
 
 
-def _gather(
+def _results(
     distributed: Any,
+    client: Any,
     futures: list[Any],
-    report: Report,
-    started: float,
-    progress: Callable[[Report], None] | None,
-) -> list[_PartResult]:
-    """The tasks' results in input order, the report added up as each finishes."""
+    done: Callable[[Any], None] | None = None,
+) -> list[Any]:
+    """The tasks' results in input order, ``done`` called with each as it finishes.
+
+    A run whose scheduler has had no worker for the no-workers timeout fails, rather than
+    wait for ever; so does one whose scheduler is lost or fails its tasks.
+    """
     order = {future.key: k for k, future in enumerate(futures)}
-    results: list[_PartResult | None] = [None] * len(futures)
+    results: list[Any] = [None] * len(futures)
+    watch = _Workers(client)
+    completed = distributed.as_completed(futures)
     try:
-        for future in distributed.as_completed(futures):
-            result: _PartResult = future.result()
+        while not completed.is_empty():
+            if not completed.has_ready():
+                watch.check(completed.count(), len(futures))
+                time.sleep(_POLL_SECONDS)
+                continue
+            future = next(completed)
+            result = future.result()
             results[order[future.key]] = result
-            report.add(result.report)
-            if progress is not None:
-                report.seconds = time.perf_counter() - started
-                progress(report)
+            if done is not None:
+                done(result)
     except distributed.KilledWorker as error:
         raise WorkerError(
             f"a Dask worker died running a partition (killed or out of memory): {error}; "
             "no output was written"
         ) from error
+    except distributed.CancelledError as error:  # a BaseException: not caught below
+        raise WorkerError(
+            f"the Dask scheduler at {watch.address} cancelled the run's tasks (lost, or "
+            f"restarted): {error}; no output was written"
+        ) from error
+    except Exception as error:
+        if type(error).__module__.partition(".")[0] != "distributed":
+            raise  # the task's own error (a bad record, a full disk), as the local engine's
+        raise WorkerError(
+            f"the Dask scheduler at {watch.address} failed the run: "
+            f"{type(error).__name__}: {error}; no output was written"
+        ) from error
     finally:
-        for future in futures:
-            future.cancel()
-    return [r for r in results if r is not None]
+        with contextlib.suppress(Exception):  # a lost scheduler: nothing left to cancel
+            client.cancel(futures)
+    return results
+
+
+class _Workers:
+    """Asks the scheduler, once in a while, whether it has workers; after the no-workers
+    timeout without any, fails the run."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.address = str(getattr(client.scheduler, "address", None) or "(unknown)")
+        self.timeout = _no_workers_timeout()
+        self._asked = 0.0
+        self._none_since: float | None = None
+
+    def check(self, left: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._asked < _WORKERS_POLL_SECONDS:
+            return
+        self._asked = now
+        try:
+            workers = len(self.client.nthreads())
+        except OSError as error:
+            raise WorkerError(
+                f"lost the Dask scheduler at {self.address}: {error}; no output was written"
+            ) from error
+        if workers:
+            self._none_since = None
+            return
+        if self._none_since is None:
+            self._none_since = now
+        if now - self._none_since >= self.timeout:
+            raise WorkerError(
+                f"no Dask worker has been connected to the scheduler at {self.address} for "
+                f"{self.timeout:g} s (all gone, or none started), with {left} of {total} tasks "
+                "not done; no output was written (start workers, or set "
+                "DASK_DISTRIBUTED__SCHEDULER__NO_WORKERS_TIMEOUT to wait longer)"
+            )
+
+
+def _no_workers_timeout() -> float:
+    """Dask's ``distributed.scheduler.no-workers-timeout`` in seconds, or our default."""
+    config = require("dask.config", extra="dask", purpose=_PURPOSE)
+    utils = require("dask.utils", extra="dask", purpose=_PURPOSE)
+    configured = config.get("distributed.scheduler.no-workers-timeout", None)
+    if configured is None:
+        return _NO_WORKERS_SECONDS
+    return float(utils.parse_timedelta(configured, default="s"))
 
 
 def _raise_first_reject(results: Sequence[_PartResult]) -> None:
@@ -494,13 +574,41 @@ def _client(
     if active is not None:
         yield active
         return
-    with (
-        distributed.LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
+    with contextlib.ExitStack() as stack:
+        with _interrupts_held():
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    # Without a dashboard the scheduler still serves HTTP (health checks),
+                    # on 8787 unless told: a second run at once would warn that it is taken.
+                    scheduler_kwargs={"dashboard_address": ":0"},
+                    silence_logs=logging.CRITICAL,  # failures reach the caller as errors
+                )
+            )
+        yield stack.enter_context(distributed.Client(cluster))
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Keep Ctrl-C (``SIGINT``) from the worker processes started inside the block.
+
+    The terminal sends it to the whole process group: each worker would die printing its
+    traceback, while this process, interrupted too, stops them anyway (quietly). A
+    process inherits an ignored signal (a blocked one would not do: multiprocessing
+    unblocks it in the thread that starts them), so it is ignored while they start; a
+    Ctrl-C in that second is lost. Only the main thread can change it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:  # None: a handler set outside Python, which Python cannot put back
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
 
 def _check_output(target: str) -> None:
@@ -526,18 +634,14 @@ def _check_output(target: str) -> None:
 
 def _temporary_folder(target: str) -> str:
     """A folder beside ``target`` (same file system, so the final rename is atomic) that
-    every worker may write to, as ``mkdir`` would make it (``mkdtemp`` gives 0700)."""
-    parent, name = os.path.split(target)
+    every worker may write to, made as ``mkdir`` makes one; its name is one no later run
+    reads as input (:func:`~convsplit.output.is_temporary`)."""
     try:
-        folder = tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=parent)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(folder, 0o777 & ~umask)
+        return temporary_folder(target)
     except OSError as error:
         raise OutputError(
             f"cannot write {target}: {error.strerror or error}; nothing was written"
         ) from error
-    return folder
 
 
 def _put_in_place(folder: str, target: str) -> None:
@@ -545,16 +649,36 @@ def _put_in_place(folder: str, target: str) -> None:
     _check_output(target)  # nothing else appeared there while the run went on
     try:
         if os.path.lexists(target):
-            old = folder + ".old"
+            old = temporary_folder(target)  # empty: renaming a folder over it replaces it
             os.replace(target, old)
             os.replace(folder, target)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
         else:
             os.replace(folder, target)
     except OSError as error:
         raise OutputError(
             f"cannot put {target} in place: {error.strerror or error}; nothing was written"
         ) from error
+
+
+def _remove(folder: str) -> None:
+    """Remove ``folder`` and what it holds, if it is there.
+
+    It is renamed first: a task still running on some worker (an external cluster finishes
+    a task it was told to cancel) can then no longer create a file in it, which would
+    leave it behind once emptied.
+    """
+    if not os.path.lexists(folder):
+        return
+    doomed: str | None = None
+    with contextlib.suppress(OSError):
+        doomed = temporary_folder(folder)
+        try:
+            os.replace(folder, doomed)  # over the empty folder just made
+        except OSError:
+            os.rmdir(doomed)
+            doomed = None
+    shutil.rmtree(doomed or folder, ignore_errors=True)
 
 
 # -- bags -------------------------------------------------------------------------------------
