@@ -395,7 +395,7 @@ def split_files_dask(
     report = Report(files=files)
     folder = _temporary_folder(target)
     try:
-        with _client(distributed, scheduler, n_workers) as client:
+        with _quiet_logs(), _client(distributed, scheduler, n_workers) as client:
             counts = (
                 _results(
                     distributed,
@@ -473,8 +473,8 @@ def _results(
         ) from error
     except distributed.CancelledError as error:  # a BaseException: not caught below
         raise WorkerError(
-            f"the Dask scheduler at {watch.address} cancelled the run's tasks (lost, or "
-            f"restarted): {error}; no output was written"
+            f"lost the Dask scheduler at {watch.address} (the connection closed, or the "
+            "scheduler cancelled the run's tasks); no output was written"
         ) from error
     except Exception as error:
         if type(error).__module__.partition(".")[0] != "distributed":
@@ -589,6 +589,32 @@ def _client(
                 )
             )
         yield stack.enter_context(distributed.Client(cluster))
+
+
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """No log lines from Dask in this process while the block runs.
+
+    What goes wrong reaches the caller as one error; Dask would also log it (a lost
+    scheduler as a traceback, an interrupt as a page of them while it shuts down). Each
+    logger with a level of its own is raised, the others follow ``distributed``'s.
+    """
+    manager = logging.Logger.manager
+    names = ["distributed"] + [
+        name
+        for name, found in list(manager.loggerDict.items())
+        if name.startswith("distributed.")
+        and isinstance(found, logging.Logger)
+        and found.level != logging.NOTSET
+    ]
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @contextlib.contextmanager
