@@ -35,7 +35,10 @@ Pointing it at a real cluster
    or from Python ``split_files_dask(["data/"], "samples/", options=...,
    scheduler="tcp://10.0.0.5:8786")`` (``scheduler`` may also be a
    ``distributed.Client``). Without a scheduler, a client already active in the process is
-   used, or else a local cluster of worker processes is started for the run.
+   used, or else a local cluster of worker processes is started for the run. A run whose
+   scheduler has no worker fails after Dask's ``distributed.scheduler.no-workers-timeout``
+   (60 s when not set; ``DASK_DISTRIBUTED__SCHEDULER__NO_WORKERS_TIMEOUT=10min`` for a
+   cluster that starts its workers on demand).
 """
 
 from __future__ import annotations
@@ -361,9 +364,12 @@ def split_files_dask(
 
     Raises:
         InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
-        OutputError: the output folder cannot be written or holds other files, or the
-            rejects file names an input.
-        WorkerError: a worker died, or failed with an error that could not be sent back.
+        OutputError: the output folder cannot be written, holds other files, holds an
+            input or the rejects file, or the rejects file names an input (all refused
+            before any work).
+        WorkerError: a worker died, or failed with an error that could not be sent back;
+            the scheduler was lost; or it had no worker for Dask's
+            ``distributed.scheduler.no-workers-timeout`` (60 s when not set).
         MissingExtraError: ``dask`` or ``distributed`` is not installed.
 
     Example::
