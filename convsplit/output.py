@@ -54,12 +54,14 @@ _NAME_MAX = 255  # where the file system does not say
 class AtomicOutput:
     """A file written under a temporary name and renamed into place only on success.
 
-    ``-`` is standard output; a pipe or device (``/dev/null``) is written in place; a link
-    is written through to its file. A name ending in ``.gz`` is gzip-compressed, with the
-    same bytes for the same content run after run. Any failure to create, write, close or
-    rename it (a full disk, a missing folder) is an :class:`OutputError` naming the file,
-    raised by the next :meth:`write` or on leaving the ``with`` block; the temporary file
-    is removed.
+    ``-`` is standard output; a name for a descriptor this process holds (``/dev/stdout``,
+    ``/dev/fd/3``) is written through it, appending where it appends; a pipe or device
+    (``/dev/null``) is written in place; a link is written through to its file. The
+    temporary is removed on any exception, an interrupt or ``SystemExit`` too. A name
+    ending in ``.gz`` is gzip-compressed, with the same bytes for the same content run
+    after run. Any failure to create, write, close or rename it (a full disk, a missing
+    folder) is an :class:`OutputError` naming the file, raised by the next :meth:`write`
+    or on leaving the ``with`` block; the temporary file is removed.
     """
 
     def __init__(self, target: str | os.PathLike[str]) -> None:
