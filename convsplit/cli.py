@@ -483,9 +483,8 @@ def _split(args: argparse.Namespace) -> int:
     if args.engine == "dask" and args.output.endswith(".gz"):
         raise _UsageError("--engine dask writes a folder of uncompressed part files; drop .gz")
     targets = {"-o": args.output, "--rejects": args.rejects, "--report": args.report}
-    if args.engine == "dask":
-        targets.pop("-o")  # a folder, checked by the engine
-    check_targets(targets, expand_inputs(args.inputs))
+    folders = {"-o": targets.pop("-o")} if args.engine == "dask" else None
+    check_targets(targets, expand_inputs(args.inputs), folders=folders)
     # The report file is opened first: a folder that is not there fails before any work.
     with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
         progress = Progress(_total_size(args.inputs))

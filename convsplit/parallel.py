@@ -210,7 +210,7 @@ def _collect(workers: list[_Worker]) -> dict[int, SplitBatch]:
         except (EOFError, OSError):
             raise WorkerError(_DIED) from None
         if kind == "error":
-            raise _unpacked(payload)
+            raise payload
         worker.batch = None
         finished[number] = payload
     return finished
@@ -232,25 +232,15 @@ def _stop(workers: list[_Worker], *, graceful: bool) -> None:
         worker.conn.close()
 
 
-def _packed(error: BaseException) -> tuple[bytes | None, str]:
-    """An error to send to the parent: pickled if it comes back whole, and its text."""
-    text = f"{type(error).__name__}: {error}"
+def _packed(error: BaseException) -> BaseException:
+    """An error to send to the parent: itself if it travels whole, else its text."""
     try:
-        data = pickle.dumps(error)
-        pickle.loads(data)
+        pickle.loads(pickle.dumps(error))
     except Exception:  # any exception that will not travel is sent as text
-        return None, text
-    return data, text
-
-
-def _unpacked(payload: tuple[bytes | None, str]) -> BaseException:
-    data, text = payload
-    if data is not None:
-        with contextlib.suppress(Exception):
-            error = pickle.loads(data)
-            if isinstance(error, BaseException):
-                return error
-    return WorkerError(f"a worker process failed: {text}; no output was written")
+        return WorkerError(
+            f"a worker process failed: {type(error).__name__}: {error}; no output was written"
+        )
+    return error
 
 
 def _serve(  # noqa: PLR0917 (a Process target takes its arguments by position)

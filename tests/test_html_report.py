@@ -69,7 +69,7 @@ def messy(tmp_path: Path) -> Path:
         tmp_path / "messy.jsonl",
         _chat(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello!")),
         _chat(("user", HOSTILE), ("assistant", "I will not run that.")),
-        [],
+        42,
         _chat(("user", "Only a question?")),
         _chat(("user", "x " * 3000), ("assistant", "A long question deserves a short answer.")),
         _chat(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello!")),
@@ -200,12 +200,12 @@ def test_every_finding_links_to_a_section_showing_its_record(messy: Path) -> Non
     assert {link[1:] for link in internal} <= page.ids, "every link lands on an element"
     for finding in findings:
         assert f"#{record_anchor(0, finding.lineno)}" in page.links, finding
-    # the record section shows the record: the duplicate's messages, the raw text of [] ...
+    # the record section shows the record: the duplicate's messages, the raw text of 42 ...
     html = render_report(data)
     section = html[html.index('id="record-0-6"') :]
     assert "Be brief." in section[: section.index("</article>")]
     raw = html[html.index('id="record-0-3"') :]
-    assert '<pre class="raw">[]' in raw
+    assert '<pre class="raw">42' in raw
     # ... and a long message cut, saying how much was left out
     long = html[html.index('id="record-0-5"') :]
     assert "[\u2026 5,400 more characters]" in long[: long.index("</article>")]

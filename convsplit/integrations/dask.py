@@ -69,6 +69,7 @@ from convsplit.formats.containers import (
     _container,
     _first_non_space,
     _json_error,
+    container_of_name,
     skip_long_line,
 )
 from convsplit.inputs import expand_inputs
@@ -148,6 +149,8 @@ def _plain_jsonl(path: str) -> bool:
         head = stream.read(_CHUNK)
     if path.endswith(".gz") or head.startswith(b"\x1f\x8b"):
         return False
+    if container_of_name(path) == "jsonl":
+        return True
     if head.startswith(_BOM):
         head = head[len(_BOM) :]
     first = _first_non_space(head, 0)
