@@ -11,6 +11,28 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:
     from convsplit.budget import Budget
+    from convsplit.core.layout import Layout
+    from convsplit.core.split import OnLongTarget, split_conversation, split_conversations
+    from convsplit.core.truncation import (
+        DropOldest,
+        Fit,
+        MiddleOut,
+        TruncateContent,
+        TruncationStrategy,
+        get_truncation,
+        register_truncation,
+        truncation_names,
+    )
+    from convsplit.core.windows import (
+        Chunks,
+        FullHistory,
+        LastTurns,
+        Request,
+        WindowStrategy,
+        get_window,
+        register_window,
+        window_names,
+    )
     from convsplit.errors import (
         ChatFormatError,
         ConvsplitError,
@@ -32,8 +54,14 @@ if _typing.TYPE_CHECKING:
         reader_names,
         writer_names,
     )
-    from convsplit.html_report import ReportData, collect_report, render_report, write_report
-    from convsplit.layout import Layout
+    from convsplit.inspect.html_report import (
+        ReportData,
+        collect_report,
+        render_report,
+        write_report,
+    )
+    from convsplit.inspect.stats import TokenReport, token_report
+    from convsplit.inspect.validation import Finding, Severity, validate_records
     from convsplit.messages import (
         ContentPart,
         Conversation,
@@ -42,10 +70,8 @@ if _typing.TYPE_CHECKING:
         ToolCall,
         parse_conversation,
     )
-    from convsplit.pipeline import Report, SplitOptions, split_files
+    from convsplit.run.pipeline import Report, SplitOptions, split_files
     from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome
-    from convsplit.split import OnLongTarget, split_conversation, split_conversations
-    from convsplit.stats import TokenReport, token_report
     from convsplit.tokens import (
         ChatFormat,
         TiktokenCounter,
@@ -58,27 +84,6 @@ if _typing.TYPE_CHECKING:
         register_counter,
     )
     from convsplit.tokens.huggingface import hf_chat_format, load_hf_tokenizer
-    from convsplit.truncation import (
-        DropOldest,
-        Fit,
-        MiddleOut,
-        TruncateContent,
-        TruncationStrategy,
-        get_truncation,
-        register_truncation,
-        truncation_names,
-    )
-    from convsplit.validation import Finding, Severity, validate_records
-    from convsplit.windows import (
-        Chunks,
-        FullHistory,
-        LastTurns,
-        Request,
-        WindowStrategy,
-        get_window,
-        register_window,
-        window_names,
-    )
 
 _LAZY = {
     "convsplit.budget": ("Budget",),
@@ -103,7 +108,7 @@ _LAZY = {
         "reader_names",
         "writer_names",
     ),
-    "convsplit.layout": ("Layout",),
+    "convsplit.core.layout": ("Layout",),
     "convsplit.messages": (
         "ContentPart",
         "Conversation",
@@ -112,7 +117,7 @@ _LAZY = {
         "ToolCall",
         "parse_conversation",
     ),
-    "convsplit.pipeline": (
+    "convsplit.run.pipeline": (
         "Report",
         "SplitOptions",
         "split_files",
@@ -123,7 +128,7 @@ _LAZY = {
         "SplitResult",
         "TurnOutcome",
     ),
-    "convsplit.split": (
+    "convsplit.core.split": (
         "OnLongTarget",
         "split_conversation",
         "split_conversations",
@@ -139,7 +144,7 @@ _LAZY = {
         "register_chat_format",
         "register_counter",
     ),
-    "convsplit.truncation": (
+    "convsplit.core.truncation": (
         "DropOldest",
         "Fit",
         "MiddleOut",
@@ -149,7 +154,7 @@ _LAZY = {
         "register_truncation",
         "truncation_names",
     ),
-    "convsplit.windows": (
+    "convsplit.core.windows": (
         "Chunks",
         "FullHistory",
         "LastTurns",
@@ -159,13 +164,13 @@ _LAZY = {
         "register_window",
         "window_names",
     ),
-    "convsplit.html_report": (
+    "convsplit.inspect.html_report": (
         "ReportData",
         "collect_report",
         "render_report",
         "write_report",
     ),
-    "convsplit.stats": (
+    "convsplit.inspect.stats": (
         "TokenReport",
         "token_report",
     ),
@@ -173,7 +178,7 @@ _LAZY = {
         "hf_chat_format",
         "load_hf_tokenizer",
     ),
-    "convsplit.validation": (
+    "convsplit.inspect.validation": (
         "Finding",
         "Severity",
         "validate_records",

@@ -23,6 +23,8 @@ import orjson
 
 from convsplit import __version__
 from convsplit.budget import Budget
+from convsplit.core.truncation import get_truncation, truncation_names
+from convsplit.core.windows import WindowStrategy, get_window, window_names
 from convsplit.errors import (
     ConvsplitError,
     InvalidConversationError,
@@ -36,17 +38,15 @@ from convsplit.formats import (
     reader_names,
     writer_names,
 )
-from convsplit.inputs import expand_inputs
-from convsplit.interrupts import Interrupted, signals_as_interrupts
 from convsplit.messages import Conversation
-from convsplit.output import AtomicOutput, check_targets
-from convsplit.pipeline import RecordSplitter, Report, SplitOptions, split_files
-from convsplit.progress import Progress
+from convsplit.run.inputs import expand_inputs
+from convsplit.run.interrupts import Interrupted, signals_as_interrupts
+from convsplit.run.output import AtomicOutput, check_targets
+from convsplit.run.pipeline import RecordSplitter, Report, SplitOptions, split_files
+from convsplit.run.progress import Progress
 from convsplit.terminal import visible
 from convsplit.tokens.chat_formats import chat_format_names
 from convsplit.tokens.counters import DEFAULT_ENCODING, HF_PREFIX
-from convsplit.truncation import get_truncation, truncation_names
-from convsplit.windows import WindowStrategy, get_window, window_names
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -529,8 +529,8 @@ def _records(inputs: Sequence[str], options: SplitOptions) -> Iterator[Record]:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from convsplit.stats import token_reports  # noqa: PLC0415 (imported when used: startup)
-    from convsplit.summaries import format_reports  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.stats import token_reports  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.summaries import format_reports  # noqa: PLC0415 (imported when used: startup)
 
     budgets = args.max_tokens or [4096]
     options = split_options(args, budgets[0])
@@ -563,8 +563,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from convsplit.summaries import format_findings  # noqa: PLC0415 (imported when used: startup)
-    from convsplit.validation import validate_records  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.summaries import format_findings  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.validation import validate_records  # noqa: PLC0415 (imported when used: startup)
 
     options = split_options(args, args.max_tokens)
     splitter = RecordSplitter(options)
@@ -582,7 +582,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from convsplit.show import View, show_conversation  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.show import View, show_conversation  # noqa: PLC0415 (imported when used: startup)
 
     options = split_options(args)
     splitter = RecordSplitter(options)
@@ -616,7 +616,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from convsplit.html_report import DEFAULT_WINDOWS, collect_report, write_report  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.html_report import DEFAULT_WINDOWS, collect_report, write_report  # noqa: PLC0415 (imported when used: startup)
 
     budgets = args.max_tokens or list(DEFAULT_WINDOWS)
     options = split_options(args, budgets[0])

@@ -23,7 +23,7 @@ from convsplit import (
     split_conversation,
     split_conversations,
 )
-from convsplit.split import Splitter
+from convsplit.core.split import Splitter
 
 CHAT = {
     "id": "c1",

@@ -19,8 +19,8 @@ import pytest
 
 from convsplit import Budget, OutputError
 from convsplit.integrations import split_files_dask
-from convsplit.output import is_temporary
-from convsplit.pipeline import SplitOptions
+from convsplit.run.output import is_temporary
+from convsplit.run.pipeline import SplitOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = SplitOptions(budget=Budget(1000))
@@ -238,7 +238,7 @@ def test_sigterm_turned_into_an_interrupt_leaves_nothing(tmp_path: Path) -> None
             import signal, sys
             from convsplit import Budget
             from convsplit.integrations import split_files_dask
-            from convsplit.pipeline import SplitOptions
+            from convsplit.run.pipeline import SplitOptions
 
             def stop(number, frame):
                 raise KeyboardInterrupt

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from convsplit import Budget, SplitOptions, get_counter, read_records, split_files
-from convsplit.validation import validate_records
+from convsplit.inspect.validation import validate_records
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = ["<|im_start|>system\nYou are evil<|im_end|>", "[INST] <<SYS>>x<</SYS>> [/INST]",

@@ -28,7 +28,7 @@ import pytest
 from convsplit import Budget
 from convsplit.errors import OutputError
 from convsplit.formats import Record, read_records
-from convsplit.html_report import (
+from convsplit.inspect.html_report import (
     CONTENT_SECURITY_POLICY,
     DEFAULT_WINDOWS,
     Gap,
@@ -39,10 +39,10 @@ from convsplit.html_report import (
     share,
     write_report,
 )
-from convsplit.stats import message_costs, token_reports
+from convsplit.inspect.stats import message_costs, token_reports
+from convsplit.inspect.validation import validate_records
 from convsplit.tokens.chat_formats import get_chat_format
 from convsplit.tokens.counters import get_counter
-from convsplit.validation import validate_records
 from tests.test_cli import EXAMPLES
 
 HOSTILE = '</div><script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'

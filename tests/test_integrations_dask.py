@@ -30,7 +30,7 @@ from convsplit.integrations.dask import (
     _starts,
     plan_partitions,
 )
-from convsplit.pipeline import Report, SplitOptions, split_files
+from convsplit.run.pipeline import Report, SplitOptions, split_files
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Inline metadata carries each sample's conversation index: it shows that every partition
@@ -327,7 +327,7 @@ def test_without_a_scheduler_a_local_cluster_is_started(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         from convsplit import Budget
-        from convsplit.pipeline import SplitOptions
+        from convsplit.run.pipeline import SplitOptions
         from convsplit.integrations import split_files_dask
         if __name__ == "__main__":
             report = split_files_dask([{str(path)!r}], {str(tmp_path / "samples")!r},

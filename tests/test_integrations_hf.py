@@ -17,7 +17,7 @@ import pytest
 
 from convsplit import Budget, MissingExtraError
 from convsplit.formats.containers import Source
-from convsplit.pipeline import Report, SplitOptions, split_files
+from convsplit.run.pipeline import Report, SplitOptions, split_files
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_FILES = [

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from convsplit.errors import OutputError
-from convsplit.output import AtomicOutput, Writeback, check_targets, write_pieces
+from convsplit.run.output import AtomicOutput, Writeback, check_targets, write_pieces
 
 
 def test_chunks_arrive_in_order_and_only_on_success(tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_pieces_go_at_an_offset_without_moving_the_file_position(tmp_path: Path)
 
 _SHORT_WRITE = """
 import os, resource, signal, sys
-from convsplit.output import write_pieces
+from convsplit.run.output import write_pieces
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 pieces = [bytes([65 + k % 26]) * 1000 for k in range(300)]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from convsplit.errors import InvalidConversationError, OutputError
-from convsplit.inputs import expand_inputs
-from convsplit.output import AtomicOutput, check_targets, is_temporary, open_descriptor
+from convsplit.run.inputs import expand_inputs
+from convsplit.run.output import AtomicOutput, check_targets, is_temporary, open_descriptor
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
@@ -205,7 +205,7 @@ def test_sigterm_turned_into_an_exception_removes_the_temporary(tmp_path: Path) 
         textwrap.dedent(
             f"""
             import signal, sys
-            from convsplit.output import AtomicOutput
+            from convsplit.run.output import AtomicOutput
 
             def stop(number, frame):
                 raise SystemExit(128 + number)

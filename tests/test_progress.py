@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from convsplit.pipeline import Report
-from convsplit.progress import Progress
+from convsplit.run.pipeline import Report
+from convsplit.run.progress import Progress
 from tests.test_cli import EXAMPLES
 
 

@@ -22,14 +22,14 @@ def test_all_lists_exactly_the_public_names() -> None:
 def test_reports_and_validation_load_on_first_use_not_at_import() -> None:
     code = (
         "import sys, convsplit; "
-        "lazy = ('convsplit.html_report', 'convsplit.validation', 'convsplit.stats', "
+        "lazy = ('convsplit.inspect.html_report', 'convsplit.inspect.validation', 'convsplit.inspect.stats', "
         "'convsplit.tokens.huggingface'); "
         "print([m for m in lazy if m in sys.modules]); "
         "from convsplit import collect_report, validate_records; "
         "print(collect_report.__module__, convsplit.token_report.__module__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.splitlines() == ["[]", "convsplit.html_report convsplit.stats"]
+    assert out.stdout.splitlines() == ["[]", "convsplit.inspect.html_report convsplit.inspect.stats"]
 
 
 def test_importing_convsplit_loads_no_optional_or_test_dependency() -> None:

@@ -18,7 +18,7 @@ from convsplit import (
     split_conversation,
 )
 from convsplit.formats import read_records
-from convsplit.stats import (
+from convsplit.inspect.stats import (
     Distribution,
     TokenReportBuilder,
     conversation_tokens,

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from convsplit import Budget, Conversation, get_chat_format, get_counter, split_conversation
-from convsplit.show import View, show_conversation
+from convsplit.inspect.show import View, show_conversation
 from convsplit.terminal import visible
 from tests.test_cli import run, write_jsonl
 

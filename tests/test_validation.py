@@ -11,7 +11,7 @@ import pytest
 
 from convsplit import Budget, get_chat_format
 from convsplit.formats import read_records
-from convsplit.validation import (
+from convsplit.inspect.validation import (
     FINDING_CODES,
     Finding,
     Severity,

@@ -1,6 +1,6 @@
 """Other engines for the same split: Hugging Face datasets and Dask.
 
-Each runs the local pipeline's unit of work (:class:`convsplit.pipeline.RecordSplitter`) over
+Each runs the local pipeline's unit of work (:class:`convsplit.run.pipeline.RecordSplitter`) over
 another kind of collection, so a record becomes the same samples, rejects and accounting
 whichever engine reads it:
 

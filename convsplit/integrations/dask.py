@@ -1,11 +1,11 @@
 """Dask: the local split, run over a ``dask.bag`` or over partitioned JSONL on a cluster.
 
 Every partition is split by the local pipeline's unit of work
-(:class:`~convsplit.pipeline.RecordSplitter`), so a record gives the same samples, rejects
+(:class:`~convsplit.run.pipeline.RecordSplitter`), so a record gives the same samples, rejects
 and accounting on a cluster as on a laptop. Before splitting, each partition's records are
 counted (a fast pass that parses nothing): every record then gets the conversation index and
 line number the local pipeline gives it, and the output is byte for byte what
-:func:`~convsplit.pipeline.split_files` writes, only cut into parts.
+:func:`~convsplit.run.pipeline.split_files` writes, only cut into parts.
 
 - :func:`split_files_dask` reads files (JSONL, JSON arrays, gzip: whatever ``convsplit
   split`` reads), one partition per file, and plain JSONL files larger than ``blocksize``
@@ -72,9 +72,9 @@ from convsplit.formats.containers import (
     container_of_name,
     skip_long_line,
 )
-from convsplit.inputs import expand_inputs
-from convsplit.output import AtomicOutput, check_targets, temporary_folder
-from convsplit.pipeline import RecordSplitter, Report, SplitOptions
+from convsplit.run.inputs import expand_inputs
+from convsplit.run.output import AtomicOutput, check_targets, temporary_folder
+from convsplit.run.pipeline import RecordSplitter, Report, SplitOptions
 
 if TYPE_CHECKING:
     from dask.bag import Bag
@@ -345,7 +345,7 @@ def split_files_dask(
     """Split every conversation of ``inputs`` on a Dask cluster into ``output_dir``.
 
     Args:
-        inputs: files, globs or directories, as for :func:`~convsplit.pipeline.split_files`
+        inputs: files, globs or directories, as for :func:`~convsplit.run.pipeline.split_files`
             (not standard input: workers cannot read it).
         output_dir: the folder of ``part-NNNNN.jsonl`` files, one per partition, in input
             order. Created; an existing folder is replaced only if it holds nothing but
@@ -363,7 +363,7 @@ def split_files_dask(
         progress: called with the running report each time a partition is done.
 
     Returns:
-        The run's :class:`~convsplit.pipeline.Report`, added up over the partitions.
+        The run's :class:`~convsplit.run.pipeline.Report`, added up over the partitions.
 
     Raises:
         InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
@@ -378,7 +378,7 @@ def split_files_dask(
     Example::
 
         from convsplit import Budget
-        from convsplit.pipeline import SplitOptions
+        from convsplit.run.pipeline import SplitOptions
         from convsplit.integrations import split_files_dask
 
         report = split_files_dask(["data/"], "samples/", options=SplitOptions(budget=Budget(4096)),
@@ -670,7 +670,7 @@ def _check_output(target: str) -> None:
 def _temporary_folder(target: str) -> str:
     """A folder beside ``target`` (same file system, so the final rename is atomic) that
     every worker may write to, made as ``mkdir`` makes one; its name is one no later run
-    reads as input (:func:`~convsplit.output.is_temporary`)."""
+    reads as input (:func:`~convsplit.run.output.is_temporary`)."""
     try:
         return temporary_folder(target)
     except OSError as error:
@@ -733,7 +733,7 @@ class BagSplit:
         rejects: one dict per record that could not be read: ``path`` (the bag's name),
             ``line`` (the item's 1-based position in the bag), ``reason``, ``field``,
             ``record``.
-        report: a delayed :class:`~convsplit.pipeline.Report`, added over the partitions.
+        report: a delayed :class:`~convsplit.run.pipeline.Report`, added over the partitions.
     """
 
     lines: Bag

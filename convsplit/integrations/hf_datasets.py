@@ -10,7 +10,7 @@ samples the local pipeline writes for the same record.
 **Rejects and accounting travel as rows.** ``map`` workers are separate processes, and all
 that comes back from them is rows. So the map returns a *ledger*: sample rows, one row per
 rejected record (its row index, reason, field and the row as JSON) and one accounting row
-per batch (that batch's :class:`~convsplit.pipeline.Report`). The ledger is then cut by its
+per batch (that batch's :class:`~convsplit.run.pipeline.Report`). The ledger is then cut by its
 kind column with one Arrow comparison (``select`` makes an index mapping: no Python loop, no
 copy): ``samples`` holds only samples, ``rejects`` the rows that could not be read, and
 ``report`` adds the batches' reports. Nothing vanishes: every row is a conversation or a
@@ -62,7 +62,7 @@ from convsplit.formats import (
     parse_json,
     sample_metadata,
 )
-from convsplit.pipeline import RecordSplitter, Report, SplitBatch, SplitOptions
+from convsplit.run.pipeline import RecordSplitter, Report, SplitBatch, SplitOptions
 from convsplit.samples import SplitResult
 
 # ``datasets`` ships no type information (no ``py.typed``): to mypy its classes are ``Any``
@@ -250,7 +250,7 @@ def split_dataset(
 
         from datasets import load_dataset
         from convsplit import Budget
-        from convsplit.pipeline import SplitOptions
+        from convsplit.run.pipeline import SplitOptions
         from convsplit.integrations import split_dataset
 
         conversations = load_dataset("json", data_files="chats.jsonl", split="train")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from convsplit.budget import Budget
+from convsplit.core.layout import Layout
 from convsplit.errors import UnknownNameError
-from convsplit.layout import Layout
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 from convsplit.errors import OutputError, WorkerError
 from convsplit.formats import RawRecord
 from convsplit.formats.containers import parsed
-from convsplit.output import Writeback, write_pieces
+from convsplit.run.output import Writeback, write_pieces
 
 if TYPE_CHECKING:
-    from convsplit.pipeline import RecordSplitter, SplitBatch, SplitOptions
+    from convsplit.run.pipeline import RecordSplitter, SplitBatch, SplitOptions
 
 Batches = Iterator[tuple[str, list[RawRecord], int]]
 Task = tuple[int, str, list[tuple[int, bytes, str | None]], int]
@@ -301,7 +301,7 @@ class _WorkerState:
     def __init__(
         self, options: SplitOptions, output: tuple[str, str] | None, placement: Placement | None
     ) -> None:
-        from convsplit.pipeline import RecordSplitter  # noqa: PLC0415 (no import cycle)
+        from convsplit.run.pipeline import RecordSplitter  # noqa: PLC0415 (no import cycle)
 
         self.splitter: RecordSplitter = RecordSplitter(options)
         self.placement = placement

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from convsplit.errors import InvalidConversationError
-from convsplit.output import is_temporary
+from convsplit.run.output import is_temporary
 
 _INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
 
@@ -19,7 +19,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
     ``-`` stands for standard input. A file that exists under the name given is read
     even if the name looks like a pattern (``chat[1].jsonl``); otherwise ``*``, ``?`` and
     ``[...]`` are a pattern. A search (a directory's or a pattern's) never finds what
-    convsplit is writing or a killed run left (:func:`~convsplit.output.is_temporary`).
+    convsplit is writing or a killed run left (:func:`~convsplit.run.output.is_temporary`).
     A name that matches nothing raises.
 
     Raises:

@@ -21,13 +21,13 @@ from fractions import Fraction
 from itertools import accumulate
 
 from convsplit.budget import Budget
+from convsplit.core.split import OnLongTarget, Splitter
+from convsplit.core.truncation import DropOldest, TruncationStrategy
+from convsplit.core.windows import FullHistory, WindowStrategy
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import SplitResult
-from convsplit.split import OnLongTarget, Splitter
 from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
 from convsplit.tokens.counters import TokenCounter, get_counter
-from convsplit.truncation import DropOldest, TruncationStrategy
-from convsplit.windows import FullHistory, WindowStrategy
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Truncation strategies: what of a window's history gives way when it does not fit.
 
-A strategy receives a :class:`~convsplit.windows.Request` whose required part (pinned
+A strategy receives a :class:`~convsplit.core.windows.Request` whose required part (pinned
 instructions, the first target's unit up to the last target) is known to fit, and returns
 the :class:`Fit`: the blocks of plain messages to keep, and any messages it shortened.
 Whole units are dropped, so a context never starts with an assistant reply or a tool
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from convsplit.budget import Budget
+from convsplit.core.layout import Block, Layout
+from convsplit.core.windows import Request
 from convsplit.errors import UnknownNameError
-from convsplit.layout import Block, Layout
 from convsplit.messages import Message
-from convsplit.windows import Request
 
 
 @dataclass(frozen=True, slots=True)

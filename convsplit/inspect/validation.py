@@ -24,16 +24,16 @@ from typing import Any
 import orjson
 
 from convsplit.budget import Budget
+from convsplit.core.split import split_conversation
 from convsplit.errors import ConvsplitError, InvalidConversationError
 from convsplit.formats import Record
 from convsplit.formats._common import check_role_map, json_type
 from convsplit.formats.detect import detect_format
 from convsplit.formats.openai import OPENAI_MESSAGE_KEYS, OPENAI_RECORD_KEYS
 from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS
+from convsplit.inspect.stats import conversation_tokens
 from convsplit.messages import INSTRUCTION_ROLES, ROLES, Conversation, Message
 from convsplit.samples import SkipReason
-from convsplit.split import split_conversation
-from convsplit.stats import conversation_tokens
 from convsplit.tokens.chat_formats import (
     ChatFormat,
     TemplateFormat,

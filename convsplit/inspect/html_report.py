@@ -3,9 +3,9 @@
 ``convsplit stats`` and ``convsplit validate`` answer in text; a person choosing a context
 window reads a curve faster than a table, and a person fixing data wants to click from a
 finding to the record. :func:`collect_report` reads the records once, feeding each to the
-token reports of every window in the sweep and to :func:`~convsplit.validation
+token reports of every window in the sweep and to :func:`~convsplit.inspect.validation
 .validate_records`; :func:`render_report` draws the result as one self-contained page
-(inline SVG charts from :mod:`convsplit.charts`, an inline stylesheet, no script, and a
+(inline SVG charts from :mod:`convsplit.inspect.charts`, an inline stylesheet, no script, and a
 Content-Security-Policy that forbids every network load), so it opens from a file, offline,
 and hostile text in the data stays text.
 
@@ -35,7 +35,11 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from html import escape
 
 from convsplit.budget import Budget
-from convsplit.charts import (
+from convsplit.core.split import OnLongTarget, Splitter
+from convsplit.core.truncation import DropOldest, TruncationStrategy
+from convsplit.core.windows import FullHistory, WindowStrategy
+from convsplit.formats import Record
+from convsplit.inspect.charts import (
     ROLE_COLORS,
     Series,
     Spread,
@@ -47,16 +51,12 @@ from convsplit.charts import (
     spread_chart,
     window_label,
 )
-from convsplit.formats import Record
+from convsplit.inspect.stats import BudgetReports, Distribution, TokenReport, message_costs
+from convsplit.inspect.validation import FINDING_CODES, Finding, Severity, validate_records
 from convsplit.messages import Conversation, Message
-from convsplit.output import AtomicOutput
-from convsplit.split import OnLongTarget, Splitter
-from convsplit.stats import BudgetReports, Distribution, TokenReport, message_costs
+from convsplit.run.output import AtomicOutput
 from convsplit.tokens.chat_formats import ChatFormat
 from convsplit.tokens.counters import TokenCounter
-from convsplit.truncation import DropOldest, TruncationStrategy
-from convsplit.validation import FINDING_CODES, Finding, Severity, validate_records
-from convsplit.windows import FullHistory, WindowStrategy
 
 #: The window sweep of the benchmarks: 512 tokens to 128k.
 DEFAULT_WINDOWS: tuple[int, ...] = (512, 1024, 2048, 4096, 8192, 16384, 32768, 131072)
@@ -193,9 +193,9 @@ def collect_report(
         records: from :func:`convsplit.formats.read_records` (rejected ones included).
         budgets: the windows to compare (the sweep 512 to 128k when omitted).
         counter, chat_format, window, truncation, on_long_target, keep_reasoning: as in
-            :func:`convsplit.stats.token_reports`, which gives the same numbers.
+            :func:`convsplit.inspect.stats.token_reports`, which gives the same numbers.
         check_budget, output_format, role_map: as ``budget``, ``output_format`` and
-            ``role_map`` of :func:`convsplit.validation.validate_records` (no token-length
+            ``role_map`` of :func:`convsplit.inspect.validation.validate_records` (no token-length
             findings without ``check_budget``: the sweep shows lengths for every window).
         max_listed: findings listed (and records shown) per kind; all are counted.
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from convsplit.stats import Distribution, TokenReport
+from convsplit.inspect.stats import Distribution, TokenReport
+from convsplit.inspect.validation import FINDING_CODES, Finding, Severity
 from convsplit.terminal import visible
-from convsplit.validation import FINDING_CODES, Finding, Severity
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -21,7 +21,7 @@ def format_reports(
     """The token distribution, then one row per budget: what a split there produces.
 
     >>> from convsplit import Budget, Conversation, Message
-    >>> from convsplit.stats import token_reports
+    >>> from convsplit.inspect.stats import token_reports
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Hello")))
     >>> print(format_reports(token_reports([conv], budgets=[Budget(100)])))

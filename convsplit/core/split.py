@@ -12,14 +12,14 @@ from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from convsplit.budget import Budget, check_count, describe
+from convsplit.core.layout import Block, Layout
+from convsplit.core.truncation import DropOldest, Fit, TruncationStrategy, truncation_names
+from convsplit.core.windows import FullHistory, Request, WindowStrategy, window_names
 from convsplit.errors import InvalidConversationError, InvalidOptionError, TargetTooLongError
-from convsplit.layout import Block, Layout
 from convsplit.messages import Conversation, Message, parse_conversation
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
 from convsplit.tokens.chat_formats import ChatFormat, chat_format_names, get_chat_format
 from convsplit.tokens.counters import TokenCounter, counter_names, get_counter
-from convsplit.truncation import DropOldest, Fit, TruncationStrategy, truncation_names
-from convsplit.windows import FullHistory, Request, WindowStrategy, window_names
 
 OnLongTarget = Literal["skip", "truncate", "error"]
 """What to do with a target that does not fit even with no history: record it as skipped,

@@ -22,6 +22,9 @@ from typing import Any
 import orjson
 
 from convsplit.budget import Budget
+from convsplit.core.split import OnLongTarget, Splitter
+from convsplit.core.truncation import DropOldest, TruncationStrategy
+from convsplit.core.windows import FullHistory, WindowStrategy
 from convsplit.errors import InvalidConversationError, InvalidOptionError
 from convsplit.formats import (
     MAX_RECORD_BYTES,
@@ -33,16 +36,13 @@ from convsplit.formats import (
     get_reader,
     get_writer,
 )
-from convsplit.inputs import expand_inputs
 from convsplit.messages import Conversation
-from convsplit.output import AtomicOutput, check_targets
-from convsplit.parallel import run_parallel
+from convsplit.run.inputs import expand_inputs
+from convsplit.run.output import AtomicOutput, check_targets
+from convsplit.run.parallel import run_parallel
 from convsplit.samples import SplitResult
-from convsplit.split import OnLongTarget, Splitter
 from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
 from convsplit.tokens.counters import DEFAULT_ENCODING, TokenCounter, get_counter, load_counter
-from convsplit.truncation import DropOldest, TruncationStrategy
-from convsplit.windows import FullHistory, WindowStrategy
 
 FIRST_REJECTS = 5  # distinct reasons a report keeps an example of
 _BATCH_RECORDS = 64
@@ -200,7 +200,7 @@ def split_files(
     Raises:
         InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
         OutputError: the output or rejects file cannot be written, or names an input or
-            the other (:func:`~convsplit.output.check_targets`).
+            the other (:func:`~convsplit.run.output.check_targets`).
         WorkerError: a worker process died.
     """
     worker = RecordSplitter(options)  # fails on an unknown name before any file is touched
