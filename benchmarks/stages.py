@@ -25,6 +25,7 @@ import harness
 from convsplit import (
     Budget,
     Layout,
+    SplitSpec,
     TiktokenCounter,
     get_chat_format,
     split_conversation,
@@ -90,7 +91,7 @@ def measure(corpus: Path, max_tokens: int) -> list[dict[str, Any]]:
     def split_all() -> list[Any]:
         return [
             split_conversation(
-                c, budget=budget, counter=known, chat_format=chat_format, conversation_index=i
+                c, SplitSpec(budget=budget, tokenizer=known, chat_format=chat_format), index=i
             )
             for i, c in enumerate(conversations)
         ]

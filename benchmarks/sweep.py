@@ -40,6 +40,7 @@ from convsplit import (
     Conversation,
     FullHistory,
     SplitResult,
+    SplitSpec,
     TiktokenCounter,
     get_chat_format,
     get_counter,
@@ -102,14 +103,14 @@ class Dataset:
         for i, conversation in enumerate(conversations):
             whole = split_conversation(
                 conversation,
-                budget=UNBOUNDED,
-                counter=counter,
-                chat_format=chat_format,
-                window=Chunks(),
+                SplitSpec(
+                    budget=UNBOUNDED, tokenizer=counter, chat_format=chat_format, window=Chunks()
+                ),
             )
             self.whole_tokens += sum(s.total_tokens for s in whole.samples)
             full = split_conversation(
-                conversation, budget=UNBOUNDED, counter=counter, chat_format=chat_format
+                conversation,
+                SplitSpec(budget=UNBOUNDED, tokenizer=counter, chat_format=chat_format),
             )
             for sample in full.samples:
                 self.history[(i, _target(sample))] = sample.context_tokens
@@ -123,11 +124,13 @@ class Dataset:
         results: list[SplitResult] = [
             split_conversation(
                 c,
-                budget=budget,
-                counter=counter,
-                chat_format=chat_format,
-                window=FullHistory(),
-                truncation=strategy,
+                SplitSpec(
+                    budget=budget,
+                    tokenizer=counter,
+                    chat_format=chat_format,
+                    window=FullHistory(),
+                    truncation=strategy,
+                ),
             )
             for c in self.conversations
         ]

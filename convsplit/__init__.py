@@ -12,7 +12,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from convsplit.budget import Budget
     from convsplit.core.layout import Layout
-    from convsplit.core.split import OnLongTarget, split_conversation, split_conversations
+    from convsplit.core.split import split_conversation, split_conversations
     from convsplit.core.truncation import (
         DropOldest,
         Fit,
@@ -70,8 +70,10 @@ if _typing.TYPE_CHECKING:
         ToolCall,
         parse_conversation,
     )
-    from convsplit.run.pipeline import Report, SplitOptions, split_files
+    from convsplit.run.pipeline import split_files
+    from convsplit.run.report import Reject, Report
     from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome
+    from convsplit.spec import OnLongTarget, SplitSpec
     from convsplit.tokens import (
         ChatFormat,
         TiktokenCounter,
@@ -117,22 +119,16 @@ _LAZY = {
         "ToolCall",
         "parse_conversation",
     ),
-    "convsplit.run.pipeline": (
-        "Report",
-        "SplitOptions",
-        "split_files",
-    ),
+    "convsplit.run.pipeline": ("split_files",),
+    "convsplit.run.report": ("Reject", "Report"),
+    "convsplit.spec": ("OnLongTarget", "SplitSpec"),
     "convsplit.samples": (
         "Sample",
         "SkipReason",
         "SplitResult",
         "TurnOutcome",
     ),
-    "convsplit.core.split": (
-        "OnLongTarget",
-        "split_conversation",
-        "split_conversations",
-    ),
+    "convsplit.core.split": ("split_conversation", "split_conversations"),
     "convsplit.tokens": (
         "ChatFormat",
         "TiktokenCounter",
@@ -225,6 +221,7 @@ __all__ = [
     "OnLongTarget",
     "OutputError",
     "Record",
+    "Reject",
     "Report",
     "ReportData",
     "Request",
@@ -232,8 +229,8 @@ __all__ = [
     "SampleWriter",
     "Severity",
     "SkipReason",
-    "SplitOptions",
     "SplitResult",
+    "SplitSpec",
     "TargetTooLongError",
     "TiktokenCounter",
     "TokenCounter",

@@ -42,11 +42,13 @@ from convsplit.messages import Conversation
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.interrupts import Interrupted, signals_as_interrupts
 from convsplit.run.output import AtomicOutput, check_targets
-from convsplit.run.pipeline import RecordSplitter, Report, SplitOptions, split_files
+from convsplit.run.pipeline import split_files
 from convsplit.run.progress import Progress
+from convsplit.run.report import Report
+from convsplit.spec import SplitSpec
 from convsplit.terminal import visible
 from convsplit.tokens.chat_formats import chat_format_names
-from convsplit.tokens.counters import DEFAULT_ENCODING, HF_PREFIX
+from convsplit.tokens.counters import DEFAULT_ENCODING, load_counter
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -444,11 +446,6 @@ def _window(args: argparse.Namespace) -> WindowStrategy:
     return get_window(args.window)
 
 
-def _default_tokenizer(chat_format: str) -> str:
-    """A model's own template counts with the model's own tokenizer."""
-    return chat_format if chat_format.startswith(HF_PREFIX) else DEFAULT_ENCODING
-
-
 def _budget(args: argparse.Namespace, max_tokens: int) -> Budget:
     if args.min_context and args.min_context >= max_tokens:
         raise _UsageError("--min-context must be smaller than --max-tokens")
@@ -457,12 +454,14 @@ def _budget(args: argparse.Namespace, max_tokens: int) -> Budget:
     return Budget(max_tokens, args.reserve_target, args.min_context)
 
 
-def split_options(args: argparse.Namespace, max_tokens: int | None = None) -> SplitOptions:
-    """The library options that the parsed command-line arguments stand for."""
-    return SplitOptions(
-        budget=_budget(args, max_tokens or args.max_tokens or 4096),
-        tokenizer=args.model or args.encoding or _default_tokenizer(args.chat_format),
-        bpe_file=args.bpe_file,
+def split_spec(args: argparse.Namespace, max_tokens: int | None = None) -> SplitSpec:
+    """The split spec that the parsed command-line arguments stand for."""
+    name = args.model or args.encoding
+    if args.bpe_file is not None:
+        tokenizer = load_counter(name or DEFAULT_ENCODING, bpe_file=args.bpe_file)
+    return SplitSpec(
+        _budget(args, max_tokens or args.max_tokens or 4096),
+        tokenizer=tokenizer if args.bpe_file is not None else name,
         chat_format=args.chat_format,
         window=_window(args),
         truncation=get_truncation(args.truncation),
@@ -477,7 +476,7 @@ def split_options(args: argparse.Namespace, max_tokens: int | None = None) -> Sp
 
 
 def _split(args: argparse.Namespace) -> int:
-    options = split_options(args)
+    spec = split_spec(args)
     if args.scheduler is not None and args.engine != "dask":
         raise _UsageError("--scheduler goes with --engine dask")
     if args.engine == "dask" and args.output.endswith(".gz"):
@@ -495,7 +494,7 @@ def _split(args: argparse.Namespace) -> int:
                 report = split_files_dask(
                     args.inputs,
                     args.output,
-                    options=options,
+                    spec,
                     scheduler=args.scheduler,
                     rejects=args.rejects,
                     n_workers=args.jobs if args.jobs > 1 else None,
@@ -506,7 +505,7 @@ def _split(args: argparse.Namespace) -> int:
                 report = split_files(
                     args.inputs,
                     args.output,
-                    options=options,
+                    spec,
                     rejects=args.rejects,
                     jobs=args.jobs,
                     strict=args.strict,
@@ -518,13 +517,13 @@ def _split(args: argparse.Namespace) -> int:
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
-def _records(inputs: Sequence[str], options: SplitOptions) -> Iterator[Record]:
+def _records(inputs: Sequence[str], spec: SplitSpec) -> Iterator[Record]:
     for path in expand_inputs(inputs):
         yield from read_records(
             path,
-            input_format=options.input_format,
-            role_map=options.role_map,
-            max_record_bytes=options.max_record_bytes,
+            input_format=spec.input_format,
+            role_map=spec.role_map,
+            max_record_bytes=spec.max_record_bytes,
         )
 
 
@@ -533,28 +532,18 @@ def _stats(args: argparse.Namespace) -> int:
     from convsplit.inspect.summaries import format_reports  # noqa: PLC0415 (imported when used: startup)
 
     budgets = args.max_tokens or [4096]
-    options = split_options(args, budgets[0])
-    splitter = RecordSplitter(options)
+    spec = split_spec(args, budgets[0])
     rejected = 0
 
     def conversations() -> Iterator[Conversation]:
         nonlocal rejected
-        for record in _records(args.inputs, options):
+        for record in _records(args.inputs, spec):
             if record.conversation is None:
                 rejected += 1
             else:
                 yield record.conversation
 
-    reports = token_reports(
-        conversations(),
-        budgets=[_budget(args, b) for b in budgets],
-        counter=splitter.counter,
-        chat_format=splitter.chat_format,
-        window=options.window,
-        truncation=options.truncation,
-        on_long_target=options.on_long_target,
-        keep_reasoning=options.keep_reasoning,
-    )
+    reports = token_reports(conversations(), spec, budgets=[_budget(args, b) for b in budgets])
     if args.json:
         print(json.dumps([asdict(r) for r in reports], indent=2))
     else:
@@ -566,15 +555,9 @@ def _validate(args: argparse.Namespace) -> int:
     from convsplit.inspect.summaries import format_findings  # noqa: PLC0415 (imported when used: startup)
     from convsplit.inspect.validation import validate_records  # noqa: PLC0415 (imported when used: startup)
 
-    options = split_options(args, args.max_tokens)
-    splitter = RecordSplitter(options)
+    spec = split_spec(args, args.max_tokens)
     findings = validate_records(
-        _records(args.inputs, options),
-        budget=options.budget if args.max_tokens else None,
-        counter=splitter.counter,
-        chat_format=splitter.chat_format,
-        output_format=options.output_format,
-        role_map=options.role_map,
+        _records(args.inputs, spec), spec, check_tokens=args.max_tokens is not None
     )
     text, clean = format_findings(findings)
     print(text)
@@ -584,14 +567,13 @@ def _validate(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from convsplit.inspect.show import View, show_conversation  # noqa: PLC0415 (imported when used: startup)
 
-    options = split_options(args)
-    splitter = RecordSplitter(options)
+    spec = split_spec(args)
     wanted: str = args.conversation
     records = read_records(
         args.input,
-        input_format=options.input_format,
-        role_map=options.role_map,
-        max_record_bytes=options.max_record_bytes,
+        input_format=spec.input_format,
+        role_map=spec.role_map,
+        max_record_bytes=spec.max_record_bytes,
     )
     for index, record in enumerate(records):
         conversation = record.conversation
@@ -600,17 +582,10 @@ def _show(args: argparse.Namespace) -> int:
             continue
         if conversation is None:
             raise record.error or InvalidConversationError("unreadable record")
-        result = splitter.split(conversation, index)
         color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
         width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
-        text = show_conversation(
-            conversation,
-            result,
-            counter=splitter.counter,
-            chat_format=splitter.chat_format,
-            view=View(color=color, width=width, sample=args.sample),
-        )
-        print(text)
+        view = View(color=color, width=width, sample=args.sample)
+        print(show_conversation(conversation, spec, view=view, index=index))
         return EXIT_OK
     raise _UsageError(f"{args.input} has no conversation {wanted!r}")
 
@@ -619,20 +594,12 @@ def _report(args: argparse.Namespace) -> int:
     from convsplit.inspect.html_report import DEFAULT_WINDOWS, collect_report, write_report  # noqa: PLC0415 (imported when used: startup)
 
     budgets = args.max_tokens or list(DEFAULT_WINDOWS)
-    options = split_options(args, budgets[0])
-    splitter = RecordSplitter(options)
+    spec = split_spec(args, budgets[0])
     data = collect_report(
-        _records(args.inputs, options),
+        _records(args.inputs, spec),
+        spec,
         budgets=[_budget(args, b) for b in budgets],
-        counter=splitter.counter,
-        chat_format=splitter.chat_format,
-        window=options.window,
-        truncation=options.truncation,
-        on_long_target=options.on_long_target,
-        keep_reasoning=options.keep_reasoning,
         check_budget=_budget(args, args.check_tokens) if args.check_tokens else None,
-        output_format=options.output_format,
-        role_map=options.role_map,
         max_listed=args.max_listed,
     )
     write_report(args.output, data, title=args.title)
@@ -664,10 +631,8 @@ def _warnings(report: Report, rejects: str | None) -> Iterator[str]:
         kept = f"written to {rejects}" if rejects else "use --rejects FILE to keep them"
         yield f"warning: {report.rejected:,} records rejected ({kept}):"
         for reject in report.first_rejects:
-            where = (
-                reject["path"] if reject["line"] is None else f"{reject['path']}:{reject['line']}"
-            )
-            yield f"  {where}: {reject['reason']}"
+            line = "" if reject.line is None else f":{reject.line}"
+            yield f"  {reject.path}{line}: {reject.reason}"
         if report.rejected > len(report.first_rejects):
             yield f"  and {report.rejected - len(report.first_rejects):,} more"
     if not report.records:

@@ -13,6 +13,8 @@ import sys
 
 import atheris
 
+from convsplit import SplitSpec
+
 with atheris.instrument_imports():
     from convsplit import Budget, Chunks, ConvsplitError, MiddleOut, split_conversation
     from convsplit.formats import Record, read_records
@@ -38,9 +40,11 @@ def split_each(records: list[Record]) -> None:
                 raise AssertionError("a record that is neither read nor rejected")
             continue
         budget = BUDGETS[k % len(BUDGETS)]
-        split_conversation(record.conversation, budget=budget)
-        split_conversation(record.conversation, budget=budget, window=Chunks(carry_tokens=8))
-        split_conversation(record.conversation, budget=budget, truncation=MiddleOut())
+        split_conversation(record.conversation, SplitSpec(budget=budget))
+        split_conversation(
+            record.conversation, SplitSpec(budget=budget, window=Chunks(carry_tokens=8))
+        )
+        split_conversation(record.conversation, SplitSpec(budget=budget, truncation=MiddleOut()))
 
 
 def main() -> None:

@@ -18,12 +18,12 @@ from convsplit import (
     InvalidOptionError,
     LastTurns,
     Message,
+    SplitSpec,
     get_chat_format,
     get_counter,
     split_conversation,
     split_conversations,
 )
-from convsplit.core.split import Splitter
 
 CHAT = {
     "id": "c1",
@@ -109,8 +109,8 @@ def test_budget_takes_a_numpy_integer_as_a_plain_int() -> None:
 
 
 def test_a_plain_dict_splits_as_the_conversation_it_describes() -> None:
-    as_dict = split_conversation(CHAT, budget=Budget(100))
-    as_model = split_conversation(Conversation.model_validate(CHAT), budget=Budget(100))
+    as_dict = split_conversation(CHAT, SplitSpec(budget=Budget(100)))
+    as_model = split_conversation(Conversation.model_validate(CHAT), SplitSpec(budget=Budget(100)))
     assert as_dict == as_model
     assert as_dict.conversation_id == "c1"
     assert [m.text for m in as_dict.samples[0].messages] == [
@@ -123,7 +123,7 @@ def test_a_plain_dict_splits_as_the_conversation_it_describes() -> None:
 def test_any_mapping_is_accepted_and_the_callers_dict_is_left_alone() -> None:
     record = {"messages": [dict(m) for m in CHAT["messages"]]}  # type: ignore[attr-defined]
     before = repr(record)
-    result = split_conversation(types.MappingProxyType(record), budget=Budget(100))
+    result = split_conversation(types.MappingProxyType(record), SplitSpec(budget=Budget(100)))
     assert len(result.samples) == 1
     assert repr(record) == before
 
@@ -167,12 +167,14 @@ def test_what_is_not_a_conversation_is_an_invalid_conversation_error(
     value: object, message: str
 ) -> None:
     with pytest.raises(InvalidConversationError) as caught:
-        split_conversation(value, budget=Budget(100))  # type: ignore[arg-type]
+        split_conversation(value, SplitSpec(budget=Budget(100)))  # type: ignore[arg-type]
     assert str(caught.value) == message
 
 
 def test_a_bad_conversation_in_a_stream_is_named_by_its_position() -> None:
-    results = split_conversations([CHAT, CHAT, {"messages": [{"role": "bot"}]}], budget=Budget(100))
+    results = split_conversations(
+        [CHAT, CHAT, {"messages": [{"role": "bot"}]}], SplitSpec(budget=Budget(100))
+    )
     assert len(next(results).samples) == 1
     assert len(next(results).samples) == 1
     with pytest.raises(InvalidConversationError, match=r"^conversation #2: message 0: "):
@@ -191,23 +193,16 @@ COUNTER_NAMES = "cl100k_base, o200k_base"
             id="budget-int",
         ),
         pytest.param(
-            {"counter": "cl100k_base"},
-            "counter must be a TokenCounter; got str 'cl100k_base' (use "
-            f"counter=get_counter('cl100k_base'); get_counter builds one from a name: {COUNTER_NAMES})",
-            id="counter-name",
-        ),
-        pytest.param(
-            {"counter": 3},
-            "counter must be a TokenCounter; got int 3 (get_counter builds one from a name: "
+            {"tokenizer": 3},
+            "tokenizer must be a TokenCounter; got int 3 (get_counter builds one from a name: "
             f"{COUNTER_NAMES})",
-            id="counter-int",
+            id="tokenizer-int",
         ),
         pytest.param(
-            {"chat_format": "chatml"},
-            "chat_format must be a ChatFormat; got str 'chatml' (use "
-            "chat_format=get_chat_format('chatml'); get_chat_format builds one from a name: "
-            "chatml, llama2, llama3, openai, plain)",
-            id="chat-format-name",
+            {"chat_format": 3},
+            "chat_format must be a ChatFormat; got int 3 (get_chat_format builds one from a "
+            "name: chatml, llama2, llama3, openai, plain)",
+            id="chat-format-int",
         ),
         pytest.param(
             {"window": "last-turns"},
@@ -244,24 +239,51 @@ COUNTER_NAMES = "cl100k_base, o200k_base"
             id="keep-reasoning-str",
         ),
         pytest.param(
-            {"conversation_index": -1},
-            "conversation_index must be an int >= 0; got -1",
-            id="index-negative",
+            {"max_record_bytes": -1},
+            "max_record_bytes must be an int >= 1; got -1",
+            id="max-record-bytes-negative",
         ),
         pytest.param(
-            {"conversation_index": "3"},
-            "conversation_index must be an int >= 0; got str '3'",
-            id="index-str",
+            {"output_format": 5},
+            "output_format must be a writer name; got int 5",
+            id="output-format-int",
         ),
     ],
 )
-def test_split_conversation_names_a_wrong_option_and_what_it_accepts(
+def test_a_spec_names_a_wrong_option_and_what_it_accepts(
     options: dict[str, object], message: str
 ) -> None:
-    arguments: dict[str, object] = {"budget": Budget(100), **options}
     with pytest.raises(InvalidOptionError) as caught:
-        split_conversation(CHAT, **arguments)  # type: ignore[arg-type]
+        SplitSpec(**options)  # type: ignore[arg-type]
     assert str(caught.value) == message
+
+
+def test_names_are_resolved_by_their_registries() -> None:
+    spec = SplitSpec(tokenizer="cl100k_base", chat_format="chatml")
+    assert spec.tokenizer is get_counter("cl100k_base")
+    assert spec.chat_format is get_chat_format("chatml")
+
+
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        pytest.param(-1, "index must be an int >= 0; got -1", id="negative"),
+        pytest.param("3", "index must be an int >= 0; got str '3'", id="str"),
+    ],
+)
+def test_split_conversation_names_a_wrong_index(index: object, message: str) -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        split_conversation(CHAT, SplitSpec(), index=index)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+def test_split_conversation_wants_a_spec() -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        split_conversation(CHAT, Budget(100))  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "spec must be a SplitSpec, such as SplitSpec(Budget(4096)); got Budget(max_tokens=100, "
+        "reserve_target=0, min_context=0)"
+    )
 
 
 def test_splitter_and_split_conversations_check_options_before_any_conversation() -> None:
@@ -269,12 +291,12 @@ def test_splitter_and_split_conversations_check_options_before_any_conversation(
         raise AssertionError("the stream was read before the options were checked")
         yield {}
 
-    with pytest.raises(InvalidOptionError, match=r"^on_long_target must be one of"):
-        split_conversations(never_read(), budget=Budget(100), on_long_target="fail")  # type: ignore[arg-type]
+    with pytest.raises(InvalidOptionError, match=r"^spec must be a SplitSpec"):
+        split_conversations(never_read(), Budget(100))  # type: ignore[arg-type]
     with pytest.raises(InvalidOptionError, match=r"^budget must be a Budget"):
-        Splitter("4096")  # type: ignore[arg-type]
+        SplitSpec("4096")  # type: ignore[arg-type]
     with pytest.raises(InvalidOptionError, match=r"^budget must be a Budget"):
-        Splitter(Budget(100)).with_budget(200)  # type: ignore[arg-type]
+        SplitSpec(Budget(100)).with_budget(200)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -310,15 +332,13 @@ def test_split_conversations_wants_an_iterable_of_conversations(
     conversations: object, message: str
 ) -> None:
     with pytest.raises(InvalidOptionError) as caught:
-        split_conversations(conversations, budget=Budget(100))  # type: ignore[arg-type]
+        split_conversations(conversations, SplitSpec(budget=Budget(100)))  # type: ignore[arg-type]
     assert str(caught.value) == message
 
 
 def test_right_options_still_split_and_are_kept_as_given() -> None:
     counter, chat_format = get_counter("cl100k_base"), get_chat_format("chatml")
-    split = Splitter(Budget(100), counter=counter, chat_format=chat_format, window=LastTurns(1))
-    assert split.counter is counter and split.chat_format is chat_format
-    assert [
-        r.conversation_index for r in split_conversations([CHAT, CHAT], budget=Budget(100))
-    ] == [0, 1]
-    assert split(CHAT, 7).conversation_index == 7  # type: ignore[arg-type]
+    spec = SplitSpec(Budget(100), tokenizer=counter, chat_format=chat_format, window=LastTurns(1))
+    assert spec.tokenizer is counter and spec.chat_format is chat_format
+    assert [r.conversation_index for r in split_conversations([CHAT, CHAT], spec)] == [0, 1]
+    assert split_conversation(CHAT, spec, index=7).conversation_index == 7

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from convsplit import Budget, SplitOptions, read_records, split_files
+from convsplit import Budget, SplitSpec, read_records, split_files
 from tests.test_cli import run
 
 GOOD = (
@@ -69,7 +69,7 @@ def test_library_reads_or_rejects_every_record(
         assert str(error).startswith(f"{path} line {want_line}: ")
 
     out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
-    report = split_files([path], out, options=SplitOptions(budget=Budget(100)), rejects=rejects)
+    report = split_files([path], out, SplitSpec(budget=Budget(100)), rejects=rejects)
     assert report.records == len(records) == report.conversations + report.rejected
     assert report.assistant_turns == report.targeted + sum(report.skipped.values())
     assert report.samples == len(out.read_bytes().splitlines())
@@ -109,7 +109,7 @@ def test_a_conversation_of_100000_messages(tmp_path: Path) -> None:
     path = tmp_path / "long.jsonl"
     path.write_text(json.dumps({"messages": messages}) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    report = split_files([path], out, options=SplitOptions(budget=Budget(64)))
+    report = split_files([path], out, SplitSpec(budget=Budget(64)))
     assert report.assistant_turns == 50_000 == report.targeted
     assert report.samples == 50_000
 
@@ -149,13 +149,13 @@ def test_the_dask_engine_applies_the_same_size_limit(tmp_path: Path) -> None:
     big = b'{"messages": [{"role": "user", "content": "' + b"x" * 300_000 + b'"}]}'
     path = tmp_path / "big.jsonl"
     path.write_bytes((GOOD + b"\n") * 50 + big + b"\n" + (GOOD + b"\n") * 50)
-    options = SplitOptions(budget=Budget(100), max_record_bytes=100_000)
+    options = SplitSpec(budget=Budget(100), max_record_bytes=100_000)
     local_rejects, dask_rejects = tmp_path / "local.jsonl", tmp_path / "dask.jsonl"
-    local = split_files([path], tmp_path / "o.jsonl", options=options, rejects=local_rejects)
+    local = split_files([path], tmp_path / "o.jsonl", options, rejects=local_rejects)
     remote = split_files_dask(
         [path],
         tmp_path / "parts",
-        options=options,
+        options,
         rejects=dask_rejects,
         blocksize=4096,
         n_workers=2,

@@ -186,7 +186,10 @@ def test_conflicting_options_are_rejected_before_any_work(
     ("args", "message"),
     [
         (["nowhere.jsonl"], "error: nowhere.jsonl: no such file\n"),
-        (["*.nothing"], "error: *.nothing: no file matches this pattern (and no file has this name)\n"),
+        (
+            ["*.nothing"],
+            "error: *.nothing: no file matches this pattern (and no file has this name)\n",
+        ),
     ],
 )
 def test_errors_are_one_line_without_traceback(

@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 
-from convsplit import Budget, OutputError
+from convsplit import Budget, OutputError, SplitSpec
 from convsplit.integrations import split_files_dask
 from convsplit.run.output import is_temporary
-from convsplit.run.pipeline import SplitOptions
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIONS = SplitOptions(budget=Budget(1000))
+OPTIONS = SplitSpec(budget=Budget(1000))
 LINE = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
 MISSING = "dask.distributed is not installed: pip install 'convsplit[dask]'"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -102,13 +101,13 @@ def test_rejects_inside_the_output_folder_is_refused_leaving_nothing(tmp_path: P
         match=rf"^rejects {samples}/rejects.jsonl is inside output folder {samples}, whose "
         "content the run replaces; write rejects outside it; nothing was written$",
     ):
-        split_files_dask([data], samples, options=OPTIONS, rejects=samples / "rejects.jsonl")
+        split_files_dask([data], samples, OPTIONS, rejects=samples / "rejects.jsonl")
     assert listing(tmp_path) == ["data.jsonl"]
 
     samples.mkdir()  # a previous run's parts: kept as they are
     conversations(samples / "part-00000.jsonl")
     with pytest.raises(OutputError, match="is inside output folder"):
-        split_files_dask([data], samples, options=OPTIONS, rejects=samples / "rejects.jsonl")
+        split_files_dask([data], samples, OPTIONS, rejects=samples / "rejects.jsonl")
     assert listing(tmp_path) == ["data.jsonl", "samples", "samples/part-00000.jsonl"]
 
 
@@ -122,7 +121,7 @@ def test_a_killed_runs_leftovers_are_never_read_back(client: Any, tmp_path: Path
     conversations(data / "a.jsonl", 3)
     conversations(data / ".samples.k2x9a0qe.partial" / "part-00000.jsonl", 50)
     conversations(data / ".samples.k2x9a0qe.partial" / ".rejects-part-00000.jsonl", 50)
-    report = split_files_dask([data], data / "samples", options=OPTIONS)
+    report = split_files_dask([data], data / "samples", OPTIONS)
     assert (report.files, report.records) == ([str(data / "a.jsonl")], 3)
     assert (data / "samples" / "part-00000.jsonl").read_bytes().count(b"\n") == 3
 
@@ -131,9 +130,7 @@ def test_a_folder_named_with_255_bytes_is_written_and_replaced(client: Any, tmp_
     data = conversations(tmp_path / "data.jsonl")
     samples = tmp_path / ("s" * 255)
     for _ in range(2):  # made, then replaced
-        split_files_dask(
-            [data], samples, options=OPTIONS, rejects=tmp_path / ("r" * 249 + ".jsonl")
-        )
+        split_files_dask([data], samples, OPTIONS, rejects=tmp_path / ("r" * 249 + ".jsonl"))
         assert (samples / "part-00000.jsonl").read_bytes().count(b"\n") == 5
         assert listing(tmp_path) == sorted(
             ["data.jsonl", samples.name, f"{samples.name}/part-00000.jsonl", "r" * 249 + ".jsonl"]
@@ -238,7 +235,7 @@ def test_sigterm_turned_into_an_interrupt_leaves_nothing(tmp_path: Path) -> None
             import signal, sys
             from convsplit import Budget
             from convsplit.integrations import split_files_dask
-            from convsplit.run.pipeline import SplitOptions
+            from convsplit import SplitSpec
 
             def stop(number, frame):
                 raise KeyboardInterrupt
@@ -247,7 +244,7 @@ def test_sigterm_turned_into_an_interrupt_leaves_nothing(tmp_path: Path) -> None
                 signal.signal(signal.SIGTERM, stop)
                 try:
                     split_files_dask(["data"], "samples", n_workers=2,
-                                     options=SplitOptions(budget=Budget(4096)))
+                                     options=SplitSpec(budget=Budget(4096)))
                 except KeyboardInterrupt:
                     sys.exit(143)
             """

@@ -23,6 +23,7 @@ from convsplit import (
     LastTurns,
     Message,
     SplitResult,
+    SplitSpec,
     UnknownNameError,
     get_chat_format,
     split_conversation,
@@ -76,7 +77,9 @@ def conversations_of(name: str) -> list[Conversation]:
 def real_results(window: Any = None, budget: int = 4096) -> Iterator[SplitResult]:
     for name in REAL_FILES:
         for conv in conversations_of(name):
-            yield split_conversation(conv, budget=Budget(budget), window=window or FullHistory())
+            yield split_conversation(
+                conv, SplitSpec(budget=Budget(budget), window=window or FullHistory())
+            )
 
 
 def written(writer: SampleWriter, result: SplitResult) -> list[dict[str, Any]]:
@@ -116,7 +119,7 @@ def test_lines_are_byte_identical_to_dumping_each_sample_real_data(
 def test_lines_are_byte_identical_to_dumping_each_sample(
     writer: Any, conv: Conversation, window: Any
 ) -> None:
-    result = split_conversation(conv, budget=Budget(2000), window=window)
+    result = split_conversation(conv, SplitSpec(budget=Budget(2000), window=window))
     assert list(writer.lines(result)) == reference_lines(writer, result)
     chunks = getattr(writer, "chunks", None)
     if chunks is not None:  # the pieces the pipeline joins are the same bytes
@@ -180,14 +183,14 @@ def test_openai_weights_mark_context_and_targets() -> None:
             Message(role="assistant", content="d", weight=1),
         )
     )
-    result = split_conversation(conv, budget=Budget(100))
+    result = split_conversation(conv, SplitSpec(budget=Budget(100)))
     assert [
         [m.get("weight") for m in line["messages"]] for line in written(OpenAIWriter(), result)
     ] == [
         [None, None],
         [None, 0, None, None],
     ]
-    chunked = split_conversation(conv, budget=Budget(100), window=Chunks())
+    chunked = split_conversation(conv, SplitSpec(budget=Budget(100), window=Chunks()))
     (line,) = written(OpenAIWriter(weight_targets=True), chunked)
     assert [m.get("weight") for m in line["messages"]] == [None, 1, None, 1]
 
@@ -197,7 +200,7 @@ def test_openai_drops_reasoning_and_extras_unless_asked() -> None:
         {"role": "assistant", "content": "4", "reasoning": "2+2", "x_note": "n"}
     )
     conv = Conversation(messages=(Message(role="user", content="2+2?"), message))
-    result = split_conversation(conv, budget=Budget(100))
+    result = split_conversation(conv, SplitSpec(budget=Budget(100)))
     assert written(OpenAIWriter(), result)[0]["messages"][1] == {
         "role": "assistant",
         "content": "4",
@@ -221,7 +224,7 @@ def test_openai_fills_tool_call_ids_consistently_across_samples() -> None:
         ),
         tools=({"name": "add", "parameters": {"type": "object"}},),
     )
-    lines = written(OpenAIWriter(), split_conversation(conv, budget=Budget(500)))
+    lines = written(OpenAIWriter(), split_conversation(conv, SplitSpec(budget=Budget(500))))
     for line in lines:
         check_openai_line(line)
         assert line["tools"] == [
@@ -232,7 +235,8 @@ def test_openai_fills_tool_call_ids_consistently_across_samples() -> None:
     assert [c["id"] for c in calls[0]] == ["call_1_0", "call_1_1"]
     assert [m.get("tool_call_id") for m in lines[-1]["messages"][2:4]] == ["call_1_0", "call_1_1"]
     unfilled = written(
-        OpenAIWriter(fill_tool_call_ids=False), split_conversation(conv, budget=Budget(500))
+        OpenAIWriter(fill_tool_call_ids=False),
+        split_conversation(conv, SplitSpec(budget=Budget(500))),
     )
     assert "id" not in unfilled[0]["messages"][1]["tool_calls"][0]
 
@@ -251,7 +255,7 @@ def test_openai_fills_ids_from_the_first_sample_that_needs_them() -> None:
         )
     )
     writer = OpenAIWriter(metadata="inline")
-    result = split_conversation(conv, budget=Budget(500))
+    result = split_conversation(conv, SplitSpec(budget=Budget(500)))
     lines = list(writer.lines(result))
     assert lines == reference_lines(writer, result)
     assert b"".join(writer.chunks(result)) == b"".join(lines)
@@ -264,7 +268,7 @@ def test_openai_fills_ids_from_the_first_sample_that_needs_them() -> None:
 
 def test_inline_metadata_and_sidecar_lines_agree() -> None:
     conv = next(iter(conversations_of("openai_cookbook_toy_chat_fine_tuning.jsonl")[1:2]))
-    result = split_conversation(conv, budget=Budget(4096), conversation_index=1)
+    result = split_conversation(conv, SplitSpec(budget=Budget(4096)), index=1)
     inline = [line["metadata"] for line in written(OpenAIWriter(metadata="inline"), result)]
     sidecar = [orjson.loads(line) for line in metadata_lines(result)]
     assert inline == sidecar
@@ -302,7 +306,7 @@ def test_trl_output_follows_trl_schema_on_real_data() -> None:
 
 def test_trl_refuses_several_targets_unless_asked() -> None:
     conv = conversations_of("openai_cookbook_toy_chat_fine_tuning.jsonl")[1]
-    result = split_conversation(conv, budget=Budget(4096), window=Chunks())
+    result = split_conversation(conv, SplitSpec(budget=Budget(4096), window=Chunks()))
     with pytest.raises(UnsupportedSampleError, match="a sample with 4 targets cannot be written"):
         list(TRLWriter().lines(result))
     (line,) = written(TRLWriter(multi_target="completion"), result)
@@ -350,7 +354,7 @@ def test_trl_accepts_the_output_with_its_own_helpers(tmp_path: Path) -> None:
             "fastchat_dummy_conversation.json",
         ):
             for conv in conversations_of(name):
-                result = split_conversation(conv, budget=Budget(4096))
+                result = split_conversation(conv, SplitSpec(budget=Budget(4096)))
                 for line, sample in zip(writer.lines(result), result.samples, strict=True):
                     example = orjson.loads(line)
                     assert data_utils.is_conversational(example)
@@ -419,14 +423,16 @@ def test_sharegpt_output_is_what_llamafactory_accepts_on_real_data() -> None:
 
 def test_sharegpt_train_flags_where_a_sample_has_several_targets() -> None:
     conv = conversations_of("openai_cookbook_toy_chat_fine_tuning.jsonl")[1]
-    single = written(ShareGPTWriter(), split_conversation(conv, budget=Budget(4096)))
+    single = written(ShareGPTWriter(), split_conversation(conv, SplitSpec(budget=Budget(4096))))
     assert all("train" not in turn for line in single for turn in line["conversations"])
-    chunked = split_conversation(conv, budget=Budget(4096), window=Chunks(carry_tokens=0))
+    chunked = split_conversation(
+        conv, SplitSpec(budget=Budget(4096), window=Chunks(carry_tokens=0))
+    )
     (line,) = written(ShareGPTWriter(), chunked)
     assert [t.get("train") for t in line["conversations"]] == [None, None] + [True, None] * 3 + [
         True
     ]
-    context = split_conversation(conv, budget=Budget(60), window=Chunks())
+    context = split_conversation(conv, SplitSpec(budget=Budget(60), window=Chunks()))
     flags = [[t.get("train") for t in line["conversations"] if t["from"] == "gpt"]
              for line in written(ShareGPTWriter(train_flag="always"), context)]  # fmt: skip
     assert all(flag[-1] is True for flag in flags)
@@ -441,7 +447,7 @@ def test_sharegpt_speaking_and_calling_message_is_two_turns() -> None:
             ),
         )
     )
-    (line,) = written(ShareGPTWriter(), split_conversation(conv, budget=Budget(100)))
+    (line,) = written(ShareGPTWriter(), split_conversation(conv, SplitSpec(budget=Budget(100))))
     assert line["conversations"][1:] == [
         {"from": "gpt", "value": "Checking."},
         {"from": "function_call", "value": '{"name": "w", "arguments": {"c": 1}}'},
@@ -464,7 +470,9 @@ def test_text_spans_cover_each_target_and_the_text_counts_as_the_sample(template
     checked = 0
     for name in REAL_FILES:
         for conv in conversations_of(name)[:60]:
-            result = split_conversation(conv, budget=Budget(4096), chat_format=chat_format)
+            result = split_conversation(
+                conv, SplitSpec(budget=Budget(4096), chat_format=chat_format)
+            )
             for line, sample in zip(written(writer, result), result.samples, strict=True):
                 text, spans = line["text"], line["spans"]
                 assert text == chat_format.render(sample.messages, sample.tools)
@@ -480,7 +488,7 @@ def test_text_spans_cover_each_target_and_the_text_counts_as_the_sample(template
 
 def test_text_segments_are_the_spans_cut_out() -> None:
     conv = conversations_of("openai_cookbook_toy_chat_fine_tuning.jsonl")[1]
-    result = split_conversation(conv, budget=Budget(4096), window=Chunks())
+    result = split_conversation(conv, SplitSpec(budget=Budget(4096), window=Chunks()))
     (spans_line,) = written(TextWriter(), result)
     (segments_line,) = written(TextWriter(layout="segments"), result)
     segments = segments_line["segments"]
@@ -516,7 +524,9 @@ def test_text_refuses_formats_that_cannot_render() -> None:
 
 def test_prompt_completion_follows_the_legacy_advice() -> None:
     conv = conversations_of("openai_cookbook_toy_chat_fine_tuning.jsonl")[1]
-    lines = written(PromptCompletionWriter(), split_conversation(conv, budget=Budget(4096)))
+    lines = written(
+        PromptCompletionWriter(), split_conversation(conv, SplitSpec(budget=Budget(4096)))
+    )
     assert lines[0] == {
         "prompt": "System: You are a happy assistant that puts a positive spin on everything.\n"
         "User: I lost my tennis match today.\n\n###\n\n",
@@ -529,14 +539,14 @@ def test_prompt_completion_follows_the_legacy_advice() -> None:
         messages=(Message(role="user", content="Q"), Message(role="assistant", content="A"))
     )
     custom = PromptCompletionWriter(separator=" ->", stop="\n", labels={"user": "Customer"})
-    assert written(custom, split_conversation(bare, budget=Budget(50))) == [
+    assert written(custom, split_conversation(bare, SplitSpec(budget=Budget(50)))) == [
         {"prompt": "Q ->", "completion": " A\n"}
     ]
 
 
 def test_prompt_completion_refuses_several_targets() -> None:
     conv = conversations_of("openai_cookbook_toy_chat_fine_tuning.jsonl")[1]
-    result = split_conversation(conv, budget=Budget(4096), window=Chunks())
+    result = split_conversation(conv, SplitSpec(budget=Budget(4096), window=Chunks()))
     with pytest.raises(UnsupportedSampleError, match="one prompt/completion pair"):
         list(PromptCompletionWriter().lines(result))
 
@@ -558,7 +568,7 @@ def test_writer_registry() -> None:
 
 @given(conversations(max_events=8))
 def test_every_writer_writes_one_line_per_sample(conv: Conversation) -> None:
-    result = split_conversation(conv, budget=Budget(3000))
+    result = split_conversation(conv, SplitSpec(budget=Budget(3000)))
     for name in writer_names():
         assert len(list(get_writer(name).lines(result))) == len(result.samples)
 
@@ -570,10 +580,10 @@ def test_openai_parallel_tool_calls_is_written_where_there_are_tools() -> None:
     )
     without = with_tools.model_copy(update={"tools": None})
     writer = OpenAIWriter(parallel_tool_calls=False)
-    (line,) = written(writer, split_conversation(with_tools, budget=Budget(200)))
+    (line,) = written(writer, split_conversation(with_tools, SplitSpec(budget=Budget(200))))
     assert line["parallel_tool_calls"] is False
     check_openai_line(line)
-    (plain,) = written(writer, split_conversation(without, budget=Budget(200)))
+    (plain,) = written(writer, split_conversation(without, SplitSpec(budget=Budget(200))))
     assert "parallel_tool_calls" not in plain
 
 
@@ -591,7 +601,7 @@ def test_integers_beyond_64_bits_survive_every_writer() -> None:
     ).encode()  # fmt: skip
     (record,) = read_records(io.BytesIO(line))
     assert record.conversation is not None
-    result = split_conversation(record.conversation, budget=Budget(500))
+    result = split_conversation(record.conversation, SplitSpec(budget=Budget(500)))
     for name in writer_names():
         options = {"keep_extras": True} if name in ("openai", "trl") else {}
         (out,) = get_writer(name, **options).lines(result)

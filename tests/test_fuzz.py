@@ -11,13 +11,21 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convsplit import Budget, Chunks, ConvsplitError, TruncateContent, split_conversation
+from convsplit import (
+    Budget,
+    Chunks,
+    ConvsplitError,
+    SplitSpec,
+    TruncateContent,
+    split_conversation,
+)
 from convsplit.formats import Record, read_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,11 +63,9 @@ def _split_each(records: list[Record]) -> None:
         assert (record.conversation is None) != (record.error is None)
         if record.conversation is not None:
             for window in (None, Chunks(carry_tokens=8)):
+                spec = SplitSpec(Budget(48), truncation=TruncateContent())
                 split_conversation(
-                    record.conversation,
-                    budget=Budget(48),
-                    truncation=TruncateContent(),
-                    **({"window": window} if window else {}),
+                    record.conversation, spec if window is None else replace(spec, window=window)
                 )
 
 

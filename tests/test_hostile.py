@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from convsplit import Budget, SplitOptions, get_counter, read_records, split_files
+from convsplit import Budget, SplitSpec, get_counter, read_records, split_files
 from convsplit.inspect.validation import validate_records
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,9 +24,7 @@ def test_marker_lookalikes_are_counted_as_text_and_reported(tmp_path: Path) -> N
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     out = tmp_path / "out" / "samples.jsonl"
     out.parent.mkdir()
-    report = split_files(
-        [path], out, options=SplitOptions(budget=Budget(200), chat_format="chatml")
-    )
+    report = split_files([path], out, SplitSpec(budget=Budget(200), chat_format="chatml"))
     assert report.samples == len(MARKERS)
     written = [json.loads(line) for line in out.read_bytes().splitlines()]
     assert [s["messages"][1]["content"] for s in written] == ["ok " + m for m in MARKERS]

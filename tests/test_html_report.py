@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from convsplit import Budget
+from convsplit import Budget, SplitSpec
 from convsplit.errors import OutputError
 from convsplit.formats import Record, read_records
 from convsplit.inspect.html_report import (
@@ -129,10 +129,12 @@ class _Page(HTMLParser):
 
 
 def test_sweep_table_holds_the_numbers_of_token_reports() -> None:
-    data = collect_report(_records(EXAMPLES))
+    data = collect_report(_records(EXAMPLES), SplitSpec())
     page = _Page(render_report(data))
     conversations = [r.conversation for r in _records(EXAMPLES) if r.conversation is not None]
-    expected = token_reports(conversations, budgets=[Budget(n) for n in DEFAULT_WINDOWS])
+    expected = token_reports(
+        conversations, SplitSpec(), budgets=[Budget(n) for n in DEFAULT_WINDOWS]
+    )
     assert data.reports == expected
     header, *rows = page.tables["sweep-table"]
     assert header == ["max_tokens", "samples", "tokens/epoch", "trained/epoch", "amplification",
@@ -155,7 +157,9 @@ def test_sweep_table_holds_the_numbers_of_token_reports() -> None:
 
 
 def test_sweep_table_as_printed() -> None:
-    data = collect_report(_records(EXAMPLES), budgets=[Budget(300), Budget(60), Budget(150)])
+    data = collect_report(
+        _records(EXAMPLES), SplitSpec(), budgets=[Budget(300), Budget(60), Budget(150)]
+    )
     assert _Page(render_report(data)).tables["sweep-table"][1:] == [
         ["60", "5", "251", "132", "1.10x", "10 (66.7%)", "16.3%", "7.4%", "3",
          "1 no_user_before, 9 target_too_long"],
@@ -167,7 +171,9 @@ def test_sweep_table_as_printed() -> None:
 
 
 def test_summary_says_where_length_stops_costing_turns() -> None:
-    data = collect_report(_records(EXAMPLES), budgets=[Budget(60), Budget(150), Budget(300)])
+    data = collect_report(
+        _records(EXAMPLES), SplitSpec(), budgets=[Budget(60), Budget(150), Budget(300)]
+    )
     page = render_report(data)
     start = page.index('<p class="glance">')
     glance = page[start : page.index("</p>", start)]
@@ -180,7 +186,7 @@ def test_summary_says_where_length_stops_costing_turns() -> None:
 
 
 def test_token_table_holds_the_distributions() -> None:
-    data = collect_report(_records(EXAMPLES), budgets=[Budget(4096)])
+    data = collect_report(_records(EXAMPLES), SplitSpec(), budgets=[Budget(4096)])
     page = _Page(render_report(data))
     (table,) = [rows for rows in page.tables.values() if rows[0][:3] == ["", "count", "total"]]
     assert table[1] == ["conversation", "4", "846", "49", "75.4", "254", "288.1", "289", "211.5"]
@@ -191,9 +197,13 @@ def test_token_table_holds_the_distributions() -> None:
 
 
 def test_every_finding_links_to_a_section_showing_its_record(messy: Path) -> None:
-    data = collect_report(_records(messy), budgets=[Budget(1024)], check_budget=Budget(1024))
+    data = collect_report(
+        _records(messy), SplitSpec(), budgets=[Budget(1024)], check_budget=Budget(1024)
+    )
     page = _Page(render_report(data, title="messy"))
-    findings = list(validate_records(_records(messy), budget=Budget(1024)))
+    findings = list(
+        validate_records(_records(messy), SplitSpec(budget=Budget(1024)), check_tokens=True)
+    )
     assert sum(data.finding_counts.values()) == len(findings)
     internal = [link for link in page.links if link.startswith("#")]
     assert internal, "the page has links"
@@ -217,7 +227,9 @@ def test_every_finding_links_to_a_section_showing_its_record(messy: Path) -> Non
 def test_hostile_text_stays_text(tmp_path: Path, messy: Path) -> None:
     odd = tmp_path / '<b onclick="x">&.jsonl'
     shutil.copy(messy, odd)
-    html = render_report(collect_report(_records(odd), budgets=[Budget(512)]), title=HOSTILE)
+    html = render_report(
+        collect_report(_records(odd), SplitSpec(), budgets=[Budget(512)]), title=HOSTILE
+    )
     page = _Page(html)
     tags = {tag for tag, _ in page.tags}
     assert not tags & {"script", "img", "iframe", "object", "embed"}
@@ -229,7 +241,9 @@ def test_hostile_text_stays_text(tmp_path: Path, messy: Path) -> None:
 
 
 def test_page_refers_to_nothing_outside_itself(messy: Path) -> None:
-    html = render_report(collect_report(_records(messy), budgets=[Budget(512), Budget(4096)]))
+    html = render_report(
+        collect_report(_records(messy), SplitSpec(), budgets=[Budget(512), Budget(4096)])
+    )
     page = _Page(html)
     for tag, attrs in page.tags:
         assert "src" not in attrs, tag
@@ -243,7 +257,7 @@ def test_page_refers_to_nothing_outside_itself(messy: Path) -> None:
 
 def test_long_lists_are_cut_but_counted(tmp_path: Path) -> None:
     many = _jsonl(tmp_path / "many.jsonl", *[_chat(("user", f"q{k}")) for k in range(7)])
-    data = collect_report(_records(many), budgets=[Budget(512)], max_listed=2)
+    data = collect_report(_records(many), SplitSpec(), budgets=[Budget(512)], max_listed=2)
     assert data.finding_counts[next(iter(data.finding_counts))] == 7
     assert all(len(listed) <= 2 for listed in data.findings.values())
     assert len(data.shown) == 2
@@ -255,7 +269,7 @@ def test_a_long_record_shows_its_ends_and_what_is_flagged(tmp_path: Path) -> Non
     pairs = [m for k, user in enumerate(turns) for m in (user, ("assistant", f"answer {k}"))]
     pairs[17] = ("assistant", "  ")
     path = _jsonl(tmp_path / "long.jsonl", _chat(*pairs))
-    data = collect_report(_records(path), budgets=[Budget(512)])
+    data = collect_report(_records(path), SplitSpec(), budgets=[Budget(512)])
     (shown,) = data.shown.values()
     kinds = [
         row.index if isinstance(row, ShownMessage) else f"gap {row.messages}" for row in shown.rows
@@ -287,20 +301,22 @@ def test_records_stream_through(tmp_path: Path) -> None:
             alive.append(weakref.ref(record))
             yield record
 
-    data = collect_report(records(), budgets=[Budget(64), Budget(512)], max_listed=1)
+    data = collect_report(records(), SplitSpec(), budgets=[Budget(64), Budget(512)], max_listed=1)
     assert data.reports[0].conversations == 40
     assert most <= 2
 
 
 def test_no_records_still_make_a_page() -> None:
-    html = render_report(collect_report(read_records(io.BytesIO(b""), name="empty.jsonl")))
+    html = render_report(
+        collect_report(read_records(io.BytesIO(b""), name="empty.jsonl"), SplitSpec())
+    )
     assert "No problems found." in html and "no data" in html
     with pytest.raises(ValueError, match="no budgets"):
-        collect_report([], budgets=[])
+        collect_report([], SplitSpec(), budgets=[])
 
 
 def test_write_report_replaces_the_file_whole(tmp_path: Path) -> None:
-    data = collect_report(_records(EXAMPLES), budgets=[Budget(512)])
+    data = collect_report(_records(EXAMPLES), SplitSpec(), budgets=[Budget(512)])
     target = tmp_path / "report.html"
     target.write_text("old")
     write_report(target, data, title="examples")
@@ -313,9 +329,11 @@ def test_write_report_replaces_the_file_whole(tmp_path: Path) -> None:
 
 def test_real_data_report_agrees_with_stats_and_validate(shared_data: Path) -> None:
     files = sorted(shared_data.glob("*.json*"))
-    data = collect_report(_records(*files), budgets=[Budget(512), Budget(4096)])
+    data = collect_report(_records(*files), SplitSpec(), budgets=[Budget(512), Budget(4096)])
     conversations = [r.conversation for r in _records(*files) if r.conversation is not None]
-    assert data.reports == token_reports(conversations, budgets=[Budget(512), Budget(4096)])
+    assert data.reports == token_reports(
+        conversations, SplitSpec(), budgets=[Budget(512), Budget(4096)]
+    )
     findings = list(validate_records(_records(*files)))
     assert sum(data.finding_counts.values()) == len(findings)
     page = _Page(render_report(data))
@@ -500,7 +518,7 @@ CHART_BOXES = """[...document.querySelectorAll('svg.chart')].map(svg => {
 
 def _report_file(tmp_path: Path, *inputs: Path, name: str = "report.html") -> Path:
     target = tmp_path / name
-    write_report(target, collect_report(_records(*inputs)), title="convsplit report")
+    write_report(target, collect_report(_records(*inputs), SplitSpec()), title="convsplit report")
     return target
 
 

@@ -26,6 +26,7 @@ from convsplit import (
     ChatFormatError,
     Conversation,
     Message,
+    SplitSpec,
     TokenizerDataError,
     get_counter,
     parse_conversation,
@@ -277,7 +278,7 @@ def assert_exact(
     for conv in convs:
         try:
             result = split_conversation(
-                conv, budget=Budget(budget), counter=fmt.counter, chat_format=fmt
+                conv, SplitSpec(budget=Budget(budget), tokenizer=fmt.counter, chat_format=fmt)
             )
         except ChatFormatError as error:
             refused.append(f"{conv.id}: {error}")
@@ -452,7 +453,7 @@ def test_property_sum_of_parts_is_the_rendered_count(bytelevel: HFTokenizerCount
     @given(conversations(max_events=12))
     def check(conversation: Conversation) -> None:
         result = split_conversation(
-            conversation, budget=Budget(4096), counter=bytelevel, chat_format=fmt
+            conversation, SplitSpec(budget=Budget(4096), tokenizer=bytelevel, chat_format=fmt)
         )
         for sample in result.samples:
             assert sample.total_tokens == fmt.count_sample(sample.messages, sample.tools)
@@ -548,7 +549,7 @@ def test_check_sample_compares_with_the_whole_rendering(bytelevel: HFTokenizerCo
     fmt = hf_chat_format(bytelevel)
     conv = Conversation(messages=(SYSTEM, USER, ANSWER), id="c")
     (sample,) = split_conversation(
-        conv, budget=Budget(512), counter=bytelevel, chat_format=fmt
+        conv, SplitSpec(budget=Budget(512), tokenizer=bytelevel, chat_format=fmt)
     ).samples
     fmt.check_sample(sample)
     wrong = sample.model_copy(update={"total_tokens": sample.total_tokens + 1})

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from convsplit import Budget, MissingExtraError, OutputError
+from convsplit import Budget, MissingExtraError, OutputError, Report, SplitSpec, split_files
 from convsplit.errors import InvalidConversationError, TargetTooLongError, WorkerError
 from convsplit.formats import Source
 from convsplit.integrations import split_bag, split_files_dask
@@ -30,12 +30,11 @@ from convsplit.integrations.dask import (
     _starts,
     plan_partitions,
 )
-from convsplit.run.pipeline import Report, SplitOptions, split_files
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Inline metadata carries each sample's conversation index: it shows that every partition
 #: numbered its records as the local pipeline does.
-OPTIONS = SplitOptions(budget=Budget(1000), writer_options={"metadata": "inline"})
+OPTIONS = SplitSpec(budget=Budget(1000), writer_options={"metadata": "inline"})
 
 
 MISSING = "dask.distributed is not installed: pip install 'convsplit[dask]'"
@@ -70,10 +69,10 @@ def as_jsonl(source: Path, target: Path) -> Path:
 
 
 def local(
-    inputs: list[Path], tmp_path: Path, options: SplitOptions = OPTIONS
+    inputs: list[Path], tmp_path: Path, options: SplitSpec = OPTIONS
 ) -> tuple[bytes, bytes, Report]:
     out, bad = tmp_path / "local.jsonl", tmp_path / "local-rejects.jsonl"
-    report = split_files(inputs, out, options=options, rejects=bad)
+    report = split_files(inputs, out, options, rejects=bad)
     return out.read_bytes(), bad.read_bytes(), report
 
 
@@ -115,7 +114,7 @@ def test_real_files_split_on_the_cluster_as_locally(
     got = split_files_dask(
         inputs,
         tmp_path / "samples",
-        options=OPTIONS,
+        OPTIONS,
         rejects=tmp_path / "rejects.jsonl",
         blocksize=100_000,
         progress=lambda running: progress.append(running.records),
@@ -149,13 +148,13 @@ def test_a_generated_corpus_with_bad_lines_through_a_scheduler_address(
     gz = tmp_path / "more.jsonl.gz"
     gz.write_bytes(gzip.compress(b"".join(next(lines).encode() for _ in range(10)), mtime=0))
     inputs = [path, gz]
-    options = SplitOptions(budget=Budget(2000), writer_options={"metadata": "inline"})
+    options = SplitSpec(budget=Budget(2000), writer_options={"metadata": "inline"})
     expected, expected_rejects, report = local(inputs, tmp_path, options)
 
     got = split_files_dask(
         inputs,
         tmp_path / "samples",
-        options=options,
+        options,
         scheduler=client.scheduler.address,
         rejects=tmp_path / "rejects.jsonl",
         blocksize=50_000,
@@ -177,10 +176,10 @@ def test_strict_stops_at_the_first_bad_record_and_writes_nothing(
     path = tmp_path / "data.jsonl"
     path.write_text(good * 30 + '{"messages": [{"role": "bot"}]}\n' + good * 30 + "[1]\n")
     with pytest.raises(InvalidConversationError) as expected:
-        split_files([path], tmp_path / "local.jsonl", options=OPTIONS, strict=True)
+        split_files([path], tmp_path / "local.jsonl", OPTIONS, strict=True)
 
     with pytest.raises(InvalidConversationError) as caught:
-        split_files_dask([path], tmp_path / "samples", options=OPTIONS, strict=True, blocksize=500)
+        split_files_dask([path], tmp_path / "samples", OPTIONS, strict=True, blocksize=500)
 
     assert str(caught.value) == str(expected.value)
     assert str(caught.value).startswith(f"{path} line 31: message 0: field 'role'")
@@ -193,9 +192,9 @@ def test_an_unreadable_file_fails_the_run_as_it_fails_locally(client: Any, tmp_p
     cut = tmp_path / "cut.json"
     cut.write_text('[\n  {"messages": []},\n  {"messages": [\n')
     with pytest.raises(InvalidConversationError) as expected:
-        split_files([good, cut], tmp_path / "local.jsonl", options=OPTIONS)
+        split_files([good, cut], tmp_path / "local.jsonl", OPTIONS)
     with pytest.raises(InvalidConversationError) as caught:
-        split_files_dask([good, cut], tmp_path / "samples", options=OPTIONS)
+        split_files_dask([good, cut], tmp_path / "samples", OPTIONS)
     assert str(caught.value) == str(expected.value)
     assert "the JSON array is cut off" in str(caught.value)
     assert not (tmp_path / "samples").exists()
@@ -215,9 +214,9 @@ def test_an_error_on_a_worker_reaches_the_caller(client: Any, tmp_path: Path) ->
         )
         + "\n"
     )
-    options = SplitOptions(budget=Budget(100), on_long_target="error")
+    options = SplitSpec(budget=Budget(100), on_long_target="error")
     with pytest.raises(TargetTooLongError):
-        split_files_dask([path], tmp_path / "samples", options=options)
+        split_files_dask([path], tmp_path / "samples", options)
     assert not (tmp_path / "samples").exists()
 
 
@@ -247,21 +246,21 @@ def test_the_output_folder_is_replaced_only_when_it_holds_part_files(
     samples.mkdir()
     for k in range(3):  # a previous run with more parts
         (samples / f"part-{k:05d}.jsonl").write_text("old\n")
-    split_files_dask([path], samples, options=OPTIONS)
+    split_files_dask([path], samples, OPTIONS)
     assert [p.name for p in parts_of(samples)] == ["part-00000.jsonl"]
     assert b"old" not in joined(samples)
 
     (samples / "notes.txt").write_text("mine")
     with pytest.raises(OutputError, match=r"holds other files than part-NNNNN.jsonl \(notes.txt\)"):
-        split_files_dask([path], samples, options=OPTIONS)
+        split_files_dask([path], samples, OPTIONS)
     with pytest.raises(OutputError, match="it exists and is not a folder"):
-        split_files_dask([path], path, options=OPTIONS)
+        split_files_dask([path], path, OPTIONS)
     with pytest.raises(OutputError, match="no folder"):
-        split_files_dask([path], tmp_path / "missing" / "samples", options=OPTIONS)
+        split_files_dask([path], tmp_path / "missing" / "samples", OPTIONS)
     with pytest.raises(OutputError, match="not standard output: name a folder"):
-        split_files_dask([path], "-", options=OPTIONS)
+        split_files_dask([path], "-", OPTIONS)
     with pytest.raises(InvalidConversationError, match="cannot read standard input"):
-        split_files_dask(["-"], tmp_path / "out", options=OPTIONS)
+        split_files_dask(["-"], tmp_path / "out", OPTIONS)
     assert (samples / "notes.txt").read_text() == "mine"
 
 
@@ -277,7 +276,7 @@ def test_a_bag_of_lines_or_of_records_splits_as_the_files_do(client: Any, tmp_pa
 
     text = bag.read_text([str(first), str(second)], blocksize=40_000)
     assert text.npartitions > 4
-    split = split_bag(text, options=OPTIONS, name=str(first))
+    split = split_bag(text, OPTIONS, name=str(first))
     got_lines, got_rejects, got_report = dask.compute(split.lines, split.rejects, split.report)
 
     assert "\n".join(got_lines) + "\n" == expected.decode()
@@ -287,7 +286,7 @@ def test_a_bag_of_lines_or_of_records_splits_as_the_files_do(client: Any, tmp_pa
     assert_adds_up(got_report)
 
     records = [json.loads(line) for line in first.read_text().splitlines() if line.strip()]
-    parsed = split_bag(bag.from_sequence(records, npartitions=3), options=OPTIONS)
+    parsed = split_bag(bag.from_sequence(records, npartitions=3), OPTIONS)
     only_first, _, _ = local([first], tmp_path)
     assert "\n".join(parsed.lines.compute()) + "\n" == only_first.decode()
 
@@ -303,7 +302,7 @@ def test_to_textfiles_writes_the_samples_and_a_blank_line_per_empty_partition(
     path.write_text("".join(next(lines) for _ in range(20)))
     expected, _, _ = local([path], tmp_path)
 
-    split = split_bag(bag.read_text(str(path), blocksize=30_000), options=OPTIONS)
+    split = split_bag(bag.read_text(str(path), blocksize=30_000), OPTIONS)
     split.lines.to_textfiles(
         str(tmp_path / "out" / "*.jsonl"),
         name_function=lambda k: f"{k:05d}",
@@ -327,11 +326,11 @@ def test_without_a_scheduler_a_local_cluster_is_started(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         from convsplit import Budget
-        from convsplit.run.pipeline import SplitOptions
+        from convsplit import SplitSpec
         from convsplit.integrations import split_files_dask
         if __name__ == "__main__":
             report = split_files_dask([{str(path)!r}], {str(tmp_path / "samples")!r},
-                                      options=SplitOptions(budget=Budget(100)), n_workers=1)
+                                      options=SplitSpec(budget=Budget(100)), n_workers=1)
             print(report.samples)
         """
     )
@@ -411,9 +410,9 @@ def test_a_missing_dask_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
     monkeypatch.setitem(sys.modules, "dask", None)
     with pytest.raises(MissingExtraError) as caught:
-        split_files_dask([tmp_path], tmp_path / "out", options=OPTIONS)
+        split_files_dask([tmp_path], tmp_path / "out", OPTIONS)
     assert str(caught.value) == (
         "distributed is not installed (the Dask engine needs it); run: pip install 'convsplit[dask]'"
     )
     with pytest.raises(MissingExtraError, match=r"pip install 'convsplit\[dask\]'"):
-        split_bag(None, options=OPTIONS)
+        split_bag(None, OPTIONS)

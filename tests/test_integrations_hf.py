@@ -15,9 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from convsplit import Budget, MissingExtraError
+from convsplit import Budget, MissingExtraError, Report, SplitSpec, split_files
 from convsplit.formats.containers import Source
-from convsplit.run.pipeline import Report, SplitOptions, split_files
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_FILES = [
@@ -63,12 +62,10 @@ def as_jsonl(source: Path, folder: Path) -> Path:
     return target
 
 
-def local(
-    path: Path, options: SplitOptions, tmp_path: Path
-) -> tuple[list[bytes], Report, list[Any]]:
+def local(path: Path, options: SplitSpec, tmp_path: Path) -> tuple[list[bytes], Report, list[Any]]:
     """What ``convsplit split`` writes for ``path``: lines, report, rejects."""
     out, bad = tmp_path / "local.jsonl", tmp_path / "local-rejects.jsonl"
-    report = split_files([path], out, options=options, rejects=bad)
+    report = split_files([path], out, options, rejects=bad)
     rejects = [json.loads(line) for line in bad.read_text().splitlines()]
     return out.read_bytes().splitlines(), report, rejects
 
@@ -104,10 +101,10 @@ def test_real_files_split_as_the_local_pipeline_splits_them(
     from convsplit.integrations import split_dataset
 
     path = as_jsonl(shared_data / name, tmp_path)
-    options = SplitOptions(budget=Budget(1000))
+    options = SplitSpec(budget=Budget(1000))
     expected, report, _ = local(path, options, tmp_path)
 
-    split = split_dataset(load(hf, path, tmp_path), options=options, num_proc=2)
+    split = split_dataset(load(hf, path, tmp_path), options, num_proc=2)
 
     assert lines_of(split.samples) == expected
     assert comparable(split.report) == comparable(report)
@@ -147,10 +144,10 @@ def test_every_writer_gives_its_own_columns(
     from convsplit.integrations import sample_features, split_dataset
 
     path = as_jsonl(shared_data / name, tmp_path)
-    options = SplitOptions(budget=Budget(1500), output_format=writer, writer_options=writer_options)
+    options = SplitSpec(budget=Budget(1500), output_format=writer, writer_options=writer_options)
     expected, report, _ = local(path, options, tmp_path)
 
-    split = split_dataset(load(hf, path, tmp_path), options=options)
+    split = split_dataset(load(hf, path, tmp_path), options)
 
     assert split.samples.features == sample_features(options)
     assert lines_of(split.samples) == expected
@@ -164,7 +161,7 @@ def test_message_lists_are_json_columns_that_decode_to_dicts(
     from convsplit.integrations import split_dataset
 
     path = as_jsonl(shared_data / "llamafactory_glaive_toolcall_en_demo.json", tmp_path)
-    split = split_dataset(load(hf, path, tmp_path), options=SplitOptions(budget=Budget(1000)))
+    split = split_dataset(load(hf, path, tmp_path), SplitSpec(budget=Budget(1000)))
 
     assert split.samples.features == hf.Features(
         {"messages": hf.List(hf.Json()), "tools": hf.List(hf.Json())}
@@ -199,8 +196,8 @@ def test_stored_json_is_the_writers_bytes(hf: ModuleType) -> None:
         }
     ]
     dataset = hf.Dataset.from_list(rows, on_mixed_types="use_json")
-    options = SplitOptions(budget=Budget(100), output_format="trl")
-    split = split_dataset(dataset, options=options)
+    options = SplitSpec(budget=Budget(100), output_format="trl")
+    split = split_dataset(dataset, options)
     stored = split.samples.with_format("arrow")["completion"].to_pylist()[0][0]
     assert "0.12345678901234568" in stored
 
@@ -222,10 +219,10 @@ def test_rejected_rows_are_returned_with_their_reason(hf: ModuleType, tmp_path: 
     ]
     path = tmp_path / "mixed.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    options = SplitOptions(budget=Budget(100))
+    options = SplitSpec(budget=Budget(100))
     expected, report, local_rejects = local(path, options, tmp_path)
 
-    split = split_dataset(load(hf, path, tmp_path), options=options, num_proc=2, batch_size=2)
+    split = split_dataset(load(hf, path, tmp_path), options, num_proc=2, batch_size=2)
 
     assert lines_of(split.samples) == expected
     assert split.rejects.column_names == ["row", "reason", "field", "record"]
@@ -249,11 +246,11 @@ def test_metadata_names_each_samples_row(hf: ModuleType, shared_data: Path, tmp_
     from convsplit.integrations import split_dataset
 
     path = as_jsonl(shared_data / "fastchat_dummy_conversation.json", tmp_path)
-    inline = SplitOptions(budget=Budget(60), writer_options={"metadata": "inline"})
+    inline = SplitSpec(budget=Budget(60), writer_options={"metadata": "inline"})
     expected, _, _ = local(path, inline, tmp_path)
 
     split = split_dataset(
-        load(hf, path, tmp_path), options=SplitOptions(budget=Budget(60)), metadata=True, num_proc=2
+        load(hf, path, tmp_path), SplitSpec(budget=Budget(60)), metadata=True, num_proc=2
     )
 
     assert [row["metadata"] for row in split.samples] == [
@@ -267,17 +264,17 @@ def test_an_iterable_dataset_is_split_lazily(
     from convsplit.integrations import split_dataset
 
     path = as_jsonl(shared_data / "llamafactory_reason_tool_use_demo_50.jsonl", tmp_path)
-    options = SplitOptions(budget=Budget(1200), output_format="trl")
+    options = SplitSpec(budget=Budget(1200), output_format="trl")
     expected, report, _ = local(path, options, tmp_path)
 
-    split = split_dataset(load(hf, path, tmp_path, streaming=True), options=options)
+    split = split_dataset(load(hf, path, tmp_path, streaming=True), options)
 
     assert isinstance(split.samples, hf.IterableDataset)
     assert lines_of(split.samples) == expected
     assert list(split.rejects) == []
     assert comparable(split.report) == comparable(report)
     with pytest.raises(ValueError, match="num_proc applies to a Dataset"):
-        split_dataset(load(hf, path, tmp_path, streaming=True), options=options, num_proc=2)
+        split_dataset(load(hf, path, tmp_path, streaming=True), options, num_proc=2)
 
 
 def test_an_iterable_dataset_of_unknown_features(hf: ModuleType) -> None:
@@ -291,7 +288,7 @@ def test_an_iterable_dataset_of_unknown_features(hf: ModuleType) -> None:
 
     dataset = hf.IterableDataset.from_generator(rows)
     assert dataset.features is None
-    split = split_dataset(dataset, options=SplitOptions(budget=Budget(100)))
+    split = split_dataset(dataset, SplitSpec(budget=Budget(100)))
     assert [row["messages"][-1]["content"] for row in split.samples] == ["Yo"]
     assert split.report.skipped == {"no_user_before": 1}
 
@@ -320,10 +317,10 @@ def test_nulls_that_arrow_filled_in_are_not_read_as_data(hf: ModuleType, tmp_pat
     assert dataset[1]["messages"][0]["lang"] is None and dataset[1]["id"] is None
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    options = SplitOptions(budget=Budget(100), writer_options={"keep_extras": True})
+    options = SplitSpec(budget=Budget(100), writer_options={"keep_extras": True})
     expected, _, _ = local(path, options, tmp_path)
 
-    split = split_dataset(dataset, options=options)
+    split = split_dataset(dataset, options)
 
     assert lines_of(split.samples) == expected
     assert b'"lang":null' not in b"".join(lines_of(split.samples))
@@ -347,15 +344,13 @@ def test_a_writer_of_your_own_needs_its_columns(
     dataset = hf.Dataset.from_list(
         [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}]
     )
-    options = SplitOptions(budget=Budget(100), output_format="last_words")
+    options = SplitSpec(budget=Budget(100), output_format="last_words")
     with pytest.raises(ValueError, match="the columns of writer 'last_words' are not known"):
-        split_dataset(dataset, options=options)
+        split_dataset(dataset, options)
     with pytest.raises(ValueError, match="wrote fields last that the dataset has no columns for"):
-        split_dataset(dataset, options=options, features=hf.Features({"other": hf.Value("string")}))
+        split_dataset(dataset, options, features=hf.Features({"other": hf.Value("string")}))
 
-    split = split_dataset(
-        dataset, options=options, features=hf.Features({"last": hf.Value("string")})
-    )
+    split = split_dataset(dataset, options, features=hf.Features({"last": hf.Value("string")}))
     assert list(split.samples) == [{"last": "Yo"}]
 
 
@@ -367,10 +362,8 @@ def test_a_dataset_dict_is_refused_with_what_to_do(hf: ModuleType) -> None:
     ]
     splits = hf.DatasetDict({"train": hf.Dataset.from_list(rows)})
     with pytest.raises(TypeError, match=r"got DatasetDict \(for a DatasetDict, split each split"):
-        split_dataset(splits, options=SplitOptions(budget=Budget(100)))
-    assert (
-        len(split_dataset(splits["train"], options=SplitOptions(budget=Budget(100))).samples) == 1
-    )
+        split_dataset(splits, SplitSpec(budget=Budget(100)))
+    assert len(split_dataset(splits["train"], SplitSpec(budget=Budget(100))).samples) == 1
 
 
 def test_a_missing_datasets_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -378,7 +371,7 @@ def test_a_missing_datasets_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setitem(sys.modules, "datasets", None)  # as if not installed
     with pytest.raises(MissingExtraError) as caught:
-        split_dataset([], options=SplitOptions(budget=Budget(100)))
+        split_dataset([], SplitSpec(budget=Budget(100)))
     assert str(caught.value) == (
         "datasets is not installed (splitting a Hugging Face dataset needs it); "
         "run: pip install 'convsplit[hf]'"

@@ -25,7 +25,7 @@ from convsplit import (
     FullHistory,
     Layout,
     Request,
-    SplitOptions,
+    SplitSpec,
     WorkerError,
     split_files,
 )
@@ -219,10 +219,10 @@ def _records(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_an_unexpected_error_in_a_worker_is_raised_as_it_was(tmp_path: Path, jobs: int) -> None:
-    options = SplitOptions(budget=Budget(256), window=_Failing())
+    options = SplitSpec(budget=Budget(256), window=_Failing())
     before = set(_children(os.getpid()))  # other tests' helpers may live on (a cluster)
     with pytest.raises(RuntimeError, match="a strategy failed on c777"):
-        split_files([_records(tmp_path)], tmp_path / "out.jsonl", options=options, jobs=jobs)
+        split_files([_records(tmp_path)], tmp_path / "out.jsonl", options, jobs=jobs)
     assert not _wait_gone(sorted(set(_children(os.getpid())) - before))
     _only_inputs_left(tmp_path, "in.jsonl")
 
@@ -233,10 +233,10 @@ class _UnpicklableError(Exception):
 
 
 def test_an_error_that_cannot_travel_comes_back_as_its_text(tmp_path: Path) -> None:
-    options = SplitOptions(budget=Budget(256), window=_Failing(error=_UnpicklableError))
+    options = SplitSpec(budget=Budget(256), window=_Failing(error=_UnpicklableError))
     before = set(_children(os.getpid()))
     with pytest.raises(WorkerError) as caught:
-        split_files([_records(tmp_path)], tmp_path / "out.jsonl", options=options, jobs=2)
+        split_files([_records(tmp_path)], tmp_path / "out.jsonl", options, jobs=2)
     assert str(caught.value) == (
         "a worker process failed: _UnpicklableError: a strategy failed on c777; no output was written"
     )

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from convsplit.run.pipeline import Report
 from convsplit.run.progress import Progress
+from convsplit.run.report import Report
 from tests.test_cli import EXAMPLES
 
 

@@ -22,6 +22,7 @@ from convsplit import (
     Layout,
     MiddleOut,
     SplitResult,
+    SplitSpec,
     TruncateContent,
     TruncationStrategy,
     WindowStrategy,
@@ -56,15 +57,15 @@ def _split(
     budget: Budget,
     **options: Any,
 ) -> SplitResult:
-    return split_conversation(
-        conversation,
-        budget=budget,
-        counter=get_counter(ENCODING),
+    spec = SplitSpec(
+        budget,
+        tokenizer=get_counter(ENCODING),
         chat_format=get_chat_format(format_name),
         window=window,
         truncation=truncation,
         **options,
     )
+    return split_conversation(conversation, spec)
 
 
 budgets = st.builds(
@@ -147,7 +148,7 @@ def _validated(model: Any) -> Any:
 def test_results_built_without_validation_equal_validated_ones(
     conv: Conversation, max_tokens: int
 ) -> None:
-    result = split_conversation(conv, budget=Budget(max_tokens))
+    result = split_conversation(conv, SplitSpec(budget=Budget(max_tokens)))
     for model in (result, *result.samples, *result.outcomes):
         again = _validated(model)
         assert again == model

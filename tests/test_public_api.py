@@ -29,7 +29,10 @@ def test_reports_and_validation_load_on_first_use_not_at_import() -> None:
         "print(collect_report.__module__, convsplit.token_report.__module__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.splitlines() == ["[]", "convsplit.inspect.html_report convsplit.inspect.stats"]
+    assert out.stdout.splitlines() == [
+        "[]",
+        "convsplit.inspect.html_report convsplit.inspect.stats",
+    ]
 
 
 def test_importing_convsplit_loads_no_optional_or_test_dependency() -> None:

@@ -18,7 +18,7 @@ from convsplit import (
     Conversation,
     InvalidConversationError,
     Message,
-    SplitOptions,
+    SplitSpec,
     read_records,
     split_files,
 )
@@ -94,13 +94,13 @@ def test_records_at_the_depth_limit_go_through_every_writer_and_one_more_is_reje
     for at, over in zip(deep_records(0), deep_records(1), strict=True):
         records += [at, over]
     source = write_jsonl(tmp_path / "deep.jsonl", records)
-    options = SplitOptions(
+    options = SplitSpec(
         budget=Budget(5000),
         output_format=writer,
         writer_options={"keep_extras": True} if writer == "openai" else {},
     )
     out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
-    report = split_files([source], out, options=options, rejects=rejects)
+    report = split_files([source], out, options, rejects=rejects)
     assert (report.records, report.rejected) == (11, 5)
     rejected = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert [r["line"] for r in rejected] == [3, 5, 7, 9, 11]
@@ -125,7 +125,7 @@ def test_one_deep_record_among_600_is_rejected_with_its_reason_in_every_engine(
         report = split_files(
             [source],
             tmp_path / f"out{jobs}.jsonl",
-            options=SplitOptions(budget=Budget(100)),
+            SplitSpec(budget=Budget(100)),
             rejects=rejects,
             jobs=jobs,
         )
@@ -303,7 +303,7 @@ def test_a_broken_record_through_split_files_is_a_reject_not_a_failed_run(tmp_pa
     path.write_text(f'[\n  {good},\n  {{"messages": [\n  {good}\n]\n')
     rejects = tmp_path / "rejects.jsonl"
     report = split_files(
-        [path], tmp_path / "o.jsonl", options=SplitOptions(budget=Budget(100)), rejects=rejects
+        [path], tmp_path / "o.jsonl", SplitSpec(budget=Budget(100)), rejects=rejects
     )
     assert (report.records, report.rejected) == (3, 1)
     (reject,) = [json.loads(line) for line in rejects.read_text().splitlines()]

@@ -14,6 +14,7 @@ from convsplit import (
     FullHistory,
     LastTurns,
     MiddleOut,
+    SplitSpec,
     TruncateContent,
     TruncationStrategy,
     WindowStrategy,
@@ -60,11 +61,13 @@ def test_invariants_hold_on_real_files(
     for conversation in conversations(shared_data, name, limit=60):
         result = split_conversation(
             conversation,
-            budget=budget,
-            counter=get_counter("o200k_base"),
-            chat_format=get_chat_format(format_name),
-            window=window,
-            truncation=truncation,
+            SplitSpec(
+                budget=budget,
+                tokenizer=get_counter("o200k_base"),
+                chat_format=get_chat_format(format_name),
+                window=window,
+                truncation=truncation,
+            ),
         )
         check_invariants(
             conversation,
@@ -79,12 +82,14 @@ def test_invariants_hold_on_real_files(
 def test_cookbook_toy_file_outcomes(shared_data: Path) -> None:
     """Its deliberate problems: a conversation with no user message, an ~8,000-token answer."""
     toy = conversations(shared_data, "openai_cookbook_toy_chat_fine_tuning.jsonl", limit=10)
-    results = [split_conversation(c, budget=Budget(4096)) for c in toy]
+    results = [split_conversation(c, SplitSpec(budget=Budget(4096))) for c in toy]
     assert [len(r.samples) for r in results] == [1, 4, 1, 0, 0]
     assert [o.reason.value for r in results for o in r.skipped if o.reason] == [
         "no_user_before",
         "target_too_long",
     ]
-    truncated = split_conversation(toy[4], budget=Budget(4096), on_long_target="truncate")
+    truncated = split_conversation(
+        toy[4], SplitSpec(budget=Budget(4096), on_long_target="truncate")
+    )
     assert truncated.samples[0].total_tokens <= 4096
     assert truncated.samples[0].truncated == (2,)

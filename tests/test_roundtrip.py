@@ -26,6 +26,7 @@ from convsplit import (
     LastTurns,
     Message,
     Sample,
+    SplitSpec,
     ToolCall,
     get_chat_format,
     split_conversation,
@@ -107,7 +108,7 @@ def expected_openai(sample: Sample, writer: OpenAIWriter) -> tuple[Message, ...]
 )
 @given(conv=rich_conversations(), window=WINDOWS)
 def test_openai_round_trip(writer: OpenAIWriter, conv: Conversation, window: Any) -> None:
-    result = split_conversation(conv, budget=Budget(3000), window=window)
+    result = split_conversation(conv, SplitSpec(budget=Budget(3000), window=window))
     for line, sample in zip(writer.lines(result), result.samples, strict=True):
         back = read_back(line)
         assert back.messages == expected_openai(sample, writer)
@@ -153,7 +154,7 @@ def expected_trl(sample: Sample, writer: TRLWriter) -> tuple[Message, ...]:
 def test_trl_round_trip_through_the_pairs_reader(
     writer: TRLWriter, conv: Conversation, window: Any
 ) -> None:
-    result = split_conversation(conv, budget=Budget(3000), window=window)
+    result = split_conversation(conv, SplitSpec(budget=Budget(3000), window=window))
     for line, sample in zip(writer.lines(result), result.samples, strict=True):
         back = read_back(line, input_format="pairs")
         assert back.messages == expected_trl(sample, writer)
@@ -225,7 +226,7 @@ def expected_sharegpt(sample: Sample, writer: ShareGPTWriter) -> tuple[Message, 
 )
 @given(conv=rich_conversations(), window=WINDOWS)
 def test_sharegpt_round_trip(writer: ShareGPTWriter, conv: Conversation, window: Any) -> None:
-    result = split_conversation(conv, budget=Budget(3000), window=window)
+    result = split_conversation(conv, SplitSpec(budget=Budget(3000), window=window))
     for line, sample in zip(writer.lines(result), result.samples, strict=True):
         back = read_back(line)
         assert back.messages == expected_sharegpt(sample, writer)
@@ -254,7 +255,7 @@ def expected_prompt_completion(sample: Sample) -> tuple[Message, ...]:
 
 @given(conv=rich_conversations())
 def test_prompt_completion_round_trip_through_the_pairs_reader(conv: Conversation) -> None:
-    result = split_conversation(conv, budget=Budget(3000))
+    result = split_conversation(conv, SplitSpec(budget=Budget(3000)))
     for line, sample in zip(PromptCompletionWriter().lines(result), result.samples, strict=True):
         assert read_back(line).messages == expected_prompt_completion(sample)
 
@@ -267,7 +268,9 @@ def test_prompt_completion_round_trip_through_the_pairs_reader(conv: Conversatio
 def test_text_spans_are_exactly_the_targets(template: str, conv: Conversation, window: Any) -> None:
     chat_format = get_chat_format(template)
     assert isinstance(chat_format, TemplateFormat)
-    result = split_conversation(conv, budget=Budget(3000), window=window, chat_format=chat_format)
+    result = split_conversation(
+        conv, SplitSpec(budget=Budget(3000), window=window, chat_format=chat_format)
+    )
     spans_writer, segments_writer = (
         TextWriter(template=template),
         TextWriter(template=template, layout="segments"),
@@ -386,7 +389,7 @@ def test_no_turn_lost_from_any_reader_to_any_writer(
     assert conv is not None
     assert conv.messages == read_back_format(data, reader).messages  # auto == chosen reader
     window = Chunks() if chunks and multi else FullHistory()
-    result = split_conversation(conv, budget=Budget(3000), window=window)
+    result = split_conversation(conv, SplitSpec(budget=Budget(3000), window=window))
     lines = list(writer.lines(result))
     assert len(lines) == len(result.samples)
     assistants = [i for i, m in enumerate(conv.messages) if m.role == "assistant"]

@@ -16,6 +16,7 @@ from convsplit import (
     Message,
     MiddleOut,
     SkipReason,
+    SplitSpec,
     TargetTooLongError,
     ToolCall,
     TruncateContent,
@@ -49,7 +50,7 @@ LONG_CHAT = conv(
 
 
 def test_every_assistant_turn_is_a_target_with_the_system_prompt_pinned() -> None:
-    result = split_conversation(LONG_CHAT, budget=Budget(120))
+    result = split_conversation(LONG_CHAT, SplitSpec(budget=Budget(120)))
     assert len(result.samples) == 8
     for k, sample in enumerate(result.samples):
         assert sample.messages[0].text == "You are terse."
@@ -62,15 +63,17 @@ def test_every_assistant_turn_is_a_target_with_the_system_prompt_pinned() -> Non
 
 def test_final_round_is_never_lost_where_fastchat_drops_it() -> None:
     """FastChat's split_long_conversation emits a chunk only when the next round overflows."""
-    result = split_conversation(LONG_CHAT, budget=Budget(120), window=Chunks())
+    result = split_conversation(LONG_CHAT, SplitSpec(budget=Budget(120), window=Chunks()))
     trained = [m.text for s in result.samples for m in s.target_messages]
     assert trained == [f"Answer {k}." for k in range(8)]
     assert len(result.samples) > 1
 
 
 def test_chunks_can_carry_context_into_the_next_chunk() -> None:
-    plain = split_conversation(LONG_CHAT, budget=Budget(200), window=Chunks())
-    carried = split_conversation(LONG_CHAT, budget=Budget(200), window=Chunks(carry_tokens=60))
+    plain = split_conversation(LONG_CHAT, SplitSpec(budget=Budget(200), window=Chunks()))
+    carried = split_conversation(
+        LONG_CHAT, SplitSpec(budget=Budget(200), window=Chunks(carry_tokens=60))
+    )
     assert [m.text for s in carried.samples for m in s.target_messages] == [
         f"Answer {k}." for k in range(8)
     ]
@@ -81,7 +84,9 @@ def test_chunks_can_carry_context_into_the_next_chunk() -> None:
 
 
 def test_last_turns_bounds_the_history() -> None:
-    result = split_conversation(LONG_CHAT, budget=Budget(4096), window=LastTurns(turns=2))
+    result = split_conversation(
+        LONG_CHAT, SplitSpec(budget=Budget(4096), window=LastTurns(turns=2))
+    )
     last = result.samples[-1]
     assert contents(last.messages)[1:] == [
         "Question 6: " + "why " * 20, "Answer 6.", "Question 7: " + "why " * 20, "Answer 7.",
@@ -89,7 +94,7 @@ def test_last_turns_bounds_the_history() -> None:
 
 
 def test_middle_out_keeps_the_task_statement() -> None:
-    result = split_conversation(LONG_CHAT, budget=Budget(150), truncation=MiddleOut())
+    result = split_conversation(LONG_CHAT, SplitSpec(budget=Budget(150), truncation=MiddleOut()))
     last = result.samples[-1]
     assert last.messages[1].text.startswith("Question 0:")
     assert last.target_messages[0].text == "Answer 7."
@@ -97,12 +102,14 @@ def test_middle_out_keeps_the_task_statement() -> None:
 
 
 def test_truncate_content_fills_the_budget_with_a_visible_marker() -> None:
-    result = split_conversation(LONG_CHAT, budget=Budget(150), truncation=TruncateContent())
+    result = split_conversation(
+        LONG_CHAT, SplitSpec(budget=Budget(150), truncation=TruncateContent())
+    )
     last = result.samples[-1]
     assert last.truncated
     cut = last.messages[last.truncated[0]]
     assert cut.text.startswith("[... ") and " tokens truncated ...] " in cut.text
-    plain = split_conversation(LONG_CHAT, budget=Budget(150)).samples[-1]
+    plain = split_conversation(LONG_CHAT, SplitSpec(budget=Budget(150))).samples[-1]
     assert plain.total_tokens < last.total_tokens <= 150
 
 
@@ -117,13 +124,13 @@ def test_tool_calls_and_results_stay_together() -> None:
             Message(role="assistant", content="Found it."),
         )
     )
-    result = split_conversation(conversation, budget=Budget(150))
+    result = split_conversation(conversation, SplitSpec(budget=Budget(150)))
     assert len(result.samples) == 2
     last = result.samples[1]
     # The window cannot start at the interjection: its turn holds a result whose call is older.
     assert last.source_indices == (0, 1, 2, 3, 4)
     assert [o.targeted for o in result.outcomes] == [True, True]
-    tight = split_conversation(conversation, budget=Budget(90))
+    tight = split_conversation(conversation, SplitSpec(budget=Budget(90)))
     assert tight.outcomes[1].reason is SkipReason.TARGET_TOO_LONG
 
 
@@ -136,9 +143,11 @@ def test_reasoning_is_kept_on_targets_and_dropped_from_context_by_default() -> N
             Message(role="assistant", content="6", reasoning="Three and three."),
         )
     )
-    default = split_conversation(conversation, budget=Budget(500)).samples[1]
+    default = split_conversation(conversation, SplitSpec(budget=Budget(500))).samples[1]
     assert [m.reasoning for m in default.messages] == [None, None, None, "Three and three."]
-    kept = split_conversation(conversation, budget=Budget(500), keep_reasoning=True).samples[1]
+    kept = split_conversation(
+        conversation, SplitSpec(budget=Budget(500), keep_reasoning=True)
+    ).samples[1]
     assert [m.reasoning for m in kept.messages] == [None, "Two and two.", None, "Three and three."]
     assert kept.total_tokens > default.total_tokens
 
@@ -156,7 +165,7 @@ def test_untrainable_turns_are_reported_with_a_reason() -> None:
             Message(role="assistant", content="A3"),
         )
     )
-    result = split_conversation(conversation, budget=Budget(500))
+    result = split_conversation(conversation, SplitSpec(budget=Budget(500)))
     assert [(o.message_index, o.reason) for o in result.skipped] == [
         (1, SkipReason.NO_USER_BEFORE),
         (3, SkipReason.WEIGHT_ZERO),
@@ -169,18 +178,18 @@ def test_untrainable_turns_are_reported_with_a_reason() -> None:
 
 def test_a_target_too_long_is_skipped_truncated_or_an_error() -> None:
     conversation = conv(("user", "Tell me everything."), ("assistant", "word " * 400), id="c7")
-    skipped = split_conversation(conversation, budget=Budget(100))
+    skipped = split_conversation(conversation, SplitSpec(budget=Budget(100)))
     assert skipped.samples == ()
     assert skipped.outcomes[0].reason is SkipReason.TARGET_TOO_LONG
 
-    cut = split_conversation(conversation, budget=Budget(100), on_long_target="truncate")
+    cut = split_conversation(conversation, SplitSpec(budget=Budget(100), on_long_target="truncate"))
     (sample,) = cut.samples
     assert sample.truncated == (1,)
     assert sample.target_messages[0].text.startswith("word word")
     assert 95 <= sample.total_tokens <= 100
 
     with pytest.raises(TargetTooLongError) as error:
-        split_conversation(conversation, budget=Budget(100), on_long_target="error")
+        split_conversation(conversation, SplitSpec(budget=Budget(100), on_long_target="error"))
     assert str(error.value) == (
         "conversation c7: message 1 needs 416 tokens with its turn and pinned messages; "
         "max_tokens is 100 (use on_long_target='skip' or 'truncate')"
@@ -188,14 +197,16 @@ def test_a_target_too_long_is_skipped_truncated_or_an_error() -> None:
 
 
 def test_reserve_target_leaves_room_for_a_reply() -> None:
-    plain = split_conversation(LONG_CHAT, budget=Budget(150)).samples[-1]
-    reserved = split_conversation(LONG_CHAT, budget=Budget(150, reserve_target=60)).samples[-1]
+    plain = split_conversation(LONG_CHAT, SplitSpec(budget=Budget(150))).samples[-1]
+    reserved = split_conversation(
+        LONG_CHAT, SplitSpec(budget=Budget(150, reserve_target=60))
+    ).samples[-1]
     assert reserved.dropped_messages > plain.dropped_messages
     assert reserved.total_tokens - reserved.target_tokens + 60 <= 150
 
 
 def test_min_context_skips_samples_left_with_a_stub() -> None:
-    result = split_conversation(LONG_CHAT, budget=Budget(60, min_context=45))
+    result = split_conversation(LONG_CHAT, SplitSpec(budget=Budget(60, min_context=45)))
     assert result.outcomes[0].targeted  # nothing was cut for the first turn
     assert {o.reason for o in result.skipped} == {SkipReason.TOO_LITTLE_CONTEXT}
 
@@ -220,17 +231,14 @@ def test_counting_is_linear_each_text_is_tokenized_once() -> None:
 
     for chat_format in ("openai", "chatml", "llama2", "llama3"):
         counted.clear()
-        result = split_conversation(
-            LONG_CHAT, budget=Budget(4096), counter=Recording(),
-            chat_format=get_chat_format(chat_format),
-        )  # fmt: skip
+        result = split_conversation(LONG_CHAT, SplitSpec(budget=Budget(4096), tokenizer=Recording(), chat_format=get_chat_format(chat_format)))  # fmt: skip
         assert len(result.samples) == 8
         # openai counts role and content apart: at most three texts per message.
         assert len(counted) <= 3 * len(LONG_CHAT.messages) + 4, chat_format
 
 
 def test_streaming_numbers_conversations() -> None:
-    results = list(split_conversations([LONG_CHAT, LONG_CHAT], budget=Budget(120)))
+    results = list(split_conversations([LONG_CHAT, LONG_CHAT], SplitSpec(budget=Budget(120))))
     assert [r.conversation_index for r in results] == [0, 1]
     assert results[1].samples[0].conversation_index == 1
 
@@ -258,11 +266,8 @@ def test_invalid_data_names_message_field_and_expectation(record: object, messag
 def test_results_built_without_validation_equal_validated_ones() -> None:
     # The splitter builds its Samples, outcomes and results with samples.trusted(), which
     # skips validation; each must be what validating the same fields would make.
-    result = split_conversation(
-        conv(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello"),
-             ("assistant", ""), ("user", "And? " * 10), ("assistant", "Bye")),
-        budget=Budget(200),
-    )  # fmt: skip
+    result = split_conversation(conv(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello"),
+             ("assistant", ""), ("user", "And? " * 10), ("assistant", "Bye")), SplitSpec(budget=Budget(200)))  # fmt: skip
     built = [result, *result.samples, *result.outcomes]
     assert len(result.samples) == 2 and result.skipped  # every kind of model is there
     for model in built:

@@ -13,6 +13,7 @@ from convsplit import (
     Chunks,
     Conversation,
     Message,
+    SplitSpec,
     get_chat_format,
     get_counter,
     split_conversation,
@@ -52,7 +53,7 @@ def test_the_toy_file_report() -> None:
         r.conversation
         for r in read_records(data_file("openai_cookbook_toy_chat_fine_tuning.jsonl"))
     ]
-    report = token_report([c for c in convs if c], budget=Budget(4096))
+    report = token_report([c for c in convs if c], SplitSpec(budget=Budget(4096)))
     assert (report.conversations, report.samples, report.targets) == (5, 6, 6)
     assert report.skipped == {"no_user_before": 1, "target_too_long": 1}
     assert report.conversations_over_budget == 1
@@ -73,7 +74,7 @@ def test_the_toy_file_report() -> None:
 )
 def test_real_files_amplification(name: str, samples: int, tokens: int, whole: int) -> None:
     convs = [r.conversation for r in read_records(data_file(name)) if r.conversation]
-    report = token_report(convs, budget=Budget(4096))
+    report = token_report(convs, SplitSpec(budget=Budget(4096)))
     assert (report.samples, report.tokens_per_epoch, report.whole_conversation_tokens) == (
         samples,
         tokens,
@@ -88,8 +89,10 @@ def test_real_files_amplification(name: str, samples: int, tokens: int, whole: i
 def test_builder_sums_the_split_results(conv: Conversation, format_name: str) -> None:
     chat_format = get_chat_format(format_name)
     budget = Budget(1500)
-    result = split_conversation(conv, budget=budget, chat_format=chat_format, window=Chunks())
-    builder = TokenReportBuilder(budget=budget, chat_format=chat_format)
+    result = split_conversation(
+        conv, SplitSpec(budget=budget, chat_format=chat_format, window=Chunks())
+    )
+    builder = TokenReportBuilder(SplitSpec(budget=budget, chat_format=chat_format))
     builder.add(conv, result)
     report = builder.build()
     assert report.samples == len(result.samples)
@@ -111,6 +114,8 @@ def test_a_conversation_trained_whole_costs_what_its_one_sample_costs() -> None:
     )
     for name in ("openai", "chatml", "llama2", "llama3"):
         chat_format = get_chat_format(name)
-        (sample,) = split_conversation(conv, budget=Budget(100), chat_format=chat_format).samples
+        (sample,) = split_conversation(
+            conv, SplitSpec(budget=Budget(100), chat_format=chat_format)
+        ).samples
         tokens = conversation_tokens(conv, counter=get_counter(), chat_format=chat_format)
         assert tokens == sample.total_tokens, name

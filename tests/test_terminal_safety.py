@@ -16,7 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convsplit import Budget, Conversation, get_chat_format, get_counter, split_conversation
+from convsplit import (
+    Budget,
+    Conversation,
+    SplitSpec,
+)
 from convsplit.inspect.show import View, show_conversation
 from convsplit.terminal import visible
 from tests.test_cli import run, write_jsonl
@@ -183,9 +187,7 @@ def test_the_library_view_escapes_skipped_turns_too() -> None:
             ],
         }
     )
-    result = split_conversation(conversation, budget=Budget(100))
-    text = show_conversation(conversation, result, counter=get_counter(),
-                             chat_format=get_chat_format("openai"), view=View(color=True))  # fmt: skip
+    text = show_conversation(conversation, SplitSpec(Budget(100)), view=View(color=True))
     assert "skipped: message 0: no_user_before: first\\x1b[2J" in text
     assert "> assistant  a\\u202e  [trained" in text
     assert obeyed(re.sub(r"\x1b\[[0-9;]*m", "", text)) == []

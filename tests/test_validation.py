@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from convsplit import Budget, get_chat_format
+from convsplit import Budget, SplitSpec, get_chat_format
 from convsplit.formats import read_records
 from convsplit.inspect.validation import (
     FINDING_CODES,
@@ -28,7 +28,13 @@ def findings_of(lines: list[Any], **options: Any) -> list[Finding]:
     data = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
     role_map = options.get("role_map")
     records = read_records(io.BytesIO(data.encode()), name="bad.jsonl", role_map=role_map)
-    return list(validate_records(records, **options))
+    budget = options.pop("budget", None)
+    if "counter" in options:
+        options["tokenizer"] = options.pop("counter")
+    if not options and budget is None:
+        return list(validate_records(records))
+    spec = SplitSpec(budget or Budget(4096), **options)
+    return list(validate_records(records, spec, check_tokens=budget is not None))
 
 
 def brief(findings: list[Finding]) -> list[tuple[int, str, int | None]]:
@@ -50,7 +56,9 @@ def test_the_cookbook_toy_file_problems_are_each_reported_with_their_line() -> N
     """The toy file's deliberate problems: line 3 has no system message, line 4 no user
     message, line 5 an assistant message of about 8,000 tokens (over the cookbook's 4096)."""
     path = data_file("openai_cookbook_toy_chat_fine_tuning.jsonl")
-    findings = list(validate_records(read_records(path), budget=Budget(4096)))
+    findings = list(
+        validate_records(read_records(path), SplitSpec(budget=Budget(4096)), check_tokens=True)
+    )
     assert [(f.lineno, f.code, f.severity.value) for f in findings] == [
         (3, "no_system_message", "info"),
         (4, "no_user_message", "warning"),
@@ -271,12 +279,18 @@ def test_every_code_is_catalogued_and_special_tokens_come_from_the_templates() -
     ],
 )
 def test_real_files(name: str, expected: dict[str, int]) -> None:
-    findings = list(validate_records(read_records(data_file(name)), budget=Budget(4096)))
+    findings = list(
+        validate_records(
+            read_records(data_file(name)), SplitSpec(budget=Budget(4096)), check_tokens=True
+        )
+    )
     assert count_findings(findings) == expected
     assert not has_errors(findings)
 
 
 def test_real_files_for_sharegpt_output_alternate() -> None:
     for name in ("fastchat_dummy_conversation.json", "llamafactory_glaive_toolcall_en_demo.json"):
-        findings = validate_records(read_records(data_file(name)), output_format="sharegpt")
+        findings = validate_records(
+            read_records(data_file(name)), SplitSpec(output_format="sharegpt")
+        )
         assert "consecutive_same_role" not in count_findings(findings)

@@ -26,6 +26,7 @@ from convsplit import (
     Conversation,
     InvalidConversationError,
     Message,
+    SplitSpec,
     TiktokenCounter,
     TruncateContent,
     get_counter,
@@ -228,7 +229,9 @@ def test_unknown_encoding_rejects_a_long_run_with_what_to_do() -> None:
         )
     )
     with pytest.raises(InvalidConversationError):
-        split_conversation(conversation, budget=Budget(max_tokens=300), counter=counter)
+        split_conversation(
+            conversation, SplitSpec(budget=Budget(max_tokens=300), tokenizer=counter)
+        )
 
 
 # -- through the library and the command line ----------------------------------------------------
@@ -251,7 +254,8 @@ def test_truncate_content_cuts_a_million_spaces(name: str, fast: bool) -> None:
         )
     )
     result = split_conversation(
-        conversation, budget=Budget(max_tokens=300), counter=counter, truncation=TruncateContent()
+        conversation,
+        SplitSpec(budget=Budget(max_tokens=300), tokenizer=counter, truncation=TruncateContent()),
     )
     (sample,) = result.samples
     assert sample.total_tokens == 300
@@ -274,7 +278,8 @@ def test_on_long_target_truncate_cuts_a_million_spaces(name: str, fast: bool) ->
         )
     )
     result = split_conversation(
-        conversation, budget=Budget(max_tokens=300), counter=counter, on_long_target="truncate"
+        conversation,
+        SplitSpec(budget=Budget(max_tokens=300), tokenizer=counter, on_long_target="truncate"),
     )
     (sample,) = result.samples
     assert sample.total_tokens == 300

@@ -7,51 +7,28 @@ Every assistant message becomes a target, unless it precedes any user message, i
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from collections.abc import Iterable, Iterator, Mapping
 
 from convsplit.budget import Budget, check_count, describe
 from convsplit.core.layout import Block, Layout
-from convsplit.core.truncation import DropOldest, Fit, TruncationStrategy, truncation_names
-from convsplit.core.windows import FullHistory, Request, WindowStrategy, window_names
+from convsplit.core.truncation import Fit, TruncationStrategy
+from convsplit.core.windows import Request
 from convsplit.errors import InvalidConversationError, InvalidOptionError, TargetTooLongError
 from convsplit.messages import Conversation, Message, parse_conversation
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
-from convsplit.tokens.chat_formats import ChatFormat, chat_format_names, get_chat_format
-from convsplit.tokens.counters import TokenCounter, counter_names, get_counter
-
-OnLongTarget = Literal["skip", "truncate", "error"]
-"""What to do with a target that does not fit even with no history: record it as skipped,
-cut its end off (the sample is flagged in ``truncated``), or raise."""
+from convsplit.spec import OnLongTarget, SplitSpec
 
 
 def split_conversation(
-    conversation: Conversation | Mapping[str, object],
-    *,
-    budget: Budget,
-    counter: TokenCounter | None = None,
-    chat_format: ChatFormat | None = None,
-    window: WindowStrategy = FullHistory(),
-    truncation: TruncationStrategy = DropOldest(),
-    on_long_target: OnLongTarget = "skip",
-    keep_reasoning: bool = False,
-    conversation_index: int = 0,
+    conversation: Conversation | Mapping[str, object], spec: SplitSpec, *, index: int = 0
 ) -> SplitResult:
-    """Split one conversation into samples that each fit ``budget``.
+    """Split one conversation into samples that each fit ``spec.budget``.
 
     Args:
         conversation: the transcript: a :class:`Conversation`, or a mapping in its form
             (``{"messages": [{"role": "user", "content": "Hi"}, ...]}``), validated here.
-        budget: the token budget of every sample.
-        counter: the tokenizer; o200k_base when omitted.
-        chat_format: the template whose overhead is counted; ``openai`` when omitted.
-        window: which targets each sample has and how far back its history may go.
-        truncation: what gives way when the history does not fit.
-        on_long_target: a target that does not fit even alone: skip, truncate or error.
-        keep_reasoning: keep the reasoning of assistant messages used as context
-            (targets always keep theirs).
-        conversation_index: the conversation's position in its stream, copied to samples.
+        spec: how to split (budget, tokenizer, chat format, strategies).
+        index: the conversation's position in its stream, copied to samples.
 
     Returns:
         The samples, and one outcome per assistant message.
@@ -59,8 +36,7 @@ def split_conversation(
     Raises:
         InvalidConversationError: ``conversation`` is not a valid conversation, naming the
             message and field.
-        InvalidOptionError: an option of the wrong type or value, naming the option and
-            what it accepts.
+        InvalidOptionError: ``spec`` is not a :class:`SplitSpec`, or a bad ``index``.
         TargetTooLongError: with ``on_long_target="error"``, naming the message.
 
     >>> conv = Conversation(messages=[
@@ -70,67 +46,82 @@ def split_conversation(
     ...     Message(role="user", content="And of Italy?"),
     ...     Message(role="assistant", content="Rome."),
     ... ])
-    >>> result = split_conversation(conv, budget=Budget(max_tokens=30))
+    >>> result = split_conversation(conv, SplitSpec(Budget(max_tokens=30)))
     >>> [[m.content for m in s.messages] for s in result.samples]
     [['Be brief.', 'Capital of France?', 'Paris.'], ['Be brief.', 'And of Italy?', 'Rome.']]
     >>> [s.total_tokens for s in result.samples]
     [24, 24]
-    >>> split_conversation({"messages": [{"role": "bot", "content": "Hi"}]}, budget=Budget(30))
+    >>> split_conversation({"messages": [{"role": "bot", "content": "Hi"}]}, SplitSpec())
     Traceback (most recent call last):
     ...
     convsplit.errors.InvalidConversationError: conversation #0: message 0: field 'role': \
 expected one of system, developer, user, assistant, tool; got 'bot'
     """
-    split = Splitter(
-        budget,
-        counter=counter,
-        chat_format=chat_format,
-        window=window,
-        truncation=truncation,
-        on_long_target=on_long_target,
-        keep_reasoning=keep_reasoning,
+    if type(spec) is not SplitSpec:
+        _check_spec(spec)
+    if type(index) is not int or index < 0:
+        index = check_count("index", index, minimum=0)
+    if not isinstance(conversation, Conversation):
+        conversation = _as_conversation(conversation, index)
+    layout = Layout(
+        conversation,
+        counter=spec.tokenizer,
+        chat_format=spec.chat_format,
+        keep_reasoning=spec.keep_reasoning,
     )
-    return split(conversation, conversation_index)
+    outcomes: dict[int, TurnOutcome] = {}
+    trainable: list[int] = []
+    for i, message in enumerate(conversation.messages):
+        if message.role != "assistant":
+            continue
+        reason = _untrainable(layout, i, message)
+        if reason is None:
+            trainable.append(i)
+        else:
+            outcomes[i] = trusted(TurnOutcome, message_index=i, reason=reason)
+
+    builder = _SampleBuilder(layout, spec.budget, spec.on_long_target, index)
+    samples: list[Sample] = []
+    for request in spec.window.requests(layout, trainable, spec.budget):
+        for sample_or_skip in builder.build(request, spec.truncation):
+            if isinstance(sample_or_skip, Sample):
+                for k in sample_or_skip.targets:
+                    t = sample_or_skip.source_indices[k]
+                    outcomes[t] = trusted(TurnOutcome, message_index=t, sample_index=len(samples))
+                samples.append(sample_or_skip)
+            else:
+                outcomes[sample_or_skip.message_index] = sample_or_skip
+    return trusted(
+        SplitResult,
+        conversation_id=conversation.id,
+        conversation_index=index,
+        samples=tuple(samples),
+        outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
+    )
 
 
 def split_conversations(
-    conversations: Iterable[Conversation | Mapping[str, object]],
-    *,
-    budget: Budget,
-    counter: TokenCounter | None = None,
-    chat_format: ChatFormat | None = None,
-    window: WindowStrategy = FullHistory(),
-    truncation: TruncationStrategy = DropOldest(),
-    on_long_target: OnLongTarget = "skip",
-    keep_reasoning: bool = False,
+    conversations: Iterable[Conversation | Mapping[str, object]], spec: SplitSpec
 ) -> Iterator[SplitResult]:
     """Split a stream of conversations lazily, one :class:`SplitResult` per conversation.
 
-    Takes the same options as :func:`split_conversation`; the counter's cache carries over
-    from one conversation to the next, so a system prompt shared by a file is counted once.
-    The options are checked here, before the first conversation is read.
+    The tokenizer's cache carries over from one conversation to the next, so a system
+    prompt shared by a file is counted once. The arguments are checked here, before the
+    first conversation is read.
 
     Raises:
         InvalidOptionError: ``conversations`` is not an iterable of conversations (one
-            conversation alone is not), or an option is of the wrong type or value.
+            conversation alone is not), or ``spec`` is not a :class:`SplitSpec`.
         InvalidConversationError: (while iterating) a conversation is not valid, naming
             its position in the stream.
 
-    >>> split_conversations(Conversation(messages=()), budget=Budget(30))
+    >>> split_conversations(Conversation(messages=()), SplitSpec())
     Traceback (most recent call last):
     ...
     convsplit.errors.InvalidOptionError: conversations must be an iterable of conversations; \
 got one Conversation (use split_conversation for one)
     """
-    split = Splitter(
-        budget,
-        counter=counter,
-        chat_format=chat_format,
-        window=window,
-        truncation=truncation,
-        on_long_target=on_long_target,
-        keep_reasoning=keep_reasoning,
-    )
+    _check_spec(spec)
     if isinstance(conversations, Conversation | Mapping):
         one = "Conversation" if isinstance(conversations, Conversation) else "mapping"
         raise InvalidOptionError(
@@ -142,124 +133,17 @@ got one Conversation (use split_conversation for one)
             "conversations must be an iterable of conversations (Conversation objects or "
             f"mappings in their form); got {describe(conversations)}"
         )
-    return (split(conversation, index) for index, conversation in enumerate(conversations))
+    return (
+        split_conversation(conversation, spec, index=index)
+        for index, conversation in enumerate(conversations)
+    )
 
 
-@dataclass(frozen=True, init=False)
-class Splitter:
-    """:func:`split_conversation` with its options bound, for code that splits many
-    conversations (streams, reports, the pipeline) without spelling them out each time.
-
-    Takes the options of :func:`split_conversation`, with the same defaults, and checks
-    them here (:class:`~convsplit.errors.InvalidOptionError` names a wrong one); a call
-    takes a conversation as :func:`split_conversation` does.
-
-    >>> split = Splitter(Budget(30))
-    >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
-    ...                               Message(role="assistant", content="Yo")))
-    >>> split(conv).samples[0].total_tokens
-    13
-    >>> split.counter.name, split.chat_format.name
-    ('o200k_base', 'openai')
-    """
-
-    budget: Budget
-    counter: TokenCounter
-    chat_format: ChatFormat
-    window: WindowStrategy
-    truncation: TruncationStrategy
-    on_long_target: OnLongTarget
-    keep_reasoning: bool
-
-    def __init__(
-        self,
-        budget: Budget,
-        *,
-        counter: TokenCounter | None = None,
-        chat_format: ChatFormat | None = None,
-        window: WindowStrategy = FullHistory(),
-        truncation: TruncationStrategy = DropOldest(),
-        on_long_target: OnLongTarget = "skip",
-        keep_reasoning: bool = False,
-    ) -> None:
-        _check_instance("budget", budget, Budget, "a Budget, such as Budget(4096)")
-        if counter is not None:
-            _check_strategy("counter", counter, TokenCounter, "get_counter", counter_names)
-        if chat_format is not None:
-            _check_strategy(
-                "chat_format", chat_format, ChatFormat, "get_chat_format", chat_format_names
-            )
-        _check_strategy("window", window, WindowStrategy, "get_window", window_names)
-        _check_strategy(
-            "truncation", truncation, TruncationStrategy, "get_truncation", truncation_names
+def _check_spec(spec: object) -> None:
+    if not isinstance(spec, SplitSpec):
+        raise InvalidOptionError(
+            f"spec must be a SplitSpec, such as SplitSpec(Budget(4096)); got {describe(spec)}"
         )
-        if not isinstance(on_long_target, str) or on_long_target not in get_args(OnLongTarget):
-            accepted = ", ".join(map(repr, get_args(OnLongTarget)))
-            raise InvalidOptionError(
-                f"on_long_target must be one of {accepted}; got {describe(on_long_target)}"
-            )
-        _check_instance("keep_reasoning", keep_reasoning, bool, "True or False")
-        options = {
-            "budget": budget,
-            "counter": get_counter() if counter is None else counter,
-            "chat_format": get_chat_format("openai") if chat_format is None else chat_format,
-            "window": window,
-            "truncation": truncation,
-            "on_long_target": on_long_target,
-            "keep_reasoning": keep_reasoning,
-        }
-        for name, value in options.items():
-            object.__setattr__(self, name, value)  # frozen: set once, here
-
-    def __call__(
-        self, conversation: Conversation | Mapping[str, object], index: int = 0
-    ) -> SplitResult:
-        """Split ``conversation``, the ``index``-th of its stream."""
-        if type(index) is not int or index < 0:
-            index = check_count("conversation_index", index, minimum=0)
-        if not isinstance(conversation, Conversation):
-            conversation = _as_conversation(conversation, index)
-        layout = Layout(
-            conversation,
-            counter=self.counter,
-            chat_format=self.chat_format,
-            keep_reasoning=self.keep_reasoning,
-        )
-        outcomes: dict[int, TurnOutcome] = {}
-        trainable: list[int] = []
-        for i, message in enumerate(conversation.messages):
-            if message.role != "assistant":
-                continue
-            reason = _untrainable(layout, i, message)
-            if reason is None:
-                trainable.append(i)
-            else:
-                outcomes[i] = trusted(TurnOutcome, message_index=i, reason=reason)
-
-        builder = _SampleBuilder(layout, self.budget, self.on_long_target, index)
-        samples: list[Sample] = []
-        for request in self.window.requests(layout, trainable, self.budget):
-            for sample_or_skip in builder.build(request, self.truncation):
-                if isinstance(sample_or_skip, Sample):
-                    for k in sample_or_skip.targets:
-                        t = sample_or_skip.source_indices[k]
-                        outcomes[t] = trusted(
-                            TurnOutcome, message_index=t, sample_index=len(samples)
-                        )
-                    samples.append(sample_or_skip)
-                else:
-                    outcomes[sample_or_skip.message_index] = sample_or_skip
-        return trusted(
-            SplitResult,
-            conversation_id=conversation.id,
-            conversation_index=index,
-            samples=tuple(samples),
-            outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
-        )
-
-    def with_budget(self, budget: Budget) -> Splitter:
-        """The same options under another budget (a window sweep)."""
-        return replace(self, budget=budget)
 
 
 def _as_conversation(value: object, index: int) -> Conversation:
@@ -275,36 +159,6 @@ def _as_conversation(value: object, index: int) -> Conversation:
         raise InvalidConversationError(
             f"conversation #{index}: {error.reason}", field=error.field
         ) from error
-
-
-def _check_instance(option: str, value: object, kind: type, accepted: str) -> None:
-    if not isinstance(value, kind):
-        raise InvalidOptionError(f"{option} must be {accepted}; got {describe(value)}")
-
-
-# A runtime protocol check looks up every member; split_conversation checks four per call.
-_CONFORMING: set[tuple[type, type]] = set()
-
-
-def _check_strategy(
-    option: str,
-    value: object,
-    protocol: type,
-    factory: str,
-    names: Callable[[], tuple[str, ...]],
-) -> None:
-    """``value`` implements ``protocol``; a name is pointed to ``factory``, which turns a
-    name into an object."""
-    if (type(value), protocol) in _CONFORMING:
-        return
-    if isinstance(value, protocol):
-        _CONFORMING.add((type(value), protocol))
-        return
-    hint = f" (use {option}={factory}({value!r}); " if isinstance(value, str) else " ("
-    raise InvalidOptionError(
-        f"{option} must be a {protocol.__name__}; got {describe(value)}{hint}"
-        f"{factory} builds one from a name: {', '.join(names())})"
-    )
 
 
 def _untrainable(layout: Layout, index: int, message: Message) -> SkipReason | None:

@@ -30,14 +30,12 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from html import escape
 
 from convsplit.budget import Budget
-from convsplit.core.split import OnLongTarget, Splitter
-from convsplit.core.truncation import DropOldest, TruncationStrategy
-from convsplit.core.windows import FullHistory, WindowStrategy
+from convsplit.errors import InvalidOptionError
 from convsplit.formats import Record
 from convsplit.inspect.charts import (
     ROLE_COLORS,
@@ -55,6 +53,7 @@ from convsplit.inspect.stats import BudgetReports, Distribution, TokenReport, me
 from convsplit.inspect.validation import FINDING_CODES, Finding, Severity, validate_records
 from convsplit.messages import Conversation, Message
 from convsplit.run.output import AtomicOutput
+from convsplit.spec import SplitSpec
 from convsplit.tokens.chat_formats import ChatFormat
 from convsplit.tokens.counters import TokenCounter
 
@@ -174,49 +173,34 @@ def record_anchor(file_index: int, lineno: int) -> str:
 
 def collect_report(
     records: Iterable[Record],
+    spec: SplitSpec | None = None,
     *,
     budgets: Sequence[Budget] = DEFAULT_BUDGETS,
-    counter: TokenCounter | None = None,
-    chat_format: ChatFormat | None = None,
-    window: WindowStrategy = FullHistory(),
-    truncation: TruncationStrategy = DropOldest(),
-    on_long_target: OnLongTarget = "skip",
-    keep_reasoning: bool = False,
     check_budget: Budget | None = None,
-    output_format: str | None = None,
-    role_map: Mapping[str, str] | None = None,
     max_listed: int = 30,
 ) -> ReportData:
     """Read ``records`` once: token reports for every budget, and the validation findings.
 
     Args:
         records: from :func:`convsplit.formats.read_records` (rejected ones included).
+        spec: the split to report on (its budget aside: ``budgets`` are swept), as in
+            :func:`convsplit.inspect.stats.token_reports`, which gives the same numbers, and
+            :func:`convsplit.inspect.validation.validate_records`.
         budgets: the windows to compare (the sweep 512 to 128k when omitted).
-        counter, chat_format, window, truncation, on_long_target, keep_reasoning: as in
-            :func:`convsplit.inspect.stats.token_reports`, which gives the same numbers.
-        check_budget, output_format, role_map: as ``budget``, ``output_format`` and
-            ``role_map`` of :func:`convsplit.inspect.validation.validate_records` (no token-length
-            findings without ``check_budget``: the sweep shows lengths for every window).
+        check_budget: also list conversations and turns over this budget as findings (no
+            token-length findings without it: the sweep shows lengths for every window).
         max_listed: findings listed (and records shown) per kind; all are counted.
 
     Returns:
         The data :func:`render_report` draws.
 
     Raises:
-        ValueError: when ``budgets`` is empty.
+        InvalidOptionError: when ``budgets`` is empty.
     """
     if not budgets:
-        raise ValueError("no budgets: give at least one max_tokens to report on")
+        raise InvalidOptionError("no budgets: give at least one max_tokens to report on")
     ordered = sorted(set(budgets), key=lambda b: (b.max_tokens, b.reserve_target, b.min_context))
-    split = Splitter(
-        budget=ordered[0],
-        counter=counter,
-        chat_format=chat_format,
-        window=window,
-        truncation=truncation,
-        on_long_target=on_long_target,
-        keep_reasoning=keep_reasoning,
-    )
+    split = spec or SplitSpec()
     reports = BudgetReports(split, ordered)
     reading = _Reading()
 
@@ -226,20 +210,14 @@ def collect_report(
             conversation = record.conversation
             if conversation is not None:
                 costs = reports.add(conversation, reading.conversations)
-                fixed = split.chat_format.sample_cost(conversation.tools, split.counter)
+                fixed = split.chat_format.sample_cost(conversation.tools, split.tokenizer)
                 reading.histogram[fixed + sum(cost for _, cost in costs)] += 1
                 reading.conversations += 1
             yield record
 
-    findings = validate_records(
-        stream(),
-        budget=check_budget,
-        counter=split.counter,
-        chat_format=split.chat_format,
-        output_format=output_format,
-        role_map=role_map,
-    )
-    listing = _Listing(max_listed, split.counter, split.chat_format)
+    checked = spec if check_budget is None else split.with_budget(check_budget)
+    findings = validate_records(stream(), checked, check_tokens=check_budget is not None)
+    listing = _Listing(max_listed, split.tokenizer, split.chat_format)
     for finding in findings:
         # validate_records yields a record's findings before it reads the next record
         listing.add(finding, reading.current, reading.file_index(finding.path))
@@ -255,11 +233,11 @@ def collect_report(
         findings={group: listing.listed[group] for group in counts},
         shown=listing.shown,
         settings={
-            "tokenizer": split.counter.name,
+            "tokenizer": split.tokenizer.name,
             "chat format": split.chat_format.name,
-            "window": _describe(window),
-            "truncation": _describe(truncation),
-            "long targets": on_long_target,
+            "window": _describe(split.window),
+            "truncation": _describe(split.truncation),
+            "long targets": split.on_long_target,
         },
     )
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from convsplit.core.layout import Layout
+from convsplit.core.split import split_conversation
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import Sample, SplitResult
+from convsplit.spec import SplitSpec
 from convsplit.terminal import visible
-from convsplit.tokens.chat_formats import ChatFormat
-from convsplit.tokens.counters import TokenCounter
 
 _NEWLINE = "⏎"
 _BLANKS = re.compile(r"[ \t]+")
@@ -37,43 +38,41 @@ class View:
 
 
 def show_conversation(
-    conversation: Conversation,
-    result: SplitResult,
-    *,
-    counter: TokenCounter,
-    chat_format: ChatFormat,
-    view: View = View(),
+    conversation: Conversation, spec: SplitSpec, *, view: View = View(), index: int = 0
 ) -> str:
-    """The samples of ``conversation`` (its :class:`SplitResult`) as text.
+    """The samples of ``conversation``, split with ``spec``, as text; ``index`` is its
+    position in its file.
 
-    >>> from convsplit import Budget, split_conversation, get_counter, get_chat_format
+    The figures are the split's own: each message's cost as the splitter counted it (as
+    context, or as a target), never counted again another way.
+
+    >>> from convsplit import Budget
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Hello!")))
-    >>> result = split_conversation(conv, budget=Budget(50))
-    >>> print(show_conversation(conv, result, counter=get_counter(),
-    ...                         chat_format=get_chat_format("openai")))
+    >>> print(show_conversation(conv, SplitSpec(Budget(50))))
     conversation #0: 2 messages, 1 assistant turn, 1 sample
     <BLANKLINE>
     sample 0: 14 tokens (context 8, trained 6)
       user       Hi
     > assistant  Hello!  [trained, 6 tokens]
     """
-    shower = _Shower(conversation, counter, chat_format, view, _Painter(view.color))
+    result = split_conversation(conversation, spec, index=index)
+    layout = Layout(
+        conversation,
+        counter=spec.tokenizer,
+        chat_format=spec.chat_format,
+        keep_reasoning=spec.keep_reasoning,
+    )
+    shower = _Shower(conversation, layout, view, _Painter(view.color))
     return "\n".join(shower.lines(result))
 
 
 @dataclass(frozen=True)
 class _Shower:
     conversation: Conversation
-    counter: TokenCounter
-    chat_format: ChatFormat
+    layout: Layout
     view: View
     paint: _Painter
-
-    def cost(self, message: Message, *, after_instruction: bool) -> int:
-        return self.chat_format.message_cost(
-            message, self.counter, after_instruction=after_instruction
-        )
 
     def lines(self, result: SplitResult) -> list[str]:
         conversation, view, paint = self.conversation, self.view, self.paint
@@ -115,7 +114,6 @@ class _Shower:
         ]
         messages = self.conversation.messages
         previous_source = -1
-        previous: Message | None = None
         targets = set(sample.targets)
         for position, (source, message) in enumerate(
             zip(sample.source_indices, sample.messages, strict=True)
@@ -126,16 +124,16 @@ class _Shower:
                 if messages[i].role not in INSTRUCTION_ROLES
             ]
             if gap:
-                tokens = sum(self.cost(messages[i], after_instruction=False) for i in gap)
+                tokens = sum(self.layout.context_cost[i] for i in gap)
                 dropped = f"  ... {_plural(len(gap), 'message')}, {tokens:,} tokens dropped ..."
                 lines.append(paint.warn(dropped))
             previous_source = source
-            after = previous is not None and previous.role in INSTRUCTION_ROLES
-            previous = message
             label = f"{visible(message.role):<10} {_line(message, self.view.width - 13)}"
             notes = ["truncated"] if position in sample.truncated else []
             if position in targets:
-                cost = self.cost(message, after_instruction=after)
+                # One target: the sample's own figure (a cut target costs less than whole).
+                alone = len(targets) == 1
+                cost = sample.target_tokens if alone else self.layout.target_cost(source)
                 notes.insert(0, f"trained, {cost:,} tokens")
                 lines.append(paint.target(f"> {label}  [{', '.join(notes)}]"))
                 continue

@@ -21,13 +21,12 @@ from fractions import Fraction
 from itertools import accumulate
 
 from convsplit.budget import Budget
-from convsplit.core.split import OnLongTarget, Splitter
-from convsplit.core.truncation import DropOldest, TruncationStrategy
-from convsplit.core.windows import FullHistory, WindowStrategy
+from convsplit.core.split import split_conversation
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import SplitResult
-from convsplit.tokens.chat_formats import ChatFormat, get_chat_format
-from convsplit.tokens.counters import TokenCounter, get_counter
+from convsplit.spec import SplitSpec
+from convsplit.tokens.chat_formats import ChatFormat
+from convsplit.tokens.counters import TokenCounter
 
 
 @dataclass(frozen=True)
@@ -205,9 +204,9 @@ class TokenReportBuilder:
     ...                               Message(role="assistant", content="Hello"),
     ...                               Message(role="user", content="Bye"),
     ...                               Message(role="assistant", content="Bye!")))
-    >>> builder = TokenReportBuilder(budget=Budget(100))
-    >>> from convsplit import split_conversation
-    >>> builder.add(conv, split_conversation(conv, budget=Budget(100)))
+    >>> spec = SplitSpec(Budget(100))
+    >>> builder = TokenReportBuilder(spec)
+    >>> builder.add(conv, split_conversation(conv, spec))
     >>> report = builder.build()
     >>> report.samples, report.tokens_per_epoch, report.whole_conversation_tokens
     (2, 37, 24)
@@ -215,16 +214,10 @@ class TokenReportBuilder:
     1.542
     """
 
-    def __init__(
-        self,
-        *,
-        budget: Budget,
-        counter: TokenCounter | None = None,
-        chat_format: ChatFormat | None = None,
-    ) -> None:
-        self.budget = budget
-        self.counter = counter or get_counter()
-        self.chat_format = chat_format or get_chat_format("openai")
+    def __init__(self, spec: SplitSpec) -> None:
+        self.budget = spec.budget
+        self.counter = spec.tokenizer
+        self.chat_format = spec.chat_format
         self._conversation_tokens: Counter[int] = Counter()
         self._sample_tokens: Counter[int] = Counter()
         self._trained = 0
@@ -286,51 +279,27 @@ class TokenReportBuilder:
         )
 
 
-def token_report(
-    conversations: Iterable[Conversation],
-    *,
-    budget: Budget,
-    counter: TokenCounter | None = None,
-    chat_format: ChatFormat | None = None,
-    window: WindowStrategy = FullHistory(),
-    truncation: TruncationStrategy = DropOldest(),
-    on_long_target: OnLongTarget = "skip",
-    keep_reasoning: bool = False,
-) -> TokenReport:
-    """Split every conversation (with the same options as :func:`split_conversation`) and
-    report the tokens.
+def token_report(conversations: Iterable[Conversation], spec: SplitSpec) -> TokenReport:
+    """Split every conversation with ``spec`` and report the tokens.
 
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Hello")))
-    >>> report = token_report([conv, conv], budget=Budget(100))
+    >>> report = token_report([conv, conv], SplitSpec(Budget(100)))
     >>> report.conversations, report.samples, report.sample_tokens.median, report.amplification
     (2, 2, 13.0, 1.0)
     """
-    (report,) = token_reports(
-        conversations,
-        budgets=[budget],
-        counter=counter,
-        chat_format=chat_format,
-        window=window,
-        truncation=truncation,
-        on_long_target=on_long_target,
-        keep_reasoning=keep_reasoning,
-    )
+    (report,) = token_reports(conversations, spec)
     return report
 
 
 def token_reports(
     conversations: Iterable[Conversation],
+    spec: SplitSpec,
     *,
-    budgets: Sequence[Budget],
-    counter: TokenCounter | None = None,
-    chat_format: ChatFormat | None = None,
-    window: WindowStrategy = FullHistory(),
-    truncation: TruncationStrategy = DropOldest(),
-    on_long_target: OnLongTarget = "skip",
-    keep_reasoning: bool = False,
+    budgets: Sequence[Budget] | None = None,
 ) -> list[TokenReport]:
-    """One :class:`TokenReport` per budget, reading the conversations once.
+    """One :class:`TokenReport` per budget (``spec.budget`` alone by default), reading the
+    conversations once.
 
     What a split at each ``max_tokens`` would produce, side by side: the question a user
     choosing a context window asks.
@@ -339,21 +308,10 @@ def token_reports(
     ...                               Message(role="assistant", content="Hello"),
     ...                               Message(role="user", content="Bye"),
     ...                               Message(role="assistant", content="Bye!")))
-    >>> [r.samples for r in token_reports([conv], budgets=[Budget(30), Budget(100)])]
+    >>> [r.samples for r in token_reports([conv], SplitSpec(), budgets=[Budget(30), Budget(100)])]
     [1, 2]
     """
-    if not budgets:
-        return []
-    split = Splitter(
-        budget=budgets[0],
-        counter=counter,
-        chat_format=chat_format,
-        window=window,
-        truncation=truncation,
-        on_long_target=on_long_target,
-        keep_reasoning=keep_reasoning,
-    )
-    reports = BudgetReports(split, budgets)
+    reports = BudgetReports(spec, [spec.budget] if budgets is None else budgets)
     for index, conversation in enumerate(conversations):
         reports.add(conversation, index)
     return reports.build()
@@ -363,19 +321,18 @@ class BudgetReports:
     """Token reports at several budgets, fed one conversation at a time: each conversation
     is split once per budget, its messages counted once for all of them."""
 
-    def __init__(self, split: Splitter, budgets: Sequence[Budget]) -> None:
-        self.counter, self.chat_format = split.counter, split.chat_format
-        self._builders = [
-            TokenReportBuilder(budget=b, counter=self.counter, chat_format=self.chat_format)
-            for b in budgets
-        ]
-        self._splits = [split.with_budget(b) for b in budgets]
+    def __init__(self, spec: SplitSpec, budgets: Sequence[Budget]) -> None:
+        self.counter, self.chat_format = spec.tokenizer, spec.chat_format
+        self._specs = [spec.with_budget(b) for b in budgets]
+        self._builders = [TokenReportBuilder(s) for s in self._specs]
 
     def add(self, conversation: Conversation, index: int) -> list[tuple[str, int]]:
         """Account for the ``index``-th conversation; returns its :func:`message_costs`."""
         costs = message_costs(conversation, self.counter, self.chat_format)
-        for builder, split_at in zip(self._builders, self._splits, strict=True):
-            builder.add(conversation, split_at(conversation, index), costs=costs)
+        for builder, spec in zip(self._builders, self._specs, strict=True):
+            builder.add(
+                conversation, split_conversation(conversation, spec, index=index), costs=costs
+            )
         return costs
 
     def build(self) -> list[TokenReport]:

@@ -27,20 +27,20 @@ from convsplit.budget import Budget
 from convsplit.core.split import split_conversation
 from convsplit.errors import ConvsplitError, InvalidConversationError
 from convsplit.formats import Record
-from convsplit.formats._common import check_role_map, json_type
+from convsplit.formats._common import json_type
 from convsplit.formats.detect import detect_format
 from convsplit.formats.openai import OPENAI_MESSAGE_KEYS, OPENAI_RECORD_KEYS
 from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS
 from convsplit.inspect.stats import conversation_tokens
 from convsplit.messages import INSTRUCTION_ROLES, ROLES, Conversation, Message
 from convsplit.samples import SkipReason
+from convsplit.spec import SplitSpec
 from convsplit.tokens.chat_formats import (
     ChatFormat,
     TemplateFormat,
     chat_format_names,
     get_chat_format,
 )
-from convsplit.tokens.counters import TokenCounter, get_counter
 
 
 class Severity(str, Enum):
@@ -111,26 +111,17 @@ class Finding:
 
 
 def validate_records(
-    records: Iterable[Record],
-    *,
-    budget: Budget | None = None,
-    counter: TokenCounter | None = None,
-    chat_format: ChatFormat | None = None,
-    output_format: str | None = None,
-    role_map: Mapping[str, str] | None = None,
+    records: Iterable[Record], spec: SplitSpec | None = None, *, check_tokens: bool = False
 ) -> Iterator[Finding]:
     """Check every record and yield its findings, record by record, in file order.
 
     Args:
         records: from :func:`convsplit.formats.read_records` (rejected ones included).
-        budget: check conversations and turns against it; no token checks without one.
-        counter: the tokenizer for the token checks; o200k_base when omitted.
-        chat_format: the template the samples will be rendered with (``openai`` when
-            omitted), for the token checks; its markers are the special-token strings
-            searched for (every registered template's when omitted), and ``llama2``
-            requires user/assistant alternation.
-        output_format: the writer the samples are for; ``sharegpt`` requires alternation.
-        role_map: the role map the records were read with.
+        spec: the split the records are for: its chat format's markers are the
+            special-token strings searched for (every registered template's without a
+            spec), ``llama2`` and the ``sharegpt`` output require user/assistant
+            alternation, and the token checks split with it.
+        check_tokens: check conversations and turns against ``spec.budget``.
 
     Returns:
         Findings; duplicates are found across all records of the iterable.
@@ -144,14 +135,7 @@ def validate_records(
     d.jsonl line 1: info: no system message [no_system_message]
     d.jsonl line 2: error: the record is a string, not a JSON object [not_an_object]
     """
-    checker = _Checker(
-        markers=special_tokens(chat_format),
-        budget=budget,
-        counter=counter or get_counter(),
-        chat_format=chat_format or get_chat_format("openai"),
-        output_format=output_format,
-        role_map=check_role_map(role_map),
-    )
+    checker = _Checker(spec, check_tokens=check_tokens)
     for record in records:
         yield from checker.check(record)
 
@@ -219,24 +203,18 @@ def special_tokens(chat_format: ChatFormat | None = None) -> frozenset[str]:
 class _Checker:
     """Holds the options and the cross-record state (duplicate digests) of one run."""
 
-    def __init__(
-        self,
-        *,
-        markers: frozenset[str],
-        budget: Budget | None,
-        counter: TokenCounter,
-        chat_format: ChatFormat,
-        output_format: str | None,
-        role_map: Mapping[str, str],
-    ) -> None:
-        self.budget = budget
-        self.counter = counter
-        self.chat_format = chat_format
+    def __init__(self, spec: SplitSpec | None, *, check_tokens: bool) -> None:
+        self.spec = spec or SplitSpec()
+        self.budget = self.spec.budget if check_tokens else None
+        chat_format = self.spec.chat_format
+        self.counter, self.chat_format = self.spec.tokenizer, chat_format
+        output_format = self.spec.output_format
         self.alternate = output_format == "sharegpt" or chat_format.name == "llama2"
         self.alternation_reason = (
             "the sharegpt format" if output_format == "sharegpt" else f"{chat_format.name}"
         )
-        self.role_map = role_map
+        self.role_map = self.spec.role_map
+        markers = special_tokens(None if spec is None else chat_format)
         by_length = sorted(markers, key=len, reverse=True)
         self.markers = re.compile("|".join(map(re.escape, by_length))) if by_length else None
         self.seen: dict[bytes, tuple[str, int]] = {}
@@ -471,9 +449,7 @@ class _Checker:
             f"the conversation has {total} tokens, over the budget of {budget.max_tokens}: "
             "it will be split",
         )
-        result = split_conversation(
-            conv, budget=budget, counter=self.counter, chat_format=self.chat_format
-        )
+        result = split_conversation(conv, self.spec.with_budget(budget))
         for outcome in result.skipped:
             if outcome.reason is SkipReason.TARGET_TOO_LONG:
                 i = outcome.message_index

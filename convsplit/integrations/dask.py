@@ -32,7 +32,7 @@ Pointing it at a real cluster
    as many worker processes per machine as it has cores, with ``--nworkers``), or use
    dask-jobqueue, dask-kubernetes or a hosted cluster.
 4. Run ``convsplit split data/ -o samples/ --engine dask --scheduler tcp://10.0.0.5:8786``,
-   or from Python ``split_files_dask(["data/"], "samples/", options=...,
+   or from Python ``split_files_dask(["data/"], "samples/", spec,
    scheduler="tcp://10.0.0.5:8786")`` (``scheduler`` may also be a
    ``distributed.Client``). Without a scheduler, a client already active in the process is
    used, or else a local cluster of worker processes is started for the run. A run whose
@@ -74,7 +74,9 @@ from convsplit.formats.containers import (
 )
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, check_targets, temporary_folder
-from convsplit.run.pipeline import RecordSplitter, Report, SplitOptions
+from convsplit.run.records import RecordSplitter
+from convsplit.run.report import Reject, Report
+from convsplit.spec import SplitSpec
 
 if TYPE_CHECKING:
     from dask.bag import Bag
@@ -245,23 +247,11 @@ def _starts(parts: Sequence[Partition], counts: Sequence[tuple[int, int]]) -> li
 
 # -- the work of one task ---------------------------------------------------------------------
 
-_splitters: dict[tuple[bytes, int], RecordSplitter] = {}
-_splitters_lock = threading.Lock()
 
-
-def _splitter(options: SplitOptions) -> RecordSplitter:
-    """This worker thread's splitter for ``options``: the tokenizer loads once per worker,
-    not once per task (tasks of a worker may run in several threads, hence one each)."""
-    key = (pickle.dumps(options), threading.get_ident())
-    with _splitters_lock:
-        found = _splitters.get(key)
-    if found is None:
-        found = RecordSplitter(options)
-        with _splitters_lock:
-            if len(_splitters) >= 64:
-                _splitters.clear()
-            _splitters[key] = found
-    return found
+def _splitter(spec: SplitSpec) -> RecordSplitter:
+    """A splitter for ``spec`` in this worker: cheap, since the spec's tokenizer and chat
+    format come from the worker's own registry, loaded once per process."""
+    return RecordSplitter(spec)
 
 
 def _batched(records: Iterable[RawRecord]) -> Iterator[list[RawRecord]]:
@@ -280,13 +270,13 @@ class _PartResult:
     """What a task sends back: its accounting and, for ``strict``, its first reject."""
 
     report: Report
-    first_reject: dict[str, Any] | None = None
+    first_reject: Reject | None = None
 
 
 def _split_part(
     part: Partition,
     start: tuple[int, int],
-    options: SplitOptions,
+    spec: SplitSpec,
     output: str,
     *,
     rejects: str | None,
@@ -294,11 +284,11 @@ def _split_part(
 ) -> _PartResult:
     """Split one partition into the file ``output`` (and its rejects into ``rejects``)."""
     try:
-        splitter = _splitter(options)
+        splitter = _splitter(spec)
         report = Report()
         first_line, index = start
         with (
-            _records(part, first_line, options.max_record_bytes) as records,
+            _records(part, first_line, spec.max_record_bytes) as records,
             open(output, "wb") as out,
             open(rejects, "wb") if rejects is not None else contextlib.nullcontext() as bad,
         ):
@@ -309,7 +299,7 @@ def _split_part(
                     return _PartResult(report, result.rejects[0])
                 out.write(result.lines)
                 if bad is not None:
-                    bad.write(b"".join(orjson.dumps(r) + b"\n" for r in result.rejects))
+                    bad.write(b"".join(r.json_line() for r in result.rejects))
                 report.add(result.report)
         return _PartResult(report)
     except Exception as error:
@@ -333,8 +323,8 @@ def _reraise(error: Exception) -> NoReturn:
 def split_files_dask(
     inputs: Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
+    spec: SplitSpec,
     *,
-    options: SplitOptions,
     scheduler: str | Client | None = None,
     rejects: str | os.PathLike[str] | None = None,
     blocksize: int | None = DEFAULT_BLOCKSIZE,
@@ -350,7 +340,7 @@ def split_files_dask(
         output_dir: the folder of ``part-NNNNN.jsonl`` files, one per partition, in input
             order. Created; an existing folder is replaced only if it holds nothing but
             part files (a previous run), so a wrong path never deletes other files.
-        options: what to split and how.
+        spec: what to split and how.
         scheduler: a scheduler address (``tcp://host:8786``) or a ``distributed.Client``;
             ``None`` uses the client active in this process, or starts a local cluster
             of ``n_workers`` processes for the run.
@@ -378,15 +368,14 @@ def split_files_dask(
     Example::
 
         from convsplit import Budget
-        from convsplit.run.pipeline import SplitOptions
+        from convsplit import SplitSpec
         from convsplit.integrations import split_files_dask
 
-        report = split_files_dask(["data/"], "samples/", options=SplitOptions(budget=Budget(4096)),
+        report = split_files_dask(["data/"], "samples/", SplitSpec(Budget(4096)),
                                   scheduler="tcp://10.0.0.5:8786", rejects="rejects.jsonl")
         print(report.summary())
     """
     distributed = require("distributed", extra="dask", purpose=_PURPOSE)
-    RecordSplitter(options)  # an unknown name fails here, before any worker is involved
     files = expand_inputs(inputs)
     if "-" in files:
         raise InvalidConversationError(
@@ -409,7 +398,7 @@ def split_files_dask(
                 _results(
                     distributed,
                     client,
-                    client.map(_count, parts, [options.max_record_bytes] * len(parts), pure=False),
+                    client.map(_count, parts, [spec.max_record_bytes] * len(parts), pure=False),
                 )
                 if len(parts) > 1
                 else [(0, 0)] * len(parts)
@@ -422,7 +411,7 @@ def split_files_dask(
                     _split_part,
                     part,
                     start,
-                    options,
+                    spec,
                     os.path.join(folder, name),
                     rejects=os.path.join(folder, f".rejects-{name}") if rejects else None,
                     strict=strict,
@@ -548,9 +537,7 @@ def _raise_first_reject(results: Sequence[_PartResult]) -> None:
     for result in results:
         if result.first_reject is not None:
             first = result.first_reject
-            raise InvalidConversationError(
-                first["reason"], path=first["path"], lineno=first["line"]
-            )
+            raise InvalidConversationError(first.reason, path=first.path, lineno=first.line)
 
 
 def _join_rejects(folder: str, names: Sequence[str], rejects: str | os.PathLike[str]) -> None:
@@ -748,7 +735,7 @@ class _BagPart:
     report: Report = field(default_factory=Report)
 
 
-def split_bag(records: Bag, *, options: SplitOptions, name: str = "<bag>") -> BagSplit:
+def split_bag(records: Bag, spec: SplitSpec, *, name: str = "<bag>") -> BagSplit:
     """Split a bag of records on whatever scheduler Dask uses.
 
     Items are JSON texts (``str`` or ``bytes``, such as the lines of
@@ -759,7 +746,7 @@ def split_bag(records: Bag, *, options: SplitOptions, name: str = "<bag>") -> Ba
 
     Args:
         records: the bag.
-        options: what to split and how.
+        spec: what to split and how.
         name: the name rejects give as their ``path``.
 
     Returns:
@@ -772,7 +759,7 @@ def split_bag(records: Bag, *, options: SplitOptions, name: str = "<bag>") -> Ba
     Example::
 
         import dask, dask.bag as db
-        split = split_bag(db.read_text("data/*.jsonl", blocksize="64MiB"), options=options)
+        split = split_bag(db.read_text("data/*.jsonl", blocksize="64MiB"), spec)
         # one compute for all three: each partition is split once
         samples, rejects, report = dask.compute(
             split.lines.map(json.loads).filter(lambda s: len(s["messages"]) > 2).count(),
@@ -780,7 +767,6 @@ def split_bag(records: Bag, *, options: SplitOptions, name: str = "<bag>") -> Ba
     """
     dask = require("dask", extra="dask", purpose=_PURPOSE)
     bag = require("dask.bag", extra="dask", purpose=_PURPOSE)
-    RecordSplitter(options)
     untyped: Any = records  # dask leaves Bag.to_delayed unannotated
     parts = untyped.to_delayed()
     counts = dask.compute(*[dask.delayed(_count_items)(part) for part in parts])
@@ -791,7 +777,7 @@ def split_bag(records: Bag, *, options: SplitOptions, name: str = "<bag>") -> Ba
         item += items
         index += found
     split = dask.delayed(_split_items, pure=True)
-    results = [split(part, start, options, name) for part, start in zip(parts, starts, strict=True)]
+    results = [split(part, start, spec, name) for part, start in zip(parts, starts, strict=True)]
     lines = bag.from_delayed([dask.delayed(_part_lines)(r) for r in results])
     rejects = bag.from_delayed([dask.delayed(_part_rejects)(r) for r in results])
     report = dask.delayed(_add_reports)([dask.delayed(_part_report)(r) for r in results])
@@ -836,10 +822,10 @@ def _json(value: object) -> bytes:
 
 
 def _split_items(
-    items: Iterable[object], start: tuple[int, int], options: SplitOptions, name: str
+    items: Iterable[object], start: tuple[int, int], spec: SplitSpec, name: str
 ) -> _BagPart:
     try:
-        splitter = _splitter(options)
+        splitter = _splitter(spec)
         first_item, index = start
         records = (
             _as_record(position, item)
@@ -851,7 +837,7 @@ def _split_items(
             result = splitter.process(name, batch, index)
             index += len(batch)
             out.lines.extend(line.decode() for line in result.lines.split(b"\n")[:-1])
-            out.rejects.extend(result.rejects)
+            out.rejects.extend(r.as_dict() for r in result.rejects)
             out.report.add(result.report)
         return out
     except Exception as error:

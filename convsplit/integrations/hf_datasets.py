@@ -62,8 +62,10 @@ from convsplit.formats import (
     parse_json,
     sample_metadata,
 )
-from convsplit.run.pipeline import RecordSplitter, Report, SplitBatch, SplitOptions
+from convsplit.run.records import RecordSplitter, SplitBatch
+from convsplit.run.report import Report
 from convsplit.samples import SplitResult
+from convsplit.spec import SplitSpec
 
 # ``datasets`` ships no type information (no ``py.typed``): to mypy its classes are ``Any``
 # however they are imported. These names say what is meant without importing it.
@@ -117,7 +119,7 @@ def metadata_features() -> Features:
     )
 
 
-def sample_features(options: SplitOptions, *, metadata: bool = False) -> Features:
+def sample_features(spec: SplitSpec, *, metadata: bool = False) -> Features:
     """The columns of a samples dataset: the output writer's JSON fields, typed.
 
     Lists of messages and of tool schemas are ``List(Json())`` (one JSON object per item, so
@@ -126,7 +128,7 @@ def sample_features(options: SplitOptions, *, metadata: bool = False) -> Feature
     ``None``.
 
     Args:
-        options: the split options; ``output_format`` and ``writer_options`` decide.
+        spec: the split spec; ``output_format`` and ``writer_options`` decide.
         metadata: add a ``metadata`` struct column (:func:`metadata_features`).
 
     Returns:
@@ -138,7 +140,7 @@ def sample_features(options: SplitOptions, *, metadata: bool = False) -> Feature
         MissingExtraError: ``datasets`` is not installed.
     """
     ds = _datasets()
-    writer = get_writer(options.output_format, **options.writer_options)
+    writer = get_writer(spec.output_format, **spec.writer_options)
     messages = ds.List(ds.Json())
     columns: dict[str, Any]
     if isinstance(writer, OpenAIWriter):
@@ -206,8 +208,8 @@ class DatasetSplit:
 
 def split_dataset(
     dataset: Dataset | IterableDataset,
+    spec: SplitSpec,
     *,
-    options: SplitOptions,
     num_proc: int | None = None,
     batch_size: int = 64,
     metadata: bool = False,
@@ -217,14 +219,14 @@ def split_dataset(
     """Split every conversation of a Hugging Face dataset into a dataset of samples.
 
     Each row is one record in any format convsplit reads (``messages``, ``conversations``,
-    prompt/completion pairs...; detected per row unless ``options.input_format`` names
+    prompt/completion pairs...; detected per row unless ``spec.input_format`` names
     one); its other columns (``id``...) are kept on the conversation as the readers keep
     extra fields. A row's index is its conversation index.
 
     Args:
         dataset: a ``datasets.Dataset`` (split now, with ``num_proc`` processes) or an
             ``IterableDataset`` (split lazily, as the result is read).
-        options: what to split and how; ``output_format`` decides the columns.
+        spec: what to split and how; ``output_format`` decides the columns.
         num_proc: processes for ``Dataset.map`` (each loads the tokenizer once). Not
             available for an ``IterableDataset``, which is read where it is consumed (use a
             ``DataLoader`` with workers to spread it).
@@ -250,19 +252,17 @@ def split_dataset(
 
         from datasets import load_dataset
         from convsplit import Budget
-        from convsplit.run.pipeline import SplitOptions
+        from convsplit import SplitSpec
         from convsplit.integrations import split_dataset
 
         conversations = load_dataset("json", data_files="chats.jsonl", split="train")
-        split = split_dataset(conversations, options=SplitOptions(budget=Budget(4096)),
-                              num_proc=8)
+        split = split_dataset(conversations, SplitSpec(Budget(4096)), num_proc=8)
         split.samples.to_json("samples.jsonl")   # what `convsplit split` would write
         print(split.report.summary(), len(split.rejects))
     """
     ds = _datasets()
-    RecordSplitter(options)  # an unknown name fails here, before any process starts
     if features is None:
-        columns = sample_features(options, metadata=metadata)
+        columns = sample_features(spec, metadata=metadata)
     else:
         columns = ds.Features(features)
         if metadata and METADATA not in columns:
@@ -275,7 +275,7 @@ def split_dataset(
         )
     iterable = isinstance(dataset, ds.IterableDataset)
     function = _BatchSplitter(
-        options, columns, dataset.features, metadata=metadata, stored=not iterable
+        spec, columns, dataset.features, metadata=metadata, stored=not iterable
     )
     if iterable:
         if num_proc is not None:
@@ -343,7 +343,7 @@ def _rejects(ledger: Any) -> Any:
 def _add_reports(texts: Any) -> Report:
     total = Report()
     for text in texts:
-        total.add(Report(**orjson.loads(text)))
+        total.add(Report.from_dict(orjson.loads(text)))
     return total
 
 
@@ -367,14 +367,14 @@ class _BatchSplitter:
 
     def __init__(
         self,
-        options: SplitOptions,
+        spec: SplitSpec,
         columns: Features,
         input_features: Features | None,
         *,
         metadata: bool,
         stored: bool,
     ) -> None:
-        self.options = options
+        self.spec = spec
         self.columns = dict(columns)
         self.input_features = input_features
         self.metadata = metadata
@@ -415,11 +415,11 @@ class _BatchSplitter:
             for line in result.lines.split(b"\n")[:-1]:
                 sample = parse_json(line)
                 if not isinstance(sample, dict):  # pragma: no cover - writers write objects
-                    raise ValueError(f"writer {self.options.output_format!r} wrote {line[:80]!r}")
+                    raise ValueError(f"writer {self.spec.output_format!r} wrote {line[:80]!r}")
                 unknown = sample.keys() - self.columns.keys()
                 if unknown:
                     raise ValueError(
-                        f"writer {self.options.output_format!r} wrote fields "
+                        f"writer {self.spec.output_format!r} wrote fields "
                         f"{', '.join(sorted(unknown))} that the dataset has no columns for "
                         "(pass features= naming them)"
                     )
@@ -430,14 +430,14 @@ class _BatchSplitter:
                 add(
                     {
                         KIND: REJECT,
-                        ROW: reject["line"],
-                        REASON: reject["reason"],
-                        FIELD: reject["field"],
-                        RECORD: reject["record"],
+                        ROW: reject.line,
+                        REASON: reject.reason,
+                        FIELD: reject.field,
+                        RECORD: reject.record.decode("utf-8", errors="replace"),
                     }
                 )
             report.add(result.report)
-        add({KIND: ACCOUNT, REPORT: orjson.dumps(dataclasses.asdict(report)).decode()})
+        add({KIND: ACCOUNT, REPORT: orjson.dumps(report.as_dict()).decode()})
         return out
 
 
@@ -449,11 +449,12 @@ class _ProcessState:
 
     def __init__(self, function: _BatchSplitter) -> None:
         ds = _datasets()
-        self.splitter = RecordSplitter(function.options)
+        spec = function.spec
+        writer: SampleWriter = get_writer(spec.output_format, **spec.writer_options)
         self.sidecar: _MetadataSidecar | None = None
-        if function.metadata and not _writes_metadata(self.splitter.writer):
-            self.sidecar = _MetadataSidecar(self.splitter.writer)
-            self.splitter.writer = self.sidecar
+        if function.metadata and not _writes_metadata(writer):
+            writer = self.sidecar = _MetadataSidecar(writer)
+        self.splitter = RecordSplitter(spec, writer=writer)
         # Rows of an iterable dataset go to their reader as Python objects, never through
         # Arrow: they are handed over as they are.
         self.encode = {

@@ -31,15 +31,14 @@ from multiprocessing import get_context
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from convsplit.errors import OutputError, WorkerError
 from convsplit.formats import RawRecord
 from convsplit.formats.containers import parsed
 from convsplit.run.output import Writeback, write_pieces
-
-if TYPE_CHECKING:
-    from convsplit.run.pipeline import RecordSplitter, SplitBatch, SplitOptions
+from convsplit.run.records import RecordSplitter, SplitBatch
+from convsplit.spec import SplitSpec
 
 Batches = Iterator[tuple[str, list[RawRecord], int]]
 Task = tuple[int, str, list[tuple[int, bytes, str | None]], int]
@@ -97,7 +96,7 @@ class _Worker:
 
 
 def run_parallel(
-    batches: Batches, options: SplitOptions, jobs: int, output: tuple[str, str] | None
+    batches: Batches, spec: SplitSpec, jobs: int, output: tuple[str, str] | None
 ) -> Iterator[SplitBatch]:
     """Batches processed by ``jobs`` processes, yielded in input order, few in flight.
 
@@ -115,7 +114,7 @@ def run_parallel(
     finished = False
     try:
         for _ in range(jobs):
-            workers.append(_start(context, options, output, placement, workers))
+            workers.append(_start(context, spec, output, placement, workers))
         yield from _schedule(batches, workers, window)
         finished = True
     finally:
@@ -124,7 +123,7 @@ def run_parallel(
 
 def _start(
     context: BaseContext,
-    options: SplitOptions,
+    spec: SplitSpec,
     output: tuple[str, str] | None,
     placement: Placement | None,
     others: list[_Worker],
@@ -135,7 +134,7 @@ def _start(
     inherited = [w.conn for w in others] + [ours] if context.get_start_method() == "fork" else []
     process = context.Process(  # type: ignore[attr-defined]
         target=_serve,
-        args=(theirs, options, output, placement, os.getpid(), inherited),
+        args=(theirs, spec, output, placement, os.getpid(), inherited),
         name="convsplit-worker",
         daemon=True,
     )
@@ -245,7 +244,7 @@ def _packed(error: BaseException) -> BaseException:
 
 def _serve(  # noqa: PLR0917 (a Process target takes its arguments by position)
     conn: Connection,
-    options: SplitOptions,
+    spec: SplitSpec,
     output: tuple[str, str] | None,
     placement: Placement | None,
     parent: int,
@@ -262,7 +261,7 @@ def _serve(  # noqa: PLR0917 (a Process target takes its arguments by position)
     for other in inherited:
         other.close()
     try:
-        state = _WorkerState(options, output, placement)
+        state = _WorkerState(spec, output, placement)
     except BaseException as error:  # reported to the parent, which raises it
         conn.send(("error", -1, _packed(error)))
         return
@@ -299,11 +298,9 @@ class _WorkerState:
     """What a worker process holds for its whole life."""
 
     def __init__(
-        self, options: SplitOptions, output: tuple[str, str] | None, placement: Placement | None
+        self, spec: SplitSpec, output: tuple[str, str] | None, placement: Placement | None
     ) -> None:
-        from convsplit.run.pipeline import RecordSplitter  # noqa: PLC0415 (no import cycle)
-
-        self.splitter: RecordSplitter = RecordSplitter(options)
+        self.splitter: RecordSplitter = RecordSplitter(spec)
         self.placement = placement
         self.target = output[0] if output else ""
         self.fd = os.open(output[1], os.O_WRONLY) if output else -1

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import IO
 
-from convsplit.run.pipeline import Report
+from convsplit.run.report import Report
 
 
 class Progress:

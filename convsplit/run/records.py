@@ -1,0 +1,83 @@
+"""Records in, samples out: the unit of work of every engine (local, workers, Dask,
+Hugging Face datasets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from convsplit.core.split import split_conversation
+from convsplit.errors import InvalidConversationError
+from convsplit.formats import RawRecord, SampleWriter, detect_format, get_reader, get_writer
+from convsplit.messages import Conversation
+from convsplit.run.report import Reject, Report
+from convsplit.samples import SplitResult
+from convsplit.spec import SplitSpec
+
+
+@dataclass
+class SplitBatch:
+    """What one batch of records became: output lines, rejects and the accounting.
+
+    The lines come as ``chunks`` whose concatenation they are (message fragments shared
+    between samples), so that they are copied once, where they are written; ``lines``
+    joins them here.
+    """
+
+    chunks: list[bytes]
+    rejects: list[Reject]
+    report: Report
+
+    @property
+    def lines(self) -> bytes:
+        """The output lines, joined."""
+        return b"".join(self.chunks)
+
+
+class RecordSplitter:
+    """Raw records in, written samples out: the unit of work of every engine.
+
+    Holds what a process needs once (the spec, its reader and writer); the local pipeline,
+    its worker processes and both other engines split through it.
+    """
+
+    def __init__(self, spec: SplitSpec, *, writer: SampleWriter | None = None) -> None:
+        """``writer``: one to use instead of the spec's (a wrapper around it, say)."""
+        self.spec = spec
+        self.writer = writer or get_writer(spec.output_format, **spec.writer_options)
+        self.reader = None if spec.input_format == "auto" else get_reader(spec.input_format)
+        # A writer may hand out its lines in pieces (OpenAIWriter.chunks) to save copies.
+        self._pieces: Callable[[SplitResult], Iterable[bytes]] = getattr(
+            self.writer, "chunks", self.writer.lines
+        )
+
+    def split(self, conversation: Conversation, index: int) -> SplitResult:
+        """Split one conversation with this spec (its position in the stream: ``index``)."""
+        return split_conversation(conversation, self.spec, index=index)
+
+    def parse(self, value: object) -> Conversation:
+        """One JSON record as a conversation, in the spec's input format."""
+        role_map = self.spec.role_map
+        reader = self.reader or get_reader(detect_format(value, role_map=role_map))
+        return reader(value, role_map=role_map)
+
+    def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> SplitBatch:
+        """Split ``records`` of file ``path``; the first is conversation ``first_index``."""
+        chunks: list[bytes] = []
+        rejects: list[Reject] = []
+        report = Report()
+        pieces = self._pieces
+        for offset, raw in enumerate(records):
+            report.input_bytes += len(raw.text)
+            try:
+                if raw.error is not None:
+                    raise InvalidConversationError(raw.error)
+                result = self.split(self.parse(raw.value), first_index + offset)
+                chunks.extend(pieces(result))
+            except InvalidConversationError as error:
+                reject = Reject(path, raw.lineno, error.reason, error.field, raw.text)
+                rejects.append(reject)
+                report.reject(reject)
+                continue
+            report.count(result)
+        return SplitBatch(chunks, rejects, report)

@@ -1,0 +1,190 @@
+"""The split spec: every option of a split, in one frozen value that every entry point takes.
+
+A run builds one where it starts (the command line, a pipeline, a notebook) and passes it
+whole: to :func:`~convsplit.core.split.split_conversation`, the statistics, validation,
+``show``, the report, and every engine. Adding an option means adding it here and where it
+is used, nothing in between. Everything is checked once, here: a wrong type or an unknown
+name fails when the spec is made, before any file is touched.
+
+It pickles, so worker processes and Dask workers get the same spec: windows and truncation
+strategies by value, tokenizers and chat formats by their registered name (as tiktoken's
+``Encoding`` does), rebuilt from each process's own registry and caches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal, get_args
+
+from convsplit.budget import Budget, check_count, describe
+from convsplit.core.truncation import DropOldest, TruncationStrategy, truncation_names
+from convsplit.core.windows import FullHistory, WindowStrategy, window_names
+from convsplit.errors import InvalidOptionError
+from convsplit.formats import MAX_RECORD_BYTES, check_role_map, get_reader, get_writer
+from convsplit.tokens.chat_formats import ChatFormat, chat_format_names, get_chat_format
+from convsplit.tokens.counters import HF_PREFIX, TokenCounter, counter_names, get_counter
+
+OnLongTarget = Literal["skip", "truncate", "error"]
+"""What to do with a target that does not fit even with no history: record it as skipped,
+cut its end off (the sample is flagged in ``truncated``), or raise."""
+
+_DEFAULT_BUDGET = Budget(4096)
+
+
+@dataclass(frozen=True, init=False)
+class SplitSpec:
+    """How to split, whole: the budget, the tokenizer and template, the strategies, and how
+    records are read and samples written.
+
+    Args:
+        budget: the token budget of every sample (default ``Budget(4096)``).
+        tokenizer: a :class:`~convsplit.tokens.TokenCounter` or a name for
+            :func:`~convsplit.tokens.get_counter`; by default the chat format's own
+            tokenizer for ``hf:`` formats, else o200k_base.
+        chat_format: a :class:`~convsplit.tokens.ChatFormat` or a name for
+            :func:`~convsplit.tokens.get_chat_format` (default ``openai``).
+        window: which targets each sample has and how far back its history may go.
+        truncation: what gives way when the history does not fit.
+        on_long_target: a target that does not fit even alone: skip, truncate or error.
+        keep_reasoning: keep the reasoning of assistant messages used as context
+            (targets always keep theirs).
+        input_format: a reader name, or ``auto`` to detect the format per record.
+        output_format: a writer name; ``writer_options`` are passed to it.
+        role_map: extra role names for the readers (``{"bot": "assistant"}``).
+        max_record_bytes: a record larger than this is rejected unread (None: no limit).
+
+    Raises:
+        InvalidOptionError: an option of the wrong type or value, naming it.
+        UnknownNameError: an unknown tokenizer, chat format, reader, writer or writer
+            option, listing the known ones.
+
+    >>> from convsplit import LastTurns
+    >>> spec = SplitSpec(Budget(1024), window=LastTurns(turns=2))
+    >>> spec.tokenizer.name, spec.chat_format.name, spec.window.name
+    ('o200k_base', 'openai', 'last-turns')
+    >>> spec.with_budget(Budget(2048)).budget.max_tokens
+    2048
+    >>> SplitSpec(on_long_target="drop")
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.InvalidOptionError: on_long_target must be one of 'skip', 'truncate', \
+'error'; got str 'drop'
+    """
+
+    budget: Budget
+    tokenizer: TokenCounter
+    chat_format: ChatFormat
+    window: WindowStrategy
+    truncation: TruncationStrategy
+    on_long_target: OnLongTarget
+    keep_reasoning: bool
+    input_format: str
+    output_format: str
+    writer_options: Mapping[str, Any]
+    role_map: Mapping[str, str]
+    max_record_bytes: int | None
+
+    def __init__(
+        self,
+        budget: Budget = _DEFAULT_BUDGET,
+        *,
+        tokenizer: TokenCounter | str | None = None,
+        chat_format: ChatFormat | str = "openai",
+        window: WindowStrategy = FullHistory(),
+        truncation: TruncationStrategy = DropOldest(),
+        on_long_target: OnLongTarget = "skip",
+        keep_reasoning: bool = False,
+        input_format: str = "auto",
+        output_format: str = "openai",
+        writer_options: Mapping[str, Any] | None = None,
+        role_map: Mapping[str, str] | None = None,
+        max_record_bytes: int | None = MAX_RECORD_BYTES,
+    ) -> None:
+        _check_instance("budget", budget, Budget, "a Budget, such as Budget(4096)")
+        template: ChatFormat = _resolve(
+            "chat_format", chat_format, ChatFormat, get_chat_format, chat_format_names
+        )
+        if tokenizer is None:
+            # A model's own template counts with the model's own tokenizer.
+            own = template.name.startswith(HF_PREFIX)
+            tokenizer = get_counter(template.name) if own else get_counter()
+        counter: TokenCounter = _resolve(
+            "tokenizer", tokenizer, TokenCounter, get_counter, counter_names
+        )
+        _check_strategy("window", window, WindowStrategy, "get_window", window_names)
+        _check_strategy(
+            "truncation", truncation, TruncationStrategy, "get_truncation", truncation_names
+        )
+        if not isinstance(on_long_target, str) or on_long_target not in get_args(OnLongTarget):
+            accepted = ", ".join(map(repr, get_args(OnLongTarget)))
+            raise InvalidOptionError(
+                f"on_long_target must be one of {accepted}; got {describe(on_long_target)}"
+            )
+        _check_instance("keep_reasoning", keep_reasoning, bool, "True or False")
+        _check_instance("input_format", input_format, str, "a reader name or 'auto'")
+        if input_format != "auto":
+            get_reader(input_format)
+        _check_instance("output_format", output_format, str, "a writer name")
+        writer_options = dict(writer_options or {})
+        get_writer(output_format, **writer_options)  # unknown names and options fail here
+        if max_record_bytes is not None:
+            max_record_bytes = check_count("max_record_bytes", max_record_bytes, minimum=1)
+        values = {
+            "budget": budget,
+            "tokenizer": counter,
+            "chat_format": template,
+            "window": window,
+            "truncation": truncation,
+            "on_long_target": on_long_target,
+            "keep_reasoning": keep_reasoning,
+            "input_format": input_format,
+            "output_format": output_format,
+            "writer_options": writer_options,
+            "role_map": check_role_map(role_map),
+            "max_record_bytes": max_record_bytes,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
+
+    def with_budget(self, budget: Budget) -> SplitSpec:
+        """The same spec under another budget (a window sweep)."""
+        _check_instance("budget", budget, Budget, "a Budget, such as Budget(4096)")
+        return replace(self, budget=budget)
+
+
+def _check_instance(option: str, value: object, kind: type, accepted: str) -> None:
+    if not isinstance(value, kind):
+        raise InvalidOptionError(f"{option} must be {accepted}; got {describe(value)}")
+
+
+def _resolve(
+    option: str,
+    value: object,
+    protocol: type,
+    factory: Callable[[str], Any],
+    names: Callable[[], tuple[str, ...]],
+) -> Any:
+    """``value`` as an object implementing ``protocol``: a name is looked up with
+    ``factory``."""
+    if isinstance(value, str):
+        return factory(value)
+    _check_strategy(option, value, protocol, factory.__name__, names)
+    return value
+
+
+def _check_strategy(
+    option: str,
+    value: object,
+    protocol: type,
+    factory: str,
+    names: Callable[[], tuple[str, ...]],
+) -> None:
+    """``value`` implements ``protocol``; a name is pointed to ``factory``."""
+    if isinstance(value, protocol):
+        return
+    hint = f" (use {option}={factory}({value!r}); " if isinstance(value, str) else " ("
+    raise InvalidOptionError(
+        f"{option} must be a {protocol.__name__}; got {describe(value)}{hint}"
+        f"{factory} builds one from a name: {', '.join(names())})"
+    )
