@@ -25,6 +25,7 @@ from convsplit.formats import (
     Source,
     TextWriter,
     TRLWriter,
+    _sniff,
     count_range,
     get_writer,
     read_range,
@@ -92,15 +93,23 @@ def test_ranges_read_one_after_another_are_the_whole_file(
     assert list(by_ranges(path, points, limit)) == whole(path, limit)
 
 
-@given(data=jsonl_files(), limit=st.sampled_from([None, LIMIT]))
+@given(
+    data=jsonl_files(),
+    limit=st.sampled_from([None, LIMIT]),
+    chunk=st.sampled_from([1, 2, 7, 1 << 20]),
+)
 def test_every_single_byte_cut_gives_the_whole_file(
-    tmp_path_factory: pytest.TempPathFactory, data: bytes, limit: int | None
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, limit: int | None, chunk: int
 ) -> None:
+    """Whatever the read size (tiny ones make every line straddle reads)."""
     path = tmp_path_factory.mktemp("ranges") / "data.jsonl"
     path.write_bytes(data)
     expected = whole(path, limit)
-    for cut in range(len(data) + 1):
-        assert list(by_ranges(path, [0, cut, len(data)], limit)) == expected, cut
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_sniff, "CHUNK", chunk)
+        assert whole(path, limit) == expected
+        for cut in range(len(data) + 1):
+            assert list(by_ranges(path, [0, cut, len(data)], limit)) == expected, cut
 
 
 def test_a_range_counts_its_lines_blank_ones_included(tmp_path: Path) -> None:

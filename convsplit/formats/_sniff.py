@@ -59,9 +59,7 @@ def sniff(stream: IO[bytes]) -> tuple[bytes, Container | None]:
     >>> sniff(io.BytesIO(b'\\xef\\xbb\\xbf{\\n"a": 1}\\n'))
     (b'{\\n"a": 1}\\n', 'concatenated')
     """
-    head = stream.read(CHUNK)
-    if head.startswith(BOM):
-        head = head[len(BOM) :]
+    head = read_head(stream)
     first = first_non_space(head, 0)
     while first == len(head):
         more = stream.read(CHUNK)
@@ -70,6 +68,21 @@ def sniff(stream: IO[bytes]) -> tuple[bytes, Container | None]:
         head += more
         first = first_non_space(head, first)
     return head, sniff_container(head, first)
+
+
+def read_head(stream: IO[bytes]) -> bytes:
+    """The first bytes of ``stream``, without the byte-order mark it may start with.
+
+    >>> read_head(io.BytesIO(BOM + b'{}'))
+    b'{}'
+    """
+    head = stream.read(CHUNK)
+    while head and len(head) < len(BOM) and BOM.startswith(head):
+        more = stream.read(CHUNK)
+        if not more:
+            break
+        head += more
+    return head[len(BOM) :] if head.startswith(BOM) else head
 
 
 def first_non_space(data: bytes | bytearray, start: int) -> int:

@@ -39,6 +39,7 @@ from convsplit.formats._sniff import (
     Container,
     Replay,
     container_of_name,
+    read_head,
     sniff,
 )
 from convsplit.formats.jsonl import read_lines, skip_long_line
@@ -206,9 +207,7 @@ def _raw_records(
         if container is None:
             return
     else:
-        head = stream.read(_sniff.CHUNK)
-        if head.startswith(_sniff.BOM):
-            head = head[len(_sniff.BOM) :]
+        head = read_head(stream)
     if container == "jsonl":
         reader = io.BufferedReader(Replay(head, stream), buffer_size=_sniff.CHUNK)
         yield from read_lines(reader, limit=limit, parse=parse)
