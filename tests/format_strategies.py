@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from convsplit.formats.openai import message_json
+from convsplit.formats.openai_json import message_json
 from convsplit.formats.pairs import ASSISTANT_KEYS, USER_KEYS
 from convsplit.messages import Conversation, FunctionCall, Message, ToolCall
 from convsplit.testing import conversations

@@ -11,8 +11,10 @@ import pytest
 import tiktoken
 from hypothesis import given
 from hypothesis import strategies as st
+from tiktoken_ext import openai_public  # type: ignore[import-untyped]
 
 from convsplit import (
+    InvalidOptionError,
     TiktokenCounter,
     TokenizerDataError,
     UnknownNameError,
@@ -22,7 +24,7 @@ from convsplit import (
 )
 from convsplit.tokens import fast_count as fast_count_module
 from convsplit.tokens.fast_count import fast_count
-from convsplit.tokens.offline import _candidates, load_ranks, official_spec
+from convsplit.tokens.offline import OFFICIAL_ENCODINGS, _candidates, load_ranks, official_spec
 
 
 def _bpe_openai_file(name: str) -> Path:
@@ -40,6 +42,37 @@ def test_official_spec_comes_from_tiktoken_itself() -> None:
         "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
     )
     assert spec.constructor_args["special_tokens"]["<|endoftext|>"] == 199999
+
+
+def test_pinned_declarations_equal_what_tiktoken_declares(monkeypatch: pytest.MonkeyPatch) -> None:
+    # tiktoken's constructors download as they run; here (a test, not the library) their
+    # loader is replaced by a recorder to read what each one declares.
+    seen: list[tuple[str, str | None]] = []
+
+    def record(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        seen.append((url, expected_hash))
+        return {}
+
+    monkeypatch.setattr(openai_public, "load_tiktoken_bpe", record)
+    single_file = set()
+    for name, constructor in openai_public.ENCODING_CONSTRUCTORS.items():
+        if name == "gpt2":  # two files (vocab.bpe and encoder.json): not supported
+            continue
+        seen.clear()
+        declared = constructor()
+        declared.pop("mergeable_ranks")
+        spec = official_spec(name)
+        assert seen == [(spec.url, spec.expected_hash)], name
+        assert declared == spec.constructor_args, name
+        single_file.add(name)
+    assert single_file == set(OFFICIAL_ENCODINGS)
+
+
+def test_unsupported_encodings_and_lazy_counters_without_a_name_are_refused() -> None:
+    with pytest.raises(UnknownNameError, match="unknown encoding 'gpt2'; expected one of"):
+        official_spec("gpt2")
+    with pytest.raises(InvalidOptionError, match="needs name="):
+        TiktokenCounter(lambda: get_counter("o200k_base").encoding)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", ["o200k_base", "cl100k_base"])

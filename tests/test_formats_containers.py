@@ -96,9 +96,9 @@ def test_pretty_printed_objects_one_after_another() -> None:
 
 
 def test_a_huge_array_streams_in_chunks_with_exact_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    from convsplit.formats import containers
+    from convsplit.formats import _sniff
 
-    monkeypatch.setattr(containers, "_CHUNK", 64)  # force many refills and compactions
+    monkeypatch.setattr(_sniff, "CHUNK", 64)  # force many refills and compactions
     records = [{"id": k, "text": "line\n" * (k % 7) + '"quoted" ]}[{'} for k in range(300)]
     data = ("[\n" + ",\n".join(json.dumps(r, indent=1) for r in records) + "\n]\n").encode()
     got = list(iter_raw_records(io.BytesIO(data), path="x"))
@@ -221,9 +221,9 @@ def test_a_large_json_array_is_never_held_whole(
 ) -> None:
     import tracemalloc
 
-    from convsplit.formats import containers
+    from convsplit.formats import _sniff
 
-    monkeypatch.setattr(containers, "_CHUNK", 1 << 16)
+    monkeypatch.setattr(_sniff, "CHUNK", 1 << 16)
 
     record = {"messages": [{"role": "user", "content": "x" * 1000},
                            {"role": "assistant", "content": "y" * 1000}]}  # fmt: skip

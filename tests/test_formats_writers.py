@@ -45,6 +45,7 @@ from convsplit.formats.text import render_message
 from convsplit.testing import conversations
 from convsplit.tokens.chat_formats import TemplateFormat
 from tests.format_strategies import data_file, rich_conversations, tool_call
+from tests.writer_oracles import record
 
 REAL_FILES = [
     "fastchat_dummy_conversation.json",
@@ -87,12 +88,7 @@ def written(writer: SampleWriter, result: SplitResult) -> list[dict[str, Any]]:
 
 
 def reference_lines(writer: Any, result: SplitResult) -> list[bytes]:
-    if isinstance(writer, OpenAIWriter):
-        return [
-            orjson.dumps(writer.record(s, sample_index=k)) + b"\n"
-            for k, s in enumerate(result.samples)
-        ]
-    return [orjson.dumps(writer.record(s)) + b"\n" for s in result.samples]
+    return [orjson.dumps(record(writer, s, k)) + b"\n" for k, s in enumerate(result.samples)]
 
 
 # -- fast lines == orjson of each sample --------------------------------------------------------
@@ -107,8 +103,7 @@ def test_lines_are_byte_identical_to_dumping_each_sample_real_data(
     for result in real_results(window):
         lines = list(writer.lines(result))
         assert lines == reference_lines(writer, result)
-        if hasattr(writer, "chunks"):
-            assert b"".join(writer.chunks(result)) == b"".join(lines)
+        assert b"".join(writer.chunks(result)) == b"".join(lines)
         assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
         count += len(lines)
     assert count == (2075 if isinstance(window, FullHistory) else 853)
@@ -121,9 +116,8 @@ def test_lines_are_byte_identical_to_dumping_each_sample(
 ) -> None:
     result = split_conversation(conv, SplitSpec(budget=Budget(2000), window=window))
     assert list(writer.lines(result)) == reference_lines(writer, result)
-    chunks = getattr(writer, "chunks", None)
-    if chunks is not None:  # the pieces the pipeline joins are the same bytes
-        assert b"".join(chunks(result)) == b"".join(reference_lines(writer, result))
+    # the pieces the pipeline writes are the same bytes
+    assert b"".join(writer.chunks(result)) == b"".join(reference_lines(writer, result))
 
 
 # -- OpenAI -------------------------------------------------------------------------------------

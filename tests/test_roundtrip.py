@@ -39,8 +39,8 @@ from convsplit.formats import (
     TRLWriter,
     read_records,
 )
-from convsplit.formats._common import openai_tools
-from convsplit.formats.openai import assign_tool_call_ids
+from convsplit.formats.openai_json import assign_tool_call_ids
+from convsplit.formats.record_fields import openai_tools
 from convsplit.formats.text import render_message
 from convsplit.tokens.chat_formats import TemplateFormat, message_body
 from tests.format_strategies import ROLE_MAP, any_records, rich_conversations

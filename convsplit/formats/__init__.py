@@ -9,10 +9,13 @@ Readers (one per format, found by name; ``auto`` decides per record):
   :mod:`.pairs`.
 
 Containers (JSONL, JSON array, concatenated objects; gzip; stdin) are handled by
-:mod:`.containers`, which streams and keeps each record's line and original text.
+:mod:`.containers`, which streams and keeps each record's line and original text
+(:mod:`.records`); a plain JSONL file can also be read in byte ranges, in parallel, with
+:func:`splittable`, :func:`count_range` and :func:`read_range` (:mod:`.jsonl`).
 
 Writers (one JSON line per sample, built from per-message fragments encoded once per
-conversation): ``openai``, ``trl``, ``sharegpt``, ``text``, ``prompt_completion``.
+conversation): ``openai``, ``trl``, ``sharegpt``, ``text``, ``prompt_completion``. Each is
+a :class:`SampleWriter` (:mod:`.protocols`): ``lines(result)`` and ``chunks(result)``.
 
 >>> import io
 >>> data = io.BytesIO(b'{"conversations": [{"from": "human", "value": "Hi"}, '
@@ -26,19 +29,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, Any
 
-from convsplit.errors import InvalidConversationError, UnknownNameError, UnsupportedSampleError
-from convsplit.formats._common import (
-    check_role_map,
-    dumps,
-    parse_json,
-    sample_metadata,
+from convsplit.errors import (
+    InvalidConversationError,
+    InvalidOptionError,
+    UnknownNameError,
+    UnsupportedSampleError,
 )
 from convsplit.formats.containers import MAX_RECORD_BYTES, RawRecord, Source
 from convsplit.formats.detect import detect_format
-from convsplit.formats.openai import OpenAIWriter, read_openai
+from convsplit.formats.json_text import dumps, parse_json
+from convsplit.formats.jsonl import RangeCount, count_range, read_range, splittable
+from convsplit.formats.openai import read_openai
+from convsplit.formats.openai_writer import OpenAIWriter
 from convsplit.formats.pairs import read_pairs
+from convsplit.formats.protocols import Reader, SampleWriter, as_sample_writer
+from convsplit.formats.record_fields import check_role_map, sample_metadata
 from convsplit.formats.sharegpt import ShareGPTWriter, read_sharegpt
 from convsplit.formats.text import PromptCompletionWriter, TextWriter
 from convsplit.formats.trl import TRLWriter
@@ -49,6 +56,7 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "OpenAIWriter",
     "PromptCompletionWriter",
+    "RangeCount",
     "RawRecord",
     "Reader",
     "Record",
@@ -58,7 +66,9 @@ __all__ = [
     "TRLWriter",
     "TextWriter",
     "UnsupportedSampleError",
+    "as_sample_writer",
     "check_role_map",
+    "count_range",
     "detect_format",
     "get_reader",
     "get_writer",
@@ -66,12 +76,14 @@ __all__ = [
     "parse_json",
     "read_openai",
     "read_pairs",
+    "read_range",
     "read_records",
     "read_sharegpt",
     "reader_names",
     "register_reader",
     "register_writer",
     "sample_metadata",
+    "splittable",
     "writer_names",
 ]
 
@@ -95,17 +107,6 @@ class Record:
     error: InvalidConversationError | None
 
 
-@runtime_checkable
-class Reader(Protocol):
-    """Parses one JSON record of a format into a Conversation."""
-
-    def __call__(
-        self, record: object, *, role_map: Mapping[str, str] | None = None
-    ) -> Conversation:
-        """Raises InvalidConversationError naming the message and field."""
-        ...
-
-
 _READERS: dict[str, Reader] = {
     "openai": read_openai,
     "sharegpt": read_sharegpt,
@@ -121,7 +122,7 @@ def register_reader(name: str, reader: Reader) -> None:
     True
     """
     if name == "auto":
-        raise ValueError("'auto' is reserved for detecting the format per record")
+        raise InvalidOptionError("'auto' is reserved for detecting the format per record")
     _READERS[name] = reader
 
 
@@ -204,25 +205,9 @@ def read_records(
                 yield Record(path, raw.lineno, text, conversation, None)
 
 
-@runtime_checkable
-class SampleWriter(Protocol):
-    """Writes the samples of one conversation as JSON lines of one outside format.
-
-    A writer may also offer ``chunks(result)``: the bytes of ``lines`` in pieces, which the
-    pipeline writes without joining them (:meth:`OpenAIWriter.chunks` does).
-    """
-
-    @property
-    def name(self) -> str:
-        """The name it is registered under."""
-        ...
-
-    def lines(self, result: SplitResult) -> Iterator[bytes]:
-        """One JSON line per sample, ``b"\\n"``-terminated, in sample order."""
-        ...
-
-
-WriterFactory = Callable[..., SampleWriter]
+WriterFactory = Callable[..., object]
+"""Builds a writer from its options: a :class:`SampleWriter`, or any object with a ``name``
+and ``lines(result)`` (:func:`get_writer` gives it ``chunks``)."""
 
 _WRITERS: dict[str, WriterFactory] = {
     "openai": OpenAIWriter,
@@ -234,7 +219,8 @@ _WRITERS: dict[str, WriterFactory] = {
 
 
 def register_writer(name: str, factory: WriterFactory) -> None:
-    """Make ``get_writer(name, **options)`` return ``factory(**options)``.
+    """Make ``get_writer(name, **options)`` return ``factory(**options)`` (given ``chunks``
+    by :func:`as_sample_writer` if it has only ``lines``).
 
     >>> register_writer("axolotl-segments", lambda: TextWriter(layout="segments"))
     >>> get_writer("axolotl-segments").name
@@ -278,7 +264,7 @@ parallel_tool_calls, reasoning_key, weight_targets
         for option in options:
             if option not in known:
                 raise UnknownNameError(f"{name} writer option", option, known)
-    return factory(**options)
+    return as_sample_writer(factory(**options))
 
 
 def metadata_lines(result: SplitResult) -> Iterator[bytes]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from convsplit.errors import InvalidConversationError
-from convsplit.formats._common import json_type
+from convsplit.formats.json_text import json_type
 from convsplit.formats.pairs import find_pair
 
 

@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from convsplit.errors import InvalidConversationError
-from convsplit.formats._common import check_role_map, json_type
+from convsplit.formats.json_text import json_type
 from convsplit.formats.openai import read_openai
+from convsplit.formats.record_fields import check_role_map
 from convsplit.messages import Conversation, Message, parse_conversation
 
 #: Field names read as the user's side of a dictionary pair.

@@ -8,7 +8,7 @@ tool schemas as a JSON string under ``tools``. Other role names are mapped by th
 ``from``/``value``.
 
 LLaMA-Factory and FastChat expect turns to alternate (user or observation, then gpt or
-function_call). The writer writes what the sample holds; :mod:`convsplit.validation`
+function_call). The writer writes what the sample holds; :mod:`convsplit.inspect.validation`
 reports samples that break the alternation. An assistant message that both speaks and
 calls tools is written as a ``gpt`` turn followed by a ``function_call`` turn, and read
 back as one message (so are two such turns in any file, unless their ``train`` flags
@@ -29,15 +29,12 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from convsplit.errors import InvalidConversationError
-from convsplit.formats._common import (
+from convsplit.errors import InvalidConversationError, InvalidOptionError
+from convsplit.formats.json_text import dumps, join_list, join_object, json_type, key
+from convsplit.formats.protocols import SampleWriter
+from convsplit.formats.record_fields import (
     arguments_value,
     check_role_map,
-    dumps,
-    join_list,
-    join_object,
-    json_type,
-    key,
     list_field,
     role_hint,
     tool_calls_from_text,
@@ -212,7 +209,7 @@ WRITE_ROLES: Mapping[str, str] = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class ShareGPTWriter:
+class ShareGPTWriter(SampleWriter):
     """Samples as ShareGPT lines: ``{"conversations": [{"from", "value"}...], "tools": "..."}``.
 
     Content parts are written as their text, developer messages as ``system``, reasoning
@@ -247,7 +244,7 @@ class ShareGPTWriter:
 
     def __post_init__(self) -> None:
         if self.train_flag not in ("auto", "always", "never"):
-            raise ValueError(
+            raise InvalidOptionError(
                 f"train_flag must be 'auto', 'always' or 'never'; got {self.train_flag!r}"
             )
         missing = set(WRITE_ROLES) - set(self.role_names)
@@ -257,17 +254,6 @@ class ShareGPTWriter:
     @property
     def name(self) -> str:
         return "sharegpt"
-
-    def record(self, sample: Sample) -> dict[str, Any]:
-        """The JSON object of one sample (what :meth:`lines` writes, built the slow way)."""
-        flags = self._flags(sample)
-        turns: list[object] = []
-        for k, message in enumerate(sample.messages):
-            turns.extend(self._turns(message, flags and k in sample.targets, flags))
-        out: dict[str, Any] = {"conversations": turns}
-        if sample.tools:
-            out["tools"] = _json_text(list(sample.tools))
-        return out
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is encoded once per result."""

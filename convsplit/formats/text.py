@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
-from convsplit.errors import UnsupportedSampleError
-from convsplit.formats._common import dumps, key
+from convsplit.errors import InvalidOptionError, UnsupportedSampleError
+from convsplit.formats.json_text import dumps, key
+from convsplit.formats.protocols import SampleWriter
 from convsplit.messages import INSTRUCTION_ROLES, Message
 from convsplit.samples import Sample, SplitResult
 from convsplit.tokens.chat_formats import (
@@ -86,7 +87,7 @@ def _render(pieces: Sequence[str | Special]) -> str:
 def _template(name: str) -> TemplateFormat:
     chat_format = get_chat_format(name)
     if not isinstance(chat_format, TemplateFormat) or isinstance(chat_format, OpenAIChat):
-        raise ValueError(
+        raise InvalidOptionError(
             f"chat format {name!r} only counts tokens and cannot render training text; "
             "use chatml, llama2, llama3, plain or a registered TemplateFormat"
         )
@@ -94,7 +95,7 @@ def _template(name: str) -> TemplateFormat:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TextWriter:
+class TextWriter(SampleWriter):
     """Samples rendered with a chat template, with the character spans to train.
 
     Args:
@@ -118,44 +119,11 @@ class TextWriter:
     def __post_init__(self) -> None:
         _template(self.template)
         if self.layout not in ("spans", "segments"):
-            raise ValueError(f"layout must be 'spans' or 'segments'; got {self.layout!r}")
+            raise InvalidOptionError(f"layout must be 'spans' or 'segments'; got {self.layout!r}")
 
     @property
     def name(self) -> str:
         return "text"
-
-    def render(self, sample: Sample) -> tuple[str, list[tuple[int, int]]]:
-        """The sample's text and the ``[start, end)`` character span of each target."""
-        template = _template(self.template)
-        parts = [_render(template.start(sample.tools))]
-        offset = len(parts[0])
-        spans: list[tuple[int, int]] = []
-        targets = set(sample.targets)
-        previous: Message | None = None
-        for k, message in enumerate(sample.messages):
-            after = previous is not None and previous.role in INSTRUCTION_ROLES
-            rendered = render_message(template, message, after_instruction=after)
-            if k in targets:
-                spans.append((offset + rendered.start, offset + rendered.end))
-            parts.append(rendered.text)
-            offset += len(rendered.text)
-            previous = message
-        parts.append(_render(template.end()))
-        return "".join(parts), spans
-
-    def record(self, sample: Sample) -> dict[str, Any]:
-        """The JSON object of one sample (what :meth:`lines` writes, built the slow way)."""
-        text, spans = self.render(sample)
-        if self.layout == "spans":
-            return {"text": text, "spans": [list(span) for span in spans]}
-        segments: list[dict[str, Any]] = []
-        position = 0
-        for start, end in spans:
-            _add_segment(segments, False, text[position:start])
-            _add_segment(segments, True, text[start:end])
-            position = end
-        _add_segment(segments, False, text[position:])
-        return {"segments": segments}
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is rendered once per result."""
@@ -208,15 +176,6 @@ def _escaped(text: str) -> bytes:
     return dumps(text)[1:-1]
 
 
-def _add_segment(segments: list[dict[str, Any]], label: bool, text: str) -> None:
-    if not text:
-        return
-    if segments and segments[-1]["label"] == label:
-        segments[-1]["text"] += text
-    else:
-        segments.append({"label": label, "text": text})
-
-
 def _segments_json(runs: list[tuple[bool, bytes]]) -> bytes:
     merged: list[tuple[bool, list[bytes]]] = []
     for label, run in runs:
@@ -244,7 +203,7 @@ DEFAULT_LABELS: Mapping[str, str] = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class PromptCompletionWriter:
+class PromptCompletionWriter(SampleWriter):
     """Samples as legacy ``{"prompt": ..., "completion": ...}`` text pairs.
 
     Args:
@@ -276,17 +235,6 @@ class PromptCompletionWriter:
     @property
     def name(self) -> str:
         return "prompt_completion"
-
-    def record(self, sample: Sample) -> dict[str, Any]:
-        """The JSON object of one sample (what :meth:`lines` writes, built the slow way)."""
-        target = self._target(sample)
-        context = sample.messages[:target]
-        if len(context) == 1 and context[0].role == "user":
-            prompt = _body(context[0])
-        else:
-            prompt = self.turn_separator.join(self._line(m) for m in context)
-        completion = self.completion_prefix + _body(sample.messages[target]) + self.stop
-        return {"prompt": prompt + self.separator, "completion": completion}
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each context line is rendered once per result."""

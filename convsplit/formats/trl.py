@@ -18,22 +18,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from convsplit.errors import UnsupportedSampleError
-from convsplit.formats._common import (
-    arguments_value,
-    dumps,
-    join_list,
-    join_object,
-    key,
-    openai_tools,
-)
-from convsplit.formats.openai import message_json, tool_call_json
+from convsplit.errors import InvalidOptionError, UnsupportedSampleError
+from convsplit.formats.json_text import dumps, join_list, join_object, key
+from convsplit.formats.openai_json import message_json, tool_call_json
+from convsplit.formats.protocols import SampleWriter
+from convsplit.formats.record_fields import arguments_value, openai_tools
 from convsplit.messages import Message
 from convsplit.samples import Sample, SplitResult
 
 
 @dataclass(frozen=True, kw_only=True)
-class TRLWriter:
+class TRLWriter(SampleWriter):
     """Samples as TRL conversational prompt-completion lines (plus ``tools``).
 
     Args:
@@ -64,26 +59,17 @@ class TRLWriter:
 
     def __post_init__(self) -> None:
         if self.arguments not in ("object", "string"):
-            raise ValueError(f"arguments must be 'object' or 'string'; got {self.arguments!r}")
+            raise InvalidOptionError(
+                f"arguments must be 'object' or 'string'; got {self.arguments!r}"
+            )
         if self.multi_target not in ("error", "completion"):
-            raise ValueError(
+            raise InvalidOptionError(
                 f"multi_target must be 'error' or 'completion'; got {self.multi_target!r}"
             )
 
     @property
     def name(self) -> str:
         return "trl"
-
-    def record(self, sample: Sample) -> dict[str, Any]:
-        """The JSON object of one sample (what :meth:`lines` writes, built the slow way)."""
-        split = self._split(sample)
-        out: dict[str, Any] = {
-            "prompt": [self.message(m) for m in sample.messages[:split]],
-            "completion": [self.message(m) for m in sample.messages[split:]],
-        }
-        if sample.tools:
-            out["tools"] = openai_tools(sample.tools)
-        return out
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is encoded once per result.

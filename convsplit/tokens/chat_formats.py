@@ -10,21 +10,30 @@ proves that property against tiktoken itself.
 
 Only llama2 makes a message's cost depend on its neighbour: its system prompt is folded
 into the next ``[INST]`` block. The splitter passes ``after_instruction`` for exactly that.
+
+Registered formats pickle by name, as counters do (:mod:`convsplit.tokens.counters`):
+unpickled in the same process, a format is the registry's very instance. ``hf:`` names are
+built by :mod:`convsplit.tokens.huggingface`, imported only when such a name is asked for.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, SupportsIndex, runtime_checkable
 
 from convsplit.errors import UnknownNameError
 from convsplit.messages import INSTRUCTION_ROLES, Message
-from convsplit.tokens.counters import HF_PREFIX, TokenCounter, get_counter
+from convsplit.tokens.counters import HF_PREFIX, TokenCounter
 
 ToolSchemas = Sequence[Mapping[str, Any]]
+#: Name prefixes whose formats another module builds: ``"module:function"``, imported and
+#: called with the whole name the first time such a name is asked for.
+PREFIX_LOADERS: Mapping[str, str] = {HF_PREFIX: "convsplit.tokens.huggingface:chat_format_for_name"}
 
 
 @runtime_checkable
@@ -128,6 +137,12 @@ class TemplateFormat(ABC):
         self, message: Message, counter: TokenCounter, *, after_instruction: bool
     ) -> int:
         return count_pieces(self.message(message, after_instruction=after_instruction), counter)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        """By its name when registered (see :func:`is_registered`), else by value."""
+        if is_registered(self):
+            return get_chat_format, (self.name,)
+        return super().__reduce_ex__(protocol)
 
     def pieces(self, messages: Sequence[Message], tools: ToolSchemas | None = None) -> list[Piece]:
         """The whole sample's pieces, in order."""
@@ -316,11 +331,17 @@ def openai_tools_cost(tools: ToolSchemas, counter: TokenCounter) -> int:
 _FORMATS: dict[str, ChatFormat] = {
     f.name: f for f in (OpenAIChat(), ChatML(), Llama2(), Llama3(), Plain())
 }
+_lock = threading.RLock()  # building an hf: format asks for its counter, which may lock
 
 
 def register_chat_format(chat_format: ChatFormat) -> None:
-    """Make ``get_chat_format(chat_format.name)`` return ``chat_format``."""
-    _FORMATS[chat_format.name] = chat_format
+    """Make ``get_chat_format(chat_format.name)`` return ``chat_format``.
+
+    A registered format pickles by its name: to unpickle one in another process (a worker),
+    register it there too, for example at the import of the module that defines it.
+    """
+    with _lock:
+        _FORMATS[chat_format.name] = chat_format
 
 
 def chat_format_names() -> tuple[str, ...]:
@@ -332,22 +353,36 @@ def get_chat_format(name: str) -> ChatFormat:
     """The chat format registered as ``name``, or ``hf:<source>``: a model's own Jinja
     template, rendered and counted with its own tokenizer (needs ``convsplit[hf]``).
 
-    >>> get_chat_format("llama3").name
-    'llama3'
+    Returns:
+        The same instance for the same name, for the life of the process.
 
     Raises:
         UnknownNameError: listing the known names.
-    """
-    chat_format = _FORMATS.get(name)
-    if chat_format is None and name.startswith(HF_PREFIX):
-        from convsplit.tokens.huggingface import HFTokenizerCounter, hf_chat_format  # noqa: PLC0415
 
-        counter = get_counter(name)  # the very counter a split with this name uses
-        if not isinstance(counter, HFTokenizerCounter):  # pragma: no cover - registry misuse
-            raise UnknownNameError("chat format", name, _FORMATS)
-        chat_format = _FORMATS[name] = hf_chat_format(counter, name=name)
-    if chat_format is None:
-        raise UnknownNameError(
-            "chat format", name, [*_FORMATS, "hf:<folder with tokenizer.json and template>"]
-        )
-    return chat_format
+    >>> get_chat_format("llama3").name
+    'llama3'
+    """
+    with _lock:
+        chat_format = _FORMATS.get(name)
+        if chat_format is not None:
+            return chat_format
+        prefix = next((p for p in PREFIX_LOADERS if name.startswith(p)), None)
+        if prefix is None:
+            raise UnknownNameError(
+                "chat format", name, [*_FORMATS, "hf:<folder with tokenizer.json and template>"]
+            )
+        chat_format = _FORMATS[name] = _prefix_loader(PREFIX_LOADERS[prefix])(name)
+        return chat_format
+
+
+def is_registered(chat_format: ChatFormat) -> bool:
+    """Whether ``chat_format`` is the one ``get_chat_format(chat_format.name)`` returns, so
+    that its name alone finds it again (how formats pickle)."""
+    with _lock:
+        return _FORMATS.get(chat_format.name) is chat_format
+
+
+def _prefix_loader(target: str) -> Callable[[str], ChatFormat]:
+    module, _, function = target.partition(":")
+    loader: Callable[[str], ChatFormat] = getattr(importlib.import_module(module), function)
+    return loader

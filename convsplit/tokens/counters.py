@@ -7,26 +7,40 @@ repeats across a whole file. OpenAI encodings count with the verified Rust count
 :mod:`convsplit.tokens.fast_count` where it is installed, and read tiktoken's vocabulary
 only when something needs the tokens themselves. Text with a whitespace run too long for
 tiktoken's regex is encoded in exact parts (:mod:`convsplit.tokens.whitespace_runs`).
+
+Counters pickle by name, as tiktoken's ``Encoding`` does: the one :func:`get_counter`
+returns by its name, one loaded from a named vocabulary file by its encoding and file. In
+the same process the unpickled counter is the registry's very instance (its caches are
+shared); in another, the name is looked up again there, so a counter registered by
+:func:`register_counter` must be registered in that process too (at the import of the
+module that defines it).
+
+Names with a prefix (``hf:``) are built by the module that owns them, imported only when
+such a name is asked for (:data:`PREFIX_LOADERS`): this module imports none of them.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import threading
-from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import tiktoken
 
-from convsplit.errors import UnknownNameError
+from convsplit.errors import ConvsplitError, InvalidOptionError, UnknownNameError
 from convsplit.tokens.fast_count import fast_count
-from convsplit.tokens.offline import load_ranks, official_spec
+from convsplit.tokens.offline import OFFICIAL_ENCODINGS, load_ranks, official_spec
 from convsplit.tokens.whitespace_runs import LongRunEncoder, has_long_run
 
 DEFAULT_ENCODING = "o200k_base"
 #: ``get_counter("hf:<tokenizer.json, folder or package>")`` loads a Hugging Face tokenizer.
 HF_PREFIX = "hf:"
+#: Name prefixes whose counters another module builds: ``"module:function"``, imported and
+#: called with the whole name the first time such a name is asked for.
+PREFIX_LOADERS: Mapping[str, str] = {HF_PREFIX: "convsplit.tokens.huggingface:counter_for_name"}
 _CACHE_SIZE = 4096  # distinct texts: a file's repeated prompts, not every message
 
 
@@ -92,10 +106,14 @@ class TiktokenCounter:
             self._load: Callable[[], tiktoken.Encoding] | None = None
             name = name or encoding.name
         elif name is None:
-            raise TypeError("TiktokenCounter needs a name when the encoding loads lazily")
+            raise InvalidOptionError(
+                "TiktokenCounter needs name= when the encoding is a function that loads it"
+            )
         else:
             self._encoding, self._load = None, encoding
         self.name = name
+        # Set by load(): the official encoding and vocabulary file it was loaded from.
+        self._origin: tuple[str, str | None] | None = None
         self._fast_count = count
         self._encoding_lock = threading.Lock()
         self._long_runs: LongRunEncoder | None = None
@@ -113,14 +131,30 @@ class TiktokenCounter:
         spec = official_spec(encoding_name)
 
         def build() -> tiktoken.Encoding:
-            args = dict(spec.constructor_args)
-            args["mergeable_ranks"] = load_ranks(spec, bpe_file=bpe_file)
-            return tiktoken.Encoding(**args)
+            return spec.build(load_ranks(spec, bpe_file=bpe_file))
 
         count = fast_count(encoding_name)
         if count is None or bpe_file is not None:
-            return cls(build(), count=count)
-        return cls(build, name=encoding_name, count=count)
+            counter = cls(build(), count=count)
+        else:
+            counter = cls(build, name=encoding_name, count=count)
+        path = None if bpe_file is None else os.path.abspath(os.fspath(bpe_file))
+        counter._origin = (encoding_name, path)
+        return counter
+
+    def __reduce__(self) -> tuple[Callable[..., TokenCounter], tuple[Any, ...]]:
+        """Pickle by name: an official encoding by its name and vocabulary file, a registered
+        counter by the name it is registered under.
+
+        A counter built around an encoding of your own and not registered pickles with its
+        encoding (tiktoken pickles that by name or by value) and counts with tiktoken alone.
+        """
+        if self._origin is not None:
+            encoding_name, bpe_file = self._origin
+            return _official_counter, (encoding_name, bpe_file)
+        if is_registered(self):
+            return get_counter, (self.name,)
+        return _counter_from_encoding, (self.encoding, self.name)
 
     @property
     def encoding(self) -> tiktoken.Encoding:
@@ -129,7 +163,8 @@ class TiktokenCounter:
             with self._encoding_lock:
                 if self._encoding is None and self._load is not None:
                     self._encoding = self._load()
-        assert self._encoding is not None
+        if self._encoding is None:  # pragma: no cover - __init__ sets one of the two
+            raise InvalidOptionError(f"counter {self.name!r} has no encoding")
         return self._encoding
 
     def _uncached_count(self, text: str) -> int:
@@ -163,15 +198,21 @@ class TiktokenCounter:
 CounterFactory = Callable[[], TokenCounter]
 
 _FACTORIES: dict[str, CounterFactory] = {
-    "o200k_base": lambda: TiktokenCounter.load("o200k_base"),
-    "cl100k_base": lambda: TiktokenCounter.load("cl100k_base"),
+    "o200k_base": lambda: _official_counter("o200k_base", None),
+    "cl100k_base": lambda: _official_counter("cl100k_base", None),
 }
 _instances: dict[str, TokenCounter] = {}
-_lock = threading.Lock()
+#: Counters loaded from official vocabularies, by encoding and vocabulary file.
+_official: dict[tuple[str, str | None], TiktokenCounter] = {}
+_lock = threading.RLock()  # a factory may itself ask the registry for a counter
 
 
 def register_counter(name: str, factory: CounterFactory) -> None:
-    """Make ``get_counter(name)`` build a counter with ``factory`` (called once, lazily)."""
+    """Make ``get_counter(name)`` build a counter with ``factory`` (called once, lazily).
+
+    The counter it builds pickles by ``name``: to unpickle one in another process (a worker),
+    register it there too, for example at the import of the module that defines it.
+    """
     with _lock:
         _FACTORIES[name] = factory
         _instances.pop(name, None)
@@ -185,10 +226,15 @@ def counter_names() -> tuple[str, ...]:
 def load_counter(name: str, *, bpe_file: str | os.PathLike[str]) -> TiktokenCounter:
     """A tiktoken counter for an encoding or OpenAI model, from a vocabulary file you name.
 
-    The file is checked against tiktoken's official sha256 before use.
+    The file is checked against tiktoken's official sha256 before use. Loading the same
+    encoding from the same file again returns the same counter.
+
+    Raises:
+        UnknownNameError: neither a tiktoken encoding nor an OpenAI model it knows.
+        TokenizerDataError: the file cannot be read or is not the official vocabulary.
     """
-    encoding_name = name if name in _FACTORIES else _encoding_for_model(name)
-    return TiktokenCounter.load(encoding_name, bpe_file=bpe_file)
+    encoding_name = name if name in OFFICIAL_ENCODINGS else _encoding_for_model(name)
+    return _official_counter(encoding_name, os.path.abspath(os.fspath(bpe_file)))
 
 
 def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
@@ -199,6 +245,9 @@ def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
             OpenAI model name (``gpt-4o``, ``gpt-4``) resolved with tiktoken's model table,
             or ``hf:<path>``: a Hugging Face ``tokenizer.json``, its folder, or an installed
             package that ships one (needs ``convsplit[hf]``).
+
+    Returns:
+        The same instance for the same name, for the life of the process.
 
     Raises:
         UnknownNameError: neither a registered counter nor a model tiktoken knows.
@@ -212,10 +261,9 @@ def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
         if counter is not None:
             return counter
         factory = _FACTORIES.get(name)
-        if factory is None and name.startswith(HF_PREFIX):
-            from convsplit.tokens.huggingface import load_hf_tokenizer  # noqa: PLC0415
-
-            counter = load_hf_tokenizer(name.removeprefix(HF_PREFIX), name=name)
+        prefix = next((p for p in PREFIX_LOADERS if name.startswith(p)), None)
+        if factory is None and prefix is not None:
+            counter = _prefix_loader(PREFIX_LOADERS[prefix])(name)
         elif factory is None:
             encoding_name = _encoding_for_model(name)
             if encoding_name not in _FACTORIES:
@@ -226,6 +274,40 @@ def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
             counter = factory()
         _instances[name] = counter
         return counter
+
+
+def is_registered(counter: TokenCounter) -> bool:
+    """Whether ``counter`` is the one ``get_counter(counter.name)`` returns, so that its name
+    alone finds it again (how counters pickle)."""
+    with _lock:
+        if _instances.get(counter.name) is counter:
+            return True
+        if counter.name not in _FACTORIES or counter.name in _instances:
+            return False
+    try:  # a factory not called yet may return this very counter, built beforehand
+        return get_counter(counter.name) is counter
+    except ConvsplitError:
+        return False
+
+
+def _prefix_loader(target: str) -> Callable[[str], TokenCounter]:
+    module, _, function = target.partition(":")
+    loader: Callable[[str], TokenCounter] = getattr(importlib.import_module(module), function)
+    return loader
+
+
+def _official_counter(encoding_name: str, bpe_file: str | None) -> TiktokenCounter:
+    """The counter for an official encoding (from ``bpe_file`` if named), loaded once."""
+    key = (encoding_name, bpe_file)
+    with _lock:
+        counter = _official.get(key)
+        if counter is None:
+            counter = _official[key] = TiktokenCounter.load(encoding_name, bpe_file=bpe_file)
+        return counter
+
+
+def _counter_from_encoding(encoding: tiktoken.Encoding, name: str) -> TiktokenCounter:
+    return TiktokenCounter(encoding, name=name)
 
 
 def _encoding_for_model(model: str) -> str:

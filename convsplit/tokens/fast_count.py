@@ -2,11 +2,19 @@
 
 Fitting a budget needs counts, not tokens. The ``bpe-openai`` wheel (the ``offline`` extra)
 wraps GitHub's ``bpe-openai`` crate, whose o200k_base and cl100k_base tokenizers produce
-tiktoken's tokens and count them about 1.5x faster than tiktoken encodes. We load only its
-compiled module: the package's Python layer builds tables we never use, which costs half a
-second at startup. The crate carries its own copy of the vocabulary, so it is accepted only
-if it reproduces, token for token, what tiktoken gives on a probe text pinned here; the test
-suite compares the two over the whole vocabulary and random text.
+tiktoken's tokens and count them without building the token list, faster than tiktoken
+encodes. The crate carries its own copy of the vocabulary, so it is accepted only if it
+reproduces, token for token, what tiktoken gives on a probe text pinned here; the test suite
+compares the two over the whole vocabulary and random text.
+
+Why the compiled module is loaded from its file (:func:`_bindings`) rather than imported as
+``bpe_openai._bindings`` or used through ``bpe_openai.get_encoding``: importing any part of
+the package runs its ``__init__``, which imports ``bpe_openai.compat``, whose module-level
+``MODEL_REGISTRY`` calls every encoding constructor of ``bpe_openai.registry`` and so reads
+and parses each vocabulary the wheel ships, tables convsplit never uses. That would happen
+at the start of every process that counts (each worker of ``--jobs`` and of the Dask engine).
+The compiled module itself needs nothing from the package's Python layer: it is the same
+extension file the package imports, loaded under the same name.
 
 Set ``CONVSPLIT_FAST_COUNT=0`` to count with tiktoken alone.
 """

@@ -8,8 +8,9 @@ controls, a ``tojson`` that keeps non-ASCII text and takes ``indent``/``separato
 ``sort_keys``, ``raise_exception``, ``strftime_now``, a ``namespace`` that refuses
 underscore attributes, and the ``{% generation %}`` tag. Messages are shown to the template
 as transformers shows them: ``None`` fields dropped and reasoning aliased to
-``reasoning_content`` and ``thinking``. ``tests/test_huggingface.py`` compares renderings
-with transformers' own where it is installed.
+``reasoning_content`` and ``thinking``. :func:`to_hf_messages` turns convsplit's messages
+into the dictionaries ``apply_chat_template`` takes. ``tests/test_huggingface.py`` compares
+renderings with transformers' own where it is installed.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from convsplit.extras import require
+from convsplit.messages import Message
 
 if TYPE_CHECKING:
     import jinja2
+
+#: A message as ``apply_chat_template`` takes it.
+HFMessage = dict[str, Any]
 
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
 
@@ -132,3 +137,44 @@ def template_view(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
             item = {"thinking": reasoning, **item, "reasoning_content": reasoning}
         out.append(item)
     return out
+
+
+def to_hf_messages(messages: Sequence[Message]) -> list[HFMessage]:
+    """Messages as ``apply_chat_template`` takes them: content as text, arguments as objects.
+
+    Tool-call arguments that are a JSON object are passed parsed (templates such as Llama's
+    ``tojson`` them); reasoning is passed as ``reasoning_content``; empty fields are left out.
+
+    >>> to_hf_messages([Message(role="user", content="Hi")])
+    [{'role': 'user', 'content': 'Hi'}]
+    """
+    out: list[HFMessage] = []
+    for message in messages:
+        item: HFMessage = {"role": message.role, "content": message.text}
+        if message.name is not None:
+            item["name"] = message.name
+        if message.tool_calls:
+            item["tool_calls"] = [
+                _hf_tool_call(call.id, call.function.name, call.function.arguments)
+                for call in message.tool_calls
+            ]
+        if message.tool_call_id is not None:
+            item["tool_call_id"] = message.tool_call_id
+        if message.reasoning is not None:
+            item["reasoning_content"] = message.reasoning
+        out.append(item)
+    return out
+
+
+def _hf_tool_call(call_id: str | None, name: str, arguments: str) -> dict[str, Any]:
+    parsed: Any = arguments
+    try:
+        decoded = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict):
+        parsed = decoded
+    call: dict[str, Any] = {"type": "function", "function": {"name": name, "arguments": parsed}}
+    if call_id is not None:
+        call["id"] = call_id
+    return call

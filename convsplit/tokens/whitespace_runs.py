@@ -4,8 +4,8 @@ tiktoken cuts text into pieces with a fancy-regex pattern before it merges bytes
 pattern, ``\\s+(?!\\S)`` runs on fancy-regex's backtracking VM, which pushes one entry per
 whitespace character it takes and gives up at 1,000,000 entries (``MAX_STACK`` in its
 ``vm.rs``); tiktoken unwraps that error, so Python sees ``pyo3_runtime.PanicException``, a
-``BaseException`` that nothing catches. Measured with tiktoken 0.14, o200k_base and
-cl100k_base alike: a run of 999,998 horizontal whitespace characters (every Unicode
+``BaseException`` that nothing catches. With tiktoken 0.14, o200k_base and cl100k_base
+alike: a run of 999,998 horizontal whitespace characters (every Unicode
 White_Space character but CR and LF: space, tab, NBSP, U+3000, U+2028, ...) before a
 non-space character is encoded, 999,999 panic; o200k_base also panics on such a run at the
 end of the text. The limit counts characters, not bytes, and does not depend on the thread's
@@ -39,7 +39,7 @@ import re
 
 import tiktoken
 
-from convsplit.errors import InvalidConversationError
+from convsplit.errors import InvalidConversationError, InvalidOptionError
 from convsplit.tokens.fast_count import PROBE, PROBE_DIGESTS
 
 #: Unicode White_Space without CR and LF: what both patterns' ``\\s`` takes and ``[\\r\\n]``
@@ -112,7 +112,7 @@ class LongRunEncoder:
 
     def __init__(self, encoding: tiktoken.Encoding, *, min_run: int = MIN_RUN) -> None:
         if min_run < 2:
-            raise ValueError(f"min_run must be at least 2; got {min_run}")
+            raise InvalidOptionError(f"min_run must be at least 2; got {min_run}")
         self.encoding = encoding
         self.min_run = min_run
         self._runs = _LONG_RUN if min_run == MIN_RUN else _run_pattern(min_run)
@@ -148,7 +148,11 @@ class LongRunEncoder:
 
 @functools.lru_cache(maxsize=8)
 def _one_piece(encoding: tiktoken.Encoding) -> tiktoken.Encoding:
-    """A twin of ``encoding`` that reads its whole input as one piece (built once, ~0.4 s)."""
+    """A twin of ``encoding`` that reads its whole input as one piece.
+
+    Cached: building it walks the whole vocabulary, and a file with one long run usually
+    has more.
+    """
     ranks = {piece: encoding.encode_single_token(piece) for piece in encoding.token_byte_values()}
     return tiktoken.Encoding(
         name=f"{encoding.name} (one piece)",
