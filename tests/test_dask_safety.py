@@ -243,8 +243,8 @@ def test_sigterm_turned_into_an_interrupt_leaves_nothing(tmp_path: Path) -> None
             if __name__ == "__main__":
                 signal.signal(signal.SIGTERM, stop)
                 try:
-                    split_files_dask(["data"], "samples", n_workers=2,
-                                     options=SplitSpec(budget=Budget(4096)))
+                    split_files_dask(["data"], "samples", SplitSpec(budget=Budget(4096)),
+                                     n_workers=2)
                 except KeyboardInterrupt:
                     sys.exit(143)
             """

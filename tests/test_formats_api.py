@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convsplit import Budget, Conversation, ConvsplitError, Message, split_conversation
+from convsplit import Budget, Conversation, ConvsplitError, Message, SplitSpec, split_conversation
 from convsplit.errors import InvalidConversationError, InvalidOptionError, UnknownNameError
 from convsplit.formats import (
     OpenAIWriter,
@@ -223,7 +223,7 @@ CONVERSATION = Conversation(
 @pytest.mark.parametrize("name", writer_names())
 def test_every_registered_writer_offers_lines_and_chunks_of_the_same_bytes(name: str) -> None:
     writer = get_writer(name)
-    result = split_conversation(CONVERSATION, budget=Budget(200))
+    result = split_conversation(CONVERSATION, SplitSpec(budget=Budget(200)))
     assert isinstance(writer, SampleWriter)
     assert writer.name == name
     lines = list(writer.lines(result))
@@ -249,7 +249,7 @@ def test_a_lines_only_writer_registered_by_a_user_gets_chunks() -> None:
         from convsplit.formats import _WRITERS
 
         del _WRITERS["upper"]
-    result = split_conversation(CONVERSATION, budget=Budget(200))
+    result = split_conversation(CONVERSATION, SplitSpec(budget=Budget(200)))
     assert isinstance(writer, SampleWriter)
     assert writer.name == "upper"
     assert list(writer.lines(result)) == [b"HELLO\n", b"BYE!\n"]
@@ -265,7 +265,7 @@ def test_a_writer_subclassing_the_protocol_inherits_chunks() -> None:
         def lines(self, result: SplitResult) -> Iterator[bytes]:
             yield from (b"%d\n" % len(s.messages) for s in result.samples)
 
-    result = split_conversation(CONVERSATION, budget=Budget(200))
+    result = split_conversation(CONVERSATION, SplitSpec(budget=Budget(200)))
     assert list(Own().chunks(result)) == [b"2\n", b"4\n"]
 
 

@@ -330,7 +330,7 @@ def test_without_a_scheduler_a_local_cluster_is_started(tmp_path: Path) -> None:
         from convsplit.integrations import split_files_dask
         if __name__ == "__main__":
             report = split_files_dask([{str(path)!r}], {str(tmp_path / "samples")!r},
-                                      options=SplitSpec(budget=Budget(100)), n_workers=1)
+                                      SplitSpec(budget=Budget(100)), n_workers=1)
             print(report.samples)
         """
     )

@@ -235,8 +235,8 @@ def test_rejected_rows_are_returned_with_their_reason(hf: ModuleType, tmp_path: 
         json.loads(r["record"]) for r in local_rejects
     ]
     assert comparable(split.report) == comparable(report)
-    assert [r["reason"] for r in split.report.first_rejects] == [
-        r["reason"] for r in report.first_rejects
+    assert [r.reason for r in split.report.first_rejects] == [
+        r.reason for r in report.first_rejects
     ]
     assert (split.report.records, split.report.rejected) == (5, 2)
     assert_adds_up(split.report)

@@ -260,7 +260,9 @@ def test_ctrl_c_while_the_command_starts_prints_one_line(tmp_path: Path, entry: 
     ]
     if entry == "script" and not script.exists():
         pytest.skip(f"no console script beside {sys.executable}")
-    for delay in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4):
+    # From 0.1 s: before that the interpreter itself may still be starting (its site
+    # module), where no program's code runs yet to take charge of the signal.
+    for delay in (0.1, 0.15, 0.2, 0.25, 0.3, 0.4):
         proc = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True)
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGINT)

@@ -271,10 +271,10 @@ def metadata_lines(result: SplitResult) -> Iterator[bytes]:
     """One JSON line of :func:`sample_metadata` per sample, in the order writers use:
     a sidecar file whose line ``n`` describes line ``n`` of the samples file.
 
-    >>> from convsplit import Budget, Conversation, Message, split_conversation
+    >>> from convsplit import Budget, Conversation, Message, SplitSpec, split_conversation
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Hello")))
-    >>> next(metadata_lines(split_conversation(conv, budget=Budget(50))))[:36]
+    >>> next(metadata_lines(split_conversation(conv, SplitSpec(Budget(50)))))[:36]
     b'{"conversation_id":null,"conversatio'
     """
     for index, sample in enumerate(result.samples):

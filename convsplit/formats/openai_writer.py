@@ -65,12 +65,12 @@ class OpenAIWriter(SampleWriter):
             :func:`convsplit.formats.metadata_lines` instead.
         metadata_key: the key inline metadata goes under.
 
-    >>> from convsplit import Budget, split_conversation
+    >>> from convsplit import Budget, SplitSpec, split_conversation
     >>> from convsplit.formats.openai import read_openai
     >>> conv = read_openai({"messages": [
     ...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
     ...     {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Bye!"}]})
-    >>> lines = list(OpenAIWriter().lines(split_conversation(conv, budget=Budget(100))))
+    >>> lines = list(OpenAIWriter().lines(split_conversation(conv, SplitSpec(Budget(100)))))
     >>> print(lines[1].decode(), end="")
     {"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello","weight":0},{"role":"user","content":"Bye"},{"role":"assistant","content":"Bye!"}]}
     """

@@ -169,10 +169,10 @@ messages; got a string
 def sample_metadata(sample: Sample, *, sample_index: int) -> dict[str, Any]:
     """Where a sample came from and what it costs: for a sidecar file or a metadata key.
 
-    >>> from convsplit import Budget, Conversation, Message, split_conversation
+    >>> from convsplit import Budget, Conversation, Message, SplitSpec, split_conversation
     >>> conv = Conversation(id="c1", messages=(Message(role="user", content="Hi"),
     ...                                        Message(role="assistant", content="Hello")))
-    >>> meta = sample_metadata(split_conversation(conv, budget=Budget(100)).samples[0],
+    >>> meta = sample_metadata(split_conversation(conv, SplitSpec(Budget(100))).samples[0],
     ...                        sample_index=0)
     >>> meta["conversation_id"], meta["targets"], meta["total_tokens"]
     ('c1', [1], 13)

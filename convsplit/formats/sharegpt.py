@@ -228,10 +228,11 @@ class ShareGPTWriter(SampleWriter):
             unknown message fields as extra turn keys, so nothing is lost on a round trip
             (LLaMA-Factory and FastChat ignore them).
 
-    >>> from convsplit import Budget, split_conversation
+    >>> from convsplit import Budget, SplitSpec, split_conversation
     >>> conv = read_sharegpt({"conversations": [
     ...     {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]})
-    >>> print(next(ShareGPTWriter().lines(split_conversation(conv, budget=Budget(50)))).decode())
+    >>> result = split_conversation(conv, SplitSpec(Budget(50)))
+    >>> print(next(ShareGPTWriter().lines(result)).decode())
     {"conversations":[{"from":"human","value":"Hi"},{"from":"gpt","value":"Hello"}]}
     <BLANKLINE>
     """

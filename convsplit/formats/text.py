@@ -104,11 +104,11 @@ class TextWriter(SampleWriter):
         layout: ``"spans"`` writes ``{"text": ..., "spans": [[start, end], ...]}``;
             ``"segments"`` writes axolotl's ``{"segments": [{"label", "text"}...]}``.
 
-    >>> from convsplit import Budget, split_conversation
+    >>> from convsplit import Budget, SplitSpec, split_conversation
     >>> from convsplit.formats.openai import read_openai
     >>> conv = read_openai({"messages": [
     ...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
-    >>> line = next(TextWriter().lines(split_conversation(conv, budget=Budget(50))))
+    >>> line = next(TextWriter().lines(split_conversation(conv, SplitSpec(Budget(50)))))
     >>> print(line.decode(), end="")
     {"text":"<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\nHello<|im_end|>\\n","spans":[[52,67]]}
     """
@@ -213,11 +213,11 @@ class PromptCompletionWriter(SampleWriter):
         labels: the transcript label of each role.
         turn_separator: between transcript lines.
 
-    >>> from convsplit import Budget, split_conversation
+    >>> from convsplit import Budget, SplitSpec, split_conversation
     >>> from convsplit.formats.openai import read_openai
     >>> conv = read_openai({"messages": [
     ...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
-    >>> line = next(PromptCompletionWriter().lines(split_conversation(conv, budget=Budget(50))))
+    >>> line = next(PromptCompletionWriter().lines(split_conversation(conv, SplitSpec(Budget(50)))))
     >>> print(line.decode(), end="")
     {"prompt":"Hi\\n\\n###\\n\\n","completion":" Hello END"}
     """

@@ -42,11 +42,11 @@ class TRLWriter(SampleWriter):
             everything from its first target on as the ``"completion"`` (which then also
             trains the user and tool messages between the targets).
 
-    >>> from convsplit import Budget, split_conversation
+    >>> from convsplit import Budget, SplitSpec, split_conversation
     >>> from convsplit.formats.openai import read_openai
     >>> conv = read_openai({"messages": [
     ...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
-    >>> print(next(TRLWriter().lines(split_conversation(conv, budget=Budget(50)))).decode())
+    >>> print(next(TRLWriter().lines(split_conversation(conv, SplitSpec(Budget(50))))).decode())
     {"prompt":[{"role":"user","content":"Hi"}],"completion":[{"role":"assistant","content":"Hello"}]}
     <BLANKLINE>
     """

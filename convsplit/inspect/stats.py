@@ -116,6 +116,7 @@ def conversation_tokens(
 
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Hello")))
+    >>> from convsplit import get_chat_format, get_counter
     >>> conversation_tokens(conv, counter=get_counter(), chat_format=get_chat_format("openai"))
     13
     """

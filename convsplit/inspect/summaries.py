@@ -24,7 +24,8 @@ def format_reports(
     >>> from convsplit.inspect.stats import token_reports
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Hello")))
-    >>> print(format_reports(token_reports([conv], budgets=[Budget(100)])))
+    >>> from convsplit import SplitSpec
+    >>> print(format_reports(token_reports([conv], SplitSpec(Budget(100)))))
     conversations: 1
     tokens per conversation: min 13, p5 13, median 13, p95 13, max 13
     tokens per message: assistant median 5 (1), user median 5 (1)

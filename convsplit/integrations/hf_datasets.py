@@ -480,7 +480,7 @@ def _writes_metadata(writer: SampleWriter) -> bool:
     )
 
 
-class _MetadataSidecar:
+class _MetadataSidecar(SampleWriter):
     """A writer that also keeps each sample's metadata, in the order of its lines."""
 
     def __init__(self, inner: SampleWriter) -> None:

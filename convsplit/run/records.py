@@ -3,7 +3,7 @@ Hugging Face datasets)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from convsplit.core.split import split_conversation
@@ -46,10 +46,6 @@ class RecordSplitter:
         self.spec = spec
         self.writer = writer or get_writer(spec.output_format, **spec.writer_options)
         self.reader = None if spec.input_format == "auto" else get_reader(spec.input_format)
-        # A writer may hand out its lines in pieces (OpenAIWriter.chunks) to save copies.
-        self._pieces: Callable[[SplitResult], Iterable[bytes]] = getattr(
-            self.writer, "chunks", self.writer.lines
-        )
 
     def split(self, conversation: Conversation, index: int) -> SplitResult:
         """Split one conversation with this spec (its position in the stream: ``index``)."""
@@ -66,7 +62,7 @@ class RecordSplitter:
         chunks: list[bytes] = []
         rejects: list[Reject] = []
         report = Report()
-        pieces = self._pieces
+        pieces = self.writer.chunks  # lines in pieces, shared between samples where it can
         for offset, raw in enumerate(records):
             report.input_bytes += len(raw.text)
             try:
