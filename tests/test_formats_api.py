@@ -194,20 +194,6 @@ def test_read_range_checks_its_options_at_once(tmp_path: Path) -> None:
         list(read_range(tmp_path / "gone.jsonl", 0, 2))
 
 
-def test_the_old_private_names_still_work_until_dask_is_rewired() -> None:
-    from convsplit.formats.containers import (  # noqa: F401 (importable is the test)
-        _BOM,
-        _CHUNK,
-        _container,
-        _first_non_space,
-        _json_error,
-        container_of_name,
-        skip_long_line,
-    )
-
-    assert _container(b'{"a": 1}\n', 0) == "jsonl" and _first_non_space(b"  x", 0) == 2
-
-
 # -- the writer protocol -------------------------------------------------------------------------
 
 CONVERSATION = Conversation(

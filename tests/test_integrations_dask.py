@@ -24,8 +24,8 @@ from convsplit.formats import Source
 from convsplit.integrations import split_bag, split_files_dask
 from convsplit.integrations.dask import (
     Partition,
-    _block_records,
     _count,
+    _records,
     _reraise,
     _starts,
     plan_partitions,
@@ -360,9 +360,8 @@ def block_reading(path: Path, blocksize: int) -> list[tuple[int, bytes, object, 
     out = []
     for part, (first_line, _) in zip(parts, _starts(parts, counts), strict=True):
         assert part.end is not None
-        out.extend(
-            (r.lineno, r.text, r.value, r.error) for r in _block_records(part, first_line, None)
-        )
+        with _records(part, first_line, None) as records:
+            out.extend((r.lineno, r.text, r.value, r.error) for r in records)
     return out
 
 

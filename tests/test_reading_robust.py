@@ -24,8 +24,8 @@ from convsplit import (
 )
 from convsplit.errors import InvalidOptionError
 from convsplit.formats import Source, writer_names
-from convsplit.formats._common import JSONTooDeepError, parse_json
 from convsplit.formats.containers import iter_raw_records
+from convsplit.formats.json_text import JSONTooDeepError, parse_json
 from convsplit.messages import MAX_JSON_DEPTH, FunctionCall, ToolCall
 from tests.test_cli import run
 

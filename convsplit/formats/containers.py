@@ -48,18 +48,8 @@ from convsplit.formats.records import (
     OVERSIZE_PREFIX,
     RawRecord,
     check_max_record_bytes,
-    json_error,
     oversize_error,
     parsed,
-)
-
-# The names the Dask engine imported before :func:`~.jsonl.read_range` existed: they go when
-# it reads byte ranges through that.
-_BOM, _CHUNK = _sniff.BOM, _sniff.CHUNK
-_container, _first_non_space, _json_error = (
-    _sniff.sniff_container,
-    _sniff.first_non_space,
-    json_error,
 )
 
 __all__ = [

@@ -27,8 +27,8 @@ from convsplit.budget import Budget
 from convsplit.core.split import split_conversation
 from convsplit.errors import ConvsplitError, InvalidConversationError
 from convsplit.formats import Record
-from convsplit.formats._common import json_type
 from convsplit.formats.detect import detect_format
+from convsplit.formats.json_text import json_type
 from convsplit.formats.openai import OPENAI_MESSAGE_KEYS, OPENAI_RECORD_KEYS
 from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS
 from convsplit.inspect.stats import conversation_tokens

@@ -44,7 +44,6 @@ Pointing it at a real cluster
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -62,16 +61,8 @@ import orjson
 
 from convsplit.errors import InvalidConversationError, OutputError, WorkerError
 from convsplit.extras import require
-from convsplit.formats import RawRecord, Source, parse_json
-from convsplit.formats.containers import (
-    _BOM,
-    _CHUNK,
-    _container,
-    _first_non_space,
-    _json_error,
-    container_of_name,
-    skip_long_line,
-)
+from convsplit.formats import RawRecord, Source, count_range, read_range, splittable
+from convsplit.formats.records import parse_record
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, check_targets, temporary_folder
 from convsplit.run.records import RecordSplitter
@@ -90,6 +81,7 @@ _PURPOSE = "the Dask engine"
 DEFAULT_BLOCKSIZE = 64 << 20
 _BATCH_RECORDS = 64
 _WHITESPACE = b" \t\r\n"
+_COPY_CHUNK = 1 << 20
 _PART = re.compile(r"part-\d+\.jsonl\Z")
 #: How long a run waits with no worker connected, unless Dask's own
 #: ``distributed.scheduler.no-workers-timeout`` says otherwise.
@@ -137,7 +129,7 @@ def plan_partitions(files: Sequence[str], *, blocksize: int | None) -> list[Part
     for name in files:
         path = os.path.abspath(name)
         size = os.path.getsize(path)
-        if blocksize is None or size <= blocksize or not _plain_jsonl(path):
+        if blocksize is None or size <= blocksize or not splittable(path):
             parts.append(Partition(path, name))
             continue
         for start in range(0, size, blocksize):
@@ -145,73 +137,17 @@ def plan_partitions(files: Sequence[str], *, blocksize: int | None) -> list[Part
     return parts
 
 
-def _plain_jsonl(path: str) -> bool:
-    """Whether the local reader reads ``path`` as uncompressed JSONL (so it can be cut)."""
-    with open(path, "rb") as stream:
-        head = stream.read(_CHUNK)
-    if path.endswith(".gz") or head.startswith(b"\x1f\x8b"):
-        return False
-    if container_of_name(path) == "jsonl":
-        return True
-    if head.startswith(_BOM):
-        head = head[len(_BOM) :]
-    first = _first_non_space(head, 0)
-    return first < len(head) and _container(head, first) == "jsonl"
-
-
-def _block_lines(part: Partition, limit: int | None) -> Iterator[bytes | RawRecord]:
-    """The lines that start in the partition's byte range (the last may lack its newline).
-
-    A line belongs to the block it starts in: a block starting inside a line skips to
-    the next one, and the block before reads that line to its end. A line over ``limit``
-    is read past a chunk at a time and comes back as a rejected record (line number 0,
-    numbered by the caller), as the local reader does.
-    """
-    if part.end is None:  # pragma: no cover - whole files are read by Source
-        raise ValueError("not a block")
-    with open(part.path, "rb") as stream:
-        if part.start > 0:
-            stream.seek(part.start - 1)
-            stream.readline()
-        position = stream.tell()
-        first = position == 0
-        while position < part.end:
-            line = stream.readline(limit + 1) if limit else stream.readline()
-            if not line:
-                break
-            if limit and len(line) > limit and not line.endswith(b"\n"):
-                yield skip_long_line(stream, line, 0, limit)
-                position = stream.tell()
-                first = False
-                continue
-            position += len(line)
-            if first and line.startswith(_BOM):  # as the local reader drops it
-                line = line[len(_BOM) :]
-            first = False
-            yield line
-
-
-def _block_records(part: Partition, first_line: int, limit: int | None) -> Iterator[RawRecord]:
-    """Records of a JSONL block, as the local JSONL reader makes them."""
-    for lineno, line in enumerate(_block_lines(part, limit), start=first_line):
-        if isinstance(line, RawRecord):
-            yield dataclasses.replace(line, lineno=lineno)
-            continue
-        text = line.rstrip(b"\r\n")
-        if not text.strip(_WHITESPACE):
-            continue
-        try:
-            value = parse_json(text)
-        except orjson.JSONDecodeError as error:
-            yield RawRecord(lineno, text, error=_json_error(error, lineno))
-        else:
-            yield RawRecord(lineno, text, value)
-
-
 @contextlib.contextmanager
 def _records(part: Partition, first_line: int, limit: int | None) -> Iterator[Iterator[RawRecord]]:
     if part.end is not None:
-        yield _block_records(part, first_line, limit)
+        yield read_range(
+            part.path,
+            part.start,
+            part.end,
+            first_line=first_line,
+            max_record_bytes=limit,
+            name=part.name,
+        )
         return
     with Source.open(part.path, name=part.name) as source:
         yield source.records(max_record_bytes=limit)
@@ -222,12 +158,7 @@ def _count(part: Partition, limit: int | None) -> tuple[int, int]:
     if part.end is None:
         with Source.open(part.path, name=part.name) as source:
             return 0, sum(1 for _ in source.records(max_record_bytes=limit))
-    lines = records = 0
-    for line in _block_lines(part, limit):
-        lines += 1
-        if isinstance(line, RawRecord) or line.strip(_WHITESPACE):
-            records += 1
-    return lines, records
+    return count_range(part.path, part.start, part.end, max_record_bytes=limit, name=part.name)
 
 
 def _starts(parts: Sequence[Partition], counts: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -545,8 +476,7 @@ def _join_rejects(folder: str, names: Sequence[str], rejects: str | os.PathLike[
         for name in names:
             path = os.path.join(folder, f".rejects-{name}")
             with open(path, "rb") as part:
-                while chunk := part.read(_CHUNK):
-                    out.write(chunk)
+                shutil.copyfileobj(part, out, _COPY_CHUNK)
             os.unlink(path)
 
 
@@ -805,10 +735,7 @@ def _as_record(position: int, item: object) -> RawRecord:
     """One bag item as a record: JSON text parsed as a JSONL line is, a value as it is."""
     if isinstance(item, (str, bytes, bytearray)):
         text = (item.encode() if isinstance(item, str) else bytes(item)).rstrip(b"\r\n")
-        try:
-            return RawRecord(position, text, parse_json(text))
-        except orjson.JSONDecodeError as error:
-            return RawRecord(position, text, error=_json_error(error, position))
+        return parse_record(position, text)
     return RawRecord(position, _json(item), item)
 
 
