@@ -322,10 +322,9 @@ system, developer, user, assistant, tool; got 'bot'
         raise InvalidConversationError(
             f"expected a JSON object with 'messages'; got {type(record).__name__}"
         )
-    try:
-        return Conversation.model_validate(record)
-    except ValidationError as error:
-        raise _explain(error) from error
+    # The constructor, not model_validate: with a custom __init__ pydantic's model_validate
+    # calls it, and the conversation would be validated twice.
+    return Conversation(**record)
 
 
 def _explain(error: ValidationError) -> InvalidConversationError:
