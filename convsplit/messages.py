@@ -137,14 +137,14 @@ def _problems(conv: Conversation) -> Iterator[Problem]:
     for i, message in enumerate(conv.messages):
         content = message.content
         if (
-            (content is None or (content.__class__ is str and content.isascii()))
+            (content is None or (content.__class__ is str and _encodes(content)))
             and message.tool_calls is None
             and message.name is None
             and message.tool_call_id is None
             and message.reasoning is None
             and not message.__pydantic_extra__
         ):
-            continue  # the common case: nothing to walk, nothing to encode
+            continue  # the common case: plain text, nothing to walk
         where = f"message {i}: "
         for name in ("content", "name", "tool_call_id", "reasoning"):
             value = getattr(message, name)
@@ -231,6 +231,9 @@ def _walk(value: object, level: int) -> str | None:
 
 
 def _encodes(text: str) -> bool:
+    """Whether UTF-8 can encode ``text`` (it holds no lone surrogate)."""
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
