@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import cast
 
 import orjson
 
@@ -62,10 +61,14 @@ column 129 (char 128)
         if error.msg.startswith("depth limit exceeded"):  # orjson's own limit, 1,024
             raise _too_deep(text) from None
         raise
-    if _brackets(text) > MAX_JSON_DEPTH and _nests_past(value, MAX_JSON_DEPTH):
+    # One walk over the value answers both questions; the depth only where the count of
+    # brackets allows it to matter.
+    limit = MAX_JSON_DEPTH if _brackets(text) > MAX_JSON_DEPTH else None
+    too_deep, huge_float = _survey(value, limit)
+    if too_deep:
         raise _too_deep(text)
     # orjson turns an integer outside 64 bits into a float; only then can the text hold one.
-    if not _has_huge_float(value):
+    if not huge_float:
         return value
     long_number = (
         _LONG_NUMBER.search(text) if isinstance(text, str) else _LONG_NUMBER_BYTES.search(text)
@@ -85,18 +88,29 @@ def _brackets(text: bytes | str) -> int:
     return text.count(b"[") + text.count(b"{")
 
 
-def _nests_past(value: object, limit: int) -> bool:
-    """Whether a parsed JSON value nests containers more than ``limit`` deep."""
-    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+def _survey(value: object, limit: int | None) -> tuple[bool, bool]:
+    """Whether a parsed JSON value nests containers more than ``limit`` deep (never, for
+    None), and whether it holds a float of magnitude 2**63 or more: one walk for both,
+    cheaper than a regex over the text, since a record has far fewer values than bytes."""
+    huge = False
+    stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        for child in cast(Iterable[object], children):
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            huge = huge or (isinstance(item, float) and abs(item) >= _HUGE)
+            continue
+        if limit is not None and depth > limit:
+            return True, huge
+        for child in children:
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1))
-    return False
+            elif isinstance(child, float) and abs(child) >= _HUGE:
+                huge = True
+    return False, huge
 
 
 def _too_deep(text: bytes | str) -> JSONTooDeepError:
@@ -120,21 +134,6 @@ def json_problem(error: orjson.JSONDecodeError) -> str:
             f"{MAX_JSON_DEPTH}: flatten or drop the field)"
         )
     return f"not valid JSON ({error.msg})"
-
-
-def _has_huge_float(value: object) -> bool:
-    """Whether a parsed JSON value holds a float of magnitude 2**63 or more: cheaper than a regex
-    over the text, since a record has far fewer values than bytes."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, float) and abs(item) >= _HUGE:
-            return True
-    return False
 
 
 _HUGE = float(2**63)  # orjson keeps -2**63 .. 2**64-1 exactly
