@@ -28,17 +28,10 @@ import pytest
 from convsplit import Budget, SplitSpec
 from convsplit.errors import OutputError
 from convsplit.formats import Record, read_records
-from convsplit.inspect.html_report import (
-    CONTENT_SECURITY_POLICY,
-    DEFAULT_WINDOWS,
-    Gap,
-    ShownMessage,
-    collect_report,
-    record_anchor,
-    render_report,
-    share,
-    write_report,
-)
+from convsplit.inspect.labels import share
+from convsplit.inspect.report_collect import DEFAULT_WINDOWS, collect_report, record_anchor
+from convsplit.inspect.report_records import Gap, ShownMessage
+from convsplit.inspect.report_render import CONTENT_SECURITY_POLICY, render_report, write_report
 from convsplit.inspect.stats import message_costs, token_reports
 from convsplit.inspect.validation import validate_records
 from convsplit.tokens.chat_formats import get_chat_format

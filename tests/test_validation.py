@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 
 from convsplit import Budget, SplitSpec, get_chat_format
 from convsplit.formats import read_records
-from convsplit.inspect.validation import (
-    FINDING_CODES,
-    Finding,
-    Severity,
-    count_findings,
-    group_findings,
-    has_errors,
-    special_tokens,
-    validate_records,
-)
+from convsplit.inspect.findings import FINDING_CODES, Finding, Severity, group_findings
+from convsplit.inspect.summaries import format_findings
+from convsplit.inspect.validation import special_tokens, validate_records
 from tests.format_strategies import data_file
+
+
+def count_findings(findings: Iterable[Finding]) -> dict[str, int]:
+    return dict(Counter(f.code for f in findings))
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.severity is Severity.ERROR for f in findings)
 
 
 def findings_of(lines: list[Any], **options: Any) -> list[Finding]:
@@ -247,8 +250,40 @@ def test_grouping_helpers() -> None:
         "no_system_message": 2,
     }
     groups = group_findings(findings)
-    assert [f.lineno for f in groups["no_assistant_message"]] == [1, 2]
+    assert list(groups) == [
+        (Severity.ERROR, "no_assistant_message"),
+        (Severity.ERROR, "not_an_object"),
+        (Severity.WARNING, "duplicate"),
+        (Severity.INFO, "no_system_message"),
+    ]
+    assert [f.lineno for f in groups[(Severity.ERROR, "no_assistant_message")]] == [1, 2]
     assert has_errors(findings)
+
+
+def test_a_code_found_at_two_severities_is_counted_at_each() -> None:
+    """A field the format does not define is a note on the record, a warning on a message:
+    ``validate`` once grouped both under the first one's severity, so a file whose only
+    warning came after such a note printed as clean."""
+    findings = findings_of(
+        [
+            {"messages": [SYSTEM, user(), assistant()], "extra": 1},
+            {"messages": [SYSTEM, {**user("Hey"), "foo": 2}, assistant("Other")]},
+        ]
+    )
+    assert [(f.code, f.severity) for f in findings] == [
+        ("unknown_key", Severity.INFO),
+        ("unknown_key", Severity.WARNING),
+    ]
+    assert list(group_findings(findings)) == [
+        (Severity.WARNING, "unknown_key"),
+        (Severity.INFO, "unknown_key"),
+    ]
+    text, clean = format_findings(findings)
+    assert not clean
+    assert text.splitlines()[0] == (
+        "warning unknown_key: a field the format does not define (dropped on write) (1)"
+    )
+    assert text.splitlines()[-1] == "0 errors, 1 warning, 1 note"
 
 
 def test_every_code_is_catalogued_and_special_tokens_come_from_the_templates() -> None:

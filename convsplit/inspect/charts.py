@@ -1,10 +1,11 @@
 """Small inline SVG charts for the HTML report: nothing to fetch, nothing to run.
 
 A report must open from a file on a machine without internet, so charts are drawn here as
-``<svg>`` text rather than by a JavaScript library. Each chart has fixed ``width`` and
-``height`` attributes (the page lays it out before drawing, and tests can check the size it
-renders at), escapes every label, and gives each mark a ``<title>`` so a pointer shows its
-exact value. Marks carry ``class="mark"`` so a test can find what was drawn.
+``<svg>`` text (on a :class:`~convsplit.inspect.svg.Canvas`) rather than by a JavaScript
+library. Each chart has fixed ``width`` and ``height`` attributes (the page lays it out
+before drawing, and tests can check the size it renders at), escapes every label, and gives
+each mark a ``<title>`` so a pointer shows its exact value. Marks carry ``class="mark"`` so a
+test can find what was drawn.
 
 >>> svg = line_chart([512, 1024], [Series("samples", [10, 12])], title="Samples")
 >>> svg.startswith('<svg class="chart"'), svg.count('class="mark"')
@@ -16,21 +17,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 
-#: Colours that stay apart for the common kinds of colour blindness (Okabe and Ito).
-PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#7a7a7a")
-ROLE_COLORS = {
-    "system": "#7a7a7a",
-    "developer": "#cc79a7",
-    "user": "#0072b2",
-    "assistant": "#009e73",
-    "tool": "#e69f00",
-}
-_AXIS = "#8a8f98"
-_GRID = "#e6e8eb"
-_INK = "#1f2328"
-_MUTED = "#5b616b"
+from convsplit.inspect.labels import short, window_label
+from convsplit.inspect.svg import (
+    GRID,
+    INK,
+    PALETTE,
+    Canvas,
+    legend,
+    log_ticks,
+    nice_ticks,
+)
 
 
 @dataclass(frozen=True)
@@ -56,149 +53,6 @@ class Spread:
     color: str | None = None
 
 
-def short(value: float) -> str:
-    """A number in at most four characters or so, for axis ticks.
-
-    >>> [short(v) for v in (0, 7, 0.25, 950, 1500, 20_000, 3_400_000, 2e9)]
-    ['0', '7', '0.25', '950', '1.5k', '20k', '3.4M', '2B']
-    """
-    magnitude = abs(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if magnitude >= limit:
-            return _trim(value / limit) + suffix
-    return _trim(value)
-
-
-def window_label(tokens: int) -> str:
-    """A context window the way people name it: powers of two in binary k.
-
-    >>> [window_label(n) for n in (512, 1024, 131072, 1000, 3000)]
-    ['512', '1k', '128k', '1,000', '3,000']
-    """
-    if tokens >= 1024 and tokens % 1024 == 0:
-        return f"{tokens // 1024}k"
-    return f"{tokens:,}"
-
-
-def percent(value: float) -> str:
-    """A share (0 to 1) as a percentage for axes: whole numbers unless small.
-
-    >>> [percent(v) for v in (0, 0.5, 0.025, 1)]
-    ['0%', '50%', '2.5%', '100%']
-    """
-    return _trim(value * 100) + "%"
-
-
-def _trim(value: float) -> str:
-    if value == int(value):
-        return str(int(value))
-    digits = 1 if abs(value) >= 1 else 2
-    return f"{value:.{digits}f}".rstrip("0").rstrip(".")
-
-
-def nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) -> list[float]:
-    """Round tick values covering ``low..high``, about ``count`` of them; ``whole``: no
-    fractions (counts of things).
-
-    >>> nice_ticks(0, 87)
-    [0, 20, 40, 60, 80, 100]
-    >>> nice_ticks(0, 0.3)
-    [0.0, 0.1, 0.2, 0.3]
-    >>> nice_ticks(0, 2, 4, whole=True)
-    [0, 1, 2]
-    """
-    if high <= low:
-        high = low + 1
-    raw = (high - low) / max(count, 1)
-    step: float = 10 ** math.floor(math.log10(raw))
-    for multiple in (1, 2, 2.5, 5, 10):
-        if raw <= multiple * step:
-            step *= multiple
-            break
-    if whole:
-        step = max(1, round(step))
-    first = math.floor(low / step)
-    last = math.ceil(high / step - 1e-9)
-    return [round(k * step, 12) for k in range(first, last + 1)]
-
-
-def log_ticks(low: float, high: float) -> list[float]:
-    """Ticks for a log axis over ``low..high``: 1-2-5 steps, powers of ten when that makes
-    too many, and the ends themselves when no round number falls inside.
-
-    >>> log_ticks(40, 300)
-    [50, 100, 200]
-    >>> log_ticks(3, 200_000)
-    [10, 100, 1000, 10000, 100000]
-    >>> log_ticks(12, 14.5)
-    [12, 14]
-    """
-    steps: list[tuple[int, float]] = []
-    decade = 10 ** math.floor(math.log10(max(low, 1e-9)))
-    while decade <= high:
-        steps.extend((m, m * decade) for m in (1, 2, 5) if low <= m * decade <= high)
-        decade *= 10
-    if len(steps) > 8:
-        steps = [(m, t) for m, t in steps if m == 1]
-    ticks = [t for _, t in steps] or sorted({float(math.ceil(low)), float(math.floor(high))})
-    return [int(t) if t == int(t) else t for t in ticks]
-
-
-class _Canvas:
-    """Collects SVG elements; every text that reaches it is escaped here."""
-
-    def __init__(self, width: int, height: int, title: str) -> None:
-        self.width, self.height = width, height
-        self.parts: list[str] = []
-        self.title = title
-
-    def text(self, x: float, y: float, text: str, *, anchor: str = "start", size: int = 11,
-             color: str = _MUTED, weight: str | None = None, extra: str = "") -> None:  # fmt: skip
-        bold = f' font-weight="{weight}"' if weight else ""
-        self.parts.append(
-            f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" fill="{color}" '
-            f'text-anchor="{anchor}"{bold}{extra}>{escape(text)}</text>'
-        )
-
-    def line(self, x1: float, y1: float, x2: float, y2: float, *, color: str = _AXIS,
-             width: float = 1, dash: str | None = None) -> None:  # fmt: skip
-        dashes = f' stroke-dasharray="{dash}"' if dash else ""
-        self.parts.append(
-            f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{color}" '
-            f'stroke-width="{width}"{dashes}/>'
-        )
-
-    def mark(self, element: str, tip: str) -> None:
-        """A drawn datum: an element (without its closing) and the tooltip that explains it."""
-        self.parts.append(f'{element} class="mark"><title>{escape(tip)}</title></{_tag(element)}>')
-
-    def svg(self) -> str:
-        label = escape(self.title, quote=True)
-        return (
-            f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{self.width}" '
-            f'height="{self.height}" viewBox="0 0 {self.width} {self.height}" role="img" '
-            f'aria-label="{label}">' + "".join(self.parts) + "</svg>"
-        )
-
-
-def _tag(element: str) -> str:
-    return element[1:].split(" ", 1)[0]
-
-
-def _legend(canvas: _Canvas, items: Sequence[tuple[str, str, bool]], x: float, y: float) -> float:
-    """Swatches and labels in rows from ``x``, wrapping as needed; returns the last row's y."""
-    cursor, row = x, y
-    for label, color, dashed in items:
-        room = 26 + 6.2 * len(label)
-        if cursor + room > canvas.width - 8 and cursor > x:
-            cursor, row = x, row + 15
-        dash = "5 3" if dashed else None
-        canvas.line(cursor, row - 4, cursor + 18, row - 4, color=color, width=2.5, dash=dash)
-        canvas.text(cursor + 22, row, label, size=11, color=_INK)
-        cursor += room + 10
-    return row
-
-
 def line_chart(
     xs: Sequence[int],
     series: Sequence[Series],
@@ -217,14 +71,14 @@ def line_chart(
     ``y_floor`` is the least the y axis reaches up to, so an all-zero line still has an
     axis; ``y_ceiling`` caps it (100% for shares).
     """
-    canvas = _Canvas(width, height, title)
-    canvas.text(10, 18, title, size=13, color=_INK, weight="600")
+    canvas = Canvas(width, height, title)
+    canvas.text(10, 18, title, size=13, color=INK, weight="600")
     items = [
         (s.label, s.color or PALETTE[k % len(PALETTE)], s.dashed) for k, s in enumerate(series)
     ]
     top = 32.0
     if len(series) > 1:
-        top = _legend(canvas, items, 12, 36) + 14
+        top = legend(canvas, items, 12, 36) + 14
     left, right, bottom = 54, width - 18, height - 38
     values = [v for s in series for v in s.values if v is not None]
     high = max([y_floor, *values])
@@ -241,7 +95,7 @@ def line_chart(
 
     positions = _log_positions(xs, left + 14, right - 14)
     for tick in ticks:
-        canvas.line(left, y(tick), right, y(tick), color=_GRID)
+        canvas.line(left, y(tick), right, y(tick), color=GRID)
         canvas.text(left - 6, y(tick) + 4, y_format(tick), anchor="end", size=10)
     canvas.line(left, bottom, right, bottom)
     for x_value, px in zip(xs, positions, strict=True):
@@ -267,7 +121,7 @@ def line_chart(
                 f"{label} at {x_format(x_value)}: {exact}",
             )
             if len(series) == 1:  # one line leaves room to print its values
-                canvas.text(px, py - 7, y_format(v), anchor="middle", size=9, color=_INK)
+                canvas.text(px, py - 7, y_format(v), anchor="middle", size=9, color=INK)
     return canvas.svg()
 
 
@@ -299,8 +153,8 @@ def histogram(
     >>> svg.count('class="mark"')
     3
     """
-    canvas = _Canvas(width, height, title)
-    canvas.text(10, 18, title, size=13, color=_INK, weight="600")
+    canvas = Canvas(width, height, title)
+    canvas.text(10, 18, title, size=13, color=INK, weight="600")
     left, right, top, bottom = 58, width - 18, 34, height - 38
     values = sorted(v for v, n in counts.items() if n > 0)
     if not values:
@@ -320,7 +174,7 @@ def histogram(
         return bottom - (bottom - top) * value / ticks[-1]
 
     for tick in ticks:
-        canvas.line(left, y(tick), right, y(tick), color=_GRID)
+        canvas.line(left, y(tick), right, y(tick), color=GRID)
         canvas.text(left - 6, y(tick) + 4, short(tick), anchor="end", size=10)
     for k, n in enumerate(bins):
         if not n:
@@ -381,8 +235,8 @@ def spread_chart(
     1
     """
     height = 34 + row_height * max(len(rows), 1) + 40
-    canvas = _Canvas(width, height, title)
-    canvas.text(10, 18, title, size=13, color=_INK, weight="600")
+    canvas = Canvas(width, height, title)
+    canvas.text(10, 18, title, size=13, color=INK, weight="600")
     left, right, top = 92, width - 92, 34
     bottom = top + row_height * max(len(rows), 1)
     if not rows:
@@ -397,13 +251,13 @@ def spread_chart(
         return left + (right - left) * (math.log10(max(value, 1)) - log_low) / (log_high - log_low)
 
     for tick in ticks:
-        canvas.line(x(tick), top, x(tick), bottom, color=_GRID)
+        canvas.line(x(tick), top, x(tick), bottom, color=GRID)
         canvas.text(x(tick), bottom + 16, short(tick), anchor="middle", size=10)
     canvas.line(left, bottom, right, bottom)
     for k, row in enumerate(rows):
         color = row.color or PALETTE[k % len(PALETTE)]
         middle = top + row_height * k + row_height / 2
-        canvas.text(left - 8, middle + 4, row.label, anchor="end", size=11, color=_INK)
+        canvas.text(left - 8, middle + 4, row.label, anchor="end", size=11, color=INK)
         canvas.line(x(row.min), middle, x(row.max), middle, color=color, width=1.5)
         box_left, box_right = x(row.p5), x(row.p95)
         tip = (
@@ -416,7 +270,7 @@ def spread_chart(
             f'fill="{color}" fill-opacity="0.35" stroke="{color}"',
             tip,
         )
-        canvas.line(x(row.median), middle - 10, x(row.median), middle + 10, color=_INK, width=2)
+        canvas.line(x(row.median), middle - 10, x(row.median), middle + 10, color=INK, width=2)
         canvas.text(right + 8, middle + 4, f"median {short(row.median)}", size=10)
     canvas.text((left + right) / 2, height - 6, x_label, anchor="middle", size=10)
     return canvas.svg()
@@ -435,15 +289,15 @@ def share_bar(
     >>> svg.count('class="mark"')
     2
     """
-    canvas = _Canvas(width, height, title)
-    canvas.text(10, 18, title, size=13, color=_INK, weight="600")
+    canvas = Canvas(width, height, title)
+    canvas.text(10, 18, title, size=13, color=INK, weight="600")
     total = sum(amount for _, amount, _ in parts)
     left, right, top = 12, width - 12, 28
     if not total:
         canvas.text(width / 2, top + 20, "no data", anchor="middle", size=12)
         return canvas.svg()
     cursor = float(left)
-    legend: list[tuple[str, str, bool]] = []
+    keys: list[tuple[str, str, bool]] = []
     for k, (label, amount, color) in enumerate(parts):
         if not amount:
             continue
@@ -456,7 +310,7 @@ def share_bar(
         if span > 70:
             canvas.text(cursor + span / 2, top + 17, f"{label} {amount / total:.0%}",
                         anchor="middle", size=11, color="#ffffff", weight="600")  # fmt: skip
-        legend.append((f"{label} {amount / total:.1%}", fill, False))
+        keys.append((f"{label} {amount / total:.1%}", fill, False))
         cursor += span
-    _legend(canvas, legend, 12, top + 46)
+    legend(canvas, keys, 12, top + 46)
     return canvas.svg()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from convsplit.core.layout import Layout
 from convsplit.core.split import split_conversation
+from convsplit.inspect.labels import plural
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import Sample, SplitResult
 from convsplit.spec import SplitSpec
@@ -82,9 +83,9 @@ class _Shower:
             else f"#{result.conversation_index}"
         )
         lines = [
-            f"conversation {name}: {_plural(len(conversation.messages), 'message')}, "
-            f"{_plural(len(result.outcomes), 'assistant turn')}, "
-            f"{_plural(len(result.samples), 'sample')}"
+            f"conversation {name}: {plural(len(conversation.messages), 'message')}, "
+            f"{plural(len(result.outcomes), 'assistant turn')}, "
+            f"{plural(len(result.samples), 'sample')}"
         ]
         chosen = range(len(result.samples)) if view.sample is None else [view.sample]
         for k in chosen:
@@ -125,7 +126,7 @@ class _Shower:
             ]
             if gap:
                 tokens = sum(self.layout.context_cost[i] for i in gap)
-                dropped = f"  ... {_plural(len(gap), 'message')}, {tokens:,} tokens dropped ..."
+                dropped = f"  ... {plural(len(gap), 'message')}, {tokens:,} tokens dropped ..."
                 lines.append(paint.warn(dropped))
             previous_source = source
             label = f"{visible(message.role):<10} {_line(message, self.view.width - 13)}"
@@ -164,10 +165,6 @@ def _one_line(text: str) -> str:
         if folded:
             pieces.append(visible(folded))
     return " ".join(pieces)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 class _Painter:

@@ -8,7 +8,8 @@ distribution of each (min, p5, median, p95, max; percentiles computed exactly, t
 *amplification*.
 
 Token counts come from the splitter itself (``Sample.total_tokens``) and, for whole
-conversations, from the same chat format and counter, so the two sides are comparable.
+conversations, from the split's own :class:`~convsplit.core.layout.Layout`, so the two
+sides are counted alike.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import accumulate
+from typing import NamedTuple
 
 from convsplit.budget import Budget
+from convsplit.core.layout import Layout
 from convsplit.core.split import split_conversation
-from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
+from convsplit.errors import InvalidOptionError
+from convsplit.messages import Conversation
 from convsplit.samples import SplitResult
 from convsplit.spec import SplitSpec
 from convsplit.tokens.chat_formats import ChatFormat
@@ -87,10 +91,10 @@ def percentile(values: Iterable[int], q: Fraction | float) -> float:
     counts = Counter(values)
     items = sorted(counts.items())
     if not items:
-        raise ValueError("percentile of no values")
+        raise InvalidOptionError("percentile of no values")
     q = Fraction(q)
     if not 0 <= q <= 1:
-        raise ValueError(f"q must be between 0 and 1; got {q}")
+        raise InvalidOptionError(f"q must be between 0 and 1; got {q}")
     return _percentile([v for v, _ in items], list(accumulate(n for _, n in items)), q)
 
 
@@ -109,34 +113,60 @@ def _percentile(values: list[int], ends: list[int], q: Fraction) -> float:
     return float(low_value + fraction * (nth(low + 1) - low_value))
 
 
+class WholeCosts(NamedTuple):
+    """A conversation trained whole, as one sample: its fixed cost and each message's."""
+
+    fixed: int
+    """What the chat format adds once per sample (priming, tool schemas)."""
+    messages: list[tuple[str, int]]
+    """Each message's role and tokens."""
+
+    @property
+    def total(self) -> int:
+        """The sample's tokens."""
+        return self.fixed + sum(cost for _, cost in self.messages)
+
+
+def whole_costs(
+    conversation: Conversation, counter: TokenCounter, chat_format: ChatFormat
+) -> WholeCosts:
+    """The costs of ``conversation`` as one sample, read from its :class:`Layout`, the split's
+    own accounting, so the report's whole-conversation side is counted as samples are.
+
+    >>> from convsplit import Message
+    >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
+    ...                               Message(role="assistant", content="Hello")))
+    >>> from convsplit import get_chat_format, get_counter
+    >>> whole_costs(conv, get_counter(), get_chat_format("openai"))
+    WholeCosts(fixed=3, messages=[('user', 5), ('assistant', 5)])
+    """
+    # Laid out keeping reasoning, every message's context form is the message itself, so
+    # its context cost is its cost as a trained target: every assistant message is one here.
+    layout = Layout(conversation, counter=counter, chat_format=chat_format, keep_reasoning=True)
+    roles = [message.role for message in conversation.messages]
+    return WholeCosts(layout.fixed, list(zip(roles, layout.context_cost, strict=True)))
+
+
 def conversation_tokens(
     conversation: Conversation, *, counter: TokenCounter, chat_format: ChatFormat
 ) -> int:
     """Tokens of the whole conversation as one sample (every assistant message trained).
 
+    >>> from convsplit import Message
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Hello")))
     >>> from convsplit import get_chat_format, get_counter
     >>> conversation_tokens(conv, counter=get_counter(), chat_format=get_chat_format("openai"))
     13
     """
-    fixed = chat_format.sample_cost(conversation.tools, counter)
-    return fixed + sum(cost for _, cost in message_costs(conversation, counter, chat_format))
+    return whole_costs(conversation, counter, chat_format).total
 
 
 def message_costs(
     conversation: Conversation, counter: TokenCounter, chat_format: ChatFormat
 ) -> list[tuple[str, int]]:
     """Each message's role and tokens, in the whole conversation."""
-    costs: list[tuple[str, int]] = []
-    previous: Message | None = None
-    for message in conversation.messages:
-        after = previous is not None and previous.role in INSTRUCTION_ROLES
-        costs.append(
-            (message.role, chat_format.message_cost(message, counter, after_instruction=after))
-        )
-        previous = message
-    return costs
+    return whole_costs(conversation, counter, chat_format).messages
 
 
 @dataclass(frozen=True)
@@ -201,6 +231,7 @@ class TokenReportBuilder:
     A pipeline that splits anyway feeds it each conversation with its result, so the
     report costs no second split; memory is a histogram of token counts.
 
+    >>> from convsplit import Message
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Hello"),
     ...                               Message(role="user", content="Bye"),
@@ -232,18 +263,17 @@ class TokenReportBuilder:
         conversation: Conversation,
         result: SplitResult,
         *,
-        costs: Sequence[tuple[str, int]] | None = None,
+        whole: WholeCosts | None = None,
     ) -> None:
         """Count one conversation and the result of splitting it.
 
-        ``costs``: the conversation's :func:`message_costs`, when the caller has them
+        ``whole``: the conversation's :func:`whole_costs`, when the caller has them
         already (several budgets over one conversation need them only once).
         """
-        if costs is None:
-            costs = message_costs(conversation, self.counter, self.chat_format)
-        fixed = self.chat_format.sample_cost(conversation.tools, self.counter)
-        self._conversation_tokens[fixed + sum(cost for _, cost in costs)] += 1
-        for role, cost in costs:
+        if whole is None:
+            whole = whole_costs(conversation, self.counter, self.chat_format)
+        self._conversation_tokens[whole.total] += 1
+        for role, cost in whole.messages:
             self._roles.setdefault(role, Counter())[cost] += 1
         for sample in result.samples:
             self._sample_tokens[sample.total_tokens] += 1
@@ -254,6 +284,10 @@ class TokenReportBuilder:
                 self._targets += 1
             else:
                 self._skipped[outcome.reason.value] += 1
+
+    def conversation_histogram(self) -> dict[int, int]:
+        """``{tokens of a whole conversation: how many}`` of everything added, smallest first."""
+        return dict(sorted(self._conversation_tokens.items()))
 
     def build(self) -> TokenReport:
         """The report of everything added so far."""
@@ -283,6 +317,7 @@ class TokenReportBuilder:
 def token_report(conversations: Iterable[Conversation], spec: SplitSpec) -> TokenReport:
     """Split every conversation with ``spec`` and report the tokens.
 
+    >>> from convsplit import Message
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
     ...                               Message(role="assistant", content="Hello")))
     >>> report = token_report([conv, conv], SplitSpec(Budget(100)))
@@ -305,6 +340,7 @@ def token_reports(
     What a split at each ``max_tokens`` would produce, side by side: the question a user
     choosing a context window asks.
 
+    >>> from convsplit import Message
     >>> conv = Conversation(messages=(Message(role="user", content="Hi " * 40),
     ...                               Message(role="assistant", content="Hello"),
     ...                               Message(role="user", content="Bye"),
@@ -327,14 +363,18 @@ class BudgetReports:
         self._specs = [spec.with_budget(b) for b in budgets]
         self._builders = [TokenReportBuilder(s) for s in self._specs]
 
-    def add(self, conversation: Conversation, index: int) -> list[tuple[str, int]]:
-        """Account for the ``index``-th conversation; returns its :func:`message_costs`."""
-        costs = message_costs(conversation, self.counter, self.chat_format)
+    def add(self, conversation: Conversation, index: int) -> None:
+        """Account for the ``index``-th conversation."""
+        whole = whole_costs(conversation, self.counter, self.chat_format)
         for builder, spec in zip(self._builders, self._specs, strict=True):
             builder.add(
-                conversation, split_conversation(conversation, spec, index=index), costs=costs
+                conversation, split_conversation(conversation, spec, index=index), whole=whole
             )
-        return costs
+
+    def conversation_histogram(self) -> dict[int, int]:
+        """``{tokens of a whole conversation: how many}``, smallest first (every budget's
+        reports share it)."""
+        return self._builders[0].conversation_histogram() if self._builders else {}
 
     def build(self) -> list[TokenReport]:
         """One report per budget, in the order given."""

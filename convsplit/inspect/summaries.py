@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from convsplit.inspect.findings import FINDING_CODES, Finding, Severity, group_findings
+from convsplit.inspect.labels import number, plural
 from convsplit.inspect.stats import Distribution, TokenReport
-from convsplit.inspect.validation import FINDING_CODES, Finding, Severity
 from convsplit.terminal import visible
-
-_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def format_reports(
@@ -38,7 +37,7 @@ def format_reports(
     if rejected:
         head += f" ({rejected:,} records rejected)"
     roles = ", ".join(
-        f"{role} median {_num(d.median)} ({d.count:,})" for role, d in first.role_tokens.items()
+        f"{role} median {number(d.median)} ({d.count:,})" for role, d in first.role_tokens.items()
     )
     lines = [
         head,
@@ -87,17 +86,12 @@ def format_findings(findings: Iterable[Finding]) -> tuple[str, bool]:
 
     Clean means no errors and no warnings (notes are only informative).
     """
-    groups: dict[str, list[Finding]] = {}
-    for finding in findings:
-        groups.setdefault(finding.code, []).append(finding)
+    groups = group_findings(findings)
     if not groups:
         return "no problems found", True
     lines: list[str] = []
     totals = dict.fromkeys(Severity, 0)
-    for code, group in sorted(
-        groups.items(), key=lambda item: (_ORDER[item[1][0].severity], item[0])
-    ):
-        severity = group[0].severity
+    for (severity, code), group in groups.items():
         totals[severity] += len(group)
         meaning = FINDING_CODES[code][1] if code in FINDING_CODES else code
         lines.append(f"{severity.value} {code}: {meaning} ({len(group):,})")
@@ -108,8 +102,8 @@ def format_findings(findings: Iterable[Finding]) -> tuple[str, bool]:
             lines.append(visible(f"  {where}: {finding.message}"))
         lines.append("")
     lines.append(
-        f"{_plural(totals[Severity.ERROR], 'error')}, "
-        f"{_plural(totals[Severity.WARNING], 'warning')}, {_plural(totals[Severity.INFO], 'note')}"
+        f"{plural(totals[Severity.ERROR], 'error')}, "
+        f"{plural(totals[Severity.WARNING], 'warning')}, {plural(totals[Severity.INFO], 'note')}"
     )
     clean = not totals[Severity.ERROR] and not totals[Severity.WARNING]
     return "\n".join(lines), clean
@@ -117,13 +111,6 @@ def format_findings(findings: Iterable[Finding]) -> tuple[str, bool]:
 
 def _distribution(d: Distribution) -> str:
     return (
-        f"min {d.min:,}, p5 {_num(d.p5)}, median {_num(d.median)}, p95 {_num(d.p95)}, max {d.max:,}"
+        f"min {d.min:,}, p5 {number(d.p5)}, median {number(d.median)}, "
+        f"p95 {number(d.p95)}, max {d.max:,}"
     )
-
-
-def _num(value: float) -> str:
-    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")

@@ -7,32 +7,29 @@ plus tool calls and results that do not pair up, messages that break the alterna
 output format needs, exact and near duplicates, text that imitates template markers, and
 turns too long to train at all.
 
-Every :class:`Finding` carries a stable ``code`` (see :data:`FINDING_CODES`), a severity,
-the file and line of its record and, where it applies, the message index and field.
+Every :class:`~convsplit.inspect.findings.Finding` carries a stable ``code`` (see
+:data:`~convsplit.inspect.findings.FINDING_CODES`), a severity, the file and line of its
+record and, where it applies, the message index and field. The checks of the record as
+written are in :mod:`convsplit.inspect._written_checks`; those of the parsed conversation,
+across records (duplicates) and against the budget are here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any
+from collections.abc import Iterable, Iterator
 
 import orjson
 
 from convsplit.budget import Budget
 from convsplit.core.split import split_conversation
-from convsplit.errors import ConvsplitError, InvalidConversationError
+from convsplit.errors import ConvsplitError
 from convsplit.formats import Record
-from convsplit.formats.detect import detect_format
-from convsplit.formats.json_text import json_type
-from convsplit.formats.openai import OPENAI_MESSAGE_KEYS, OPENAI_RECORD_KEYS
-from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS
+from convsplit.inspect._written_checks import check_written
+from convsplit.inspect.findings import Finding, RecordFindings
 from convsplit.inspect.stats import conversation_tokens
-from convsplit.messages import INSTRUCTION_ROLES, ROLES, Conversation, Message
+from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import SkipReason
 from convsplit.spec import SplitSpec
 from convsplit.tokens.chat_formats import (
@@ -41,73 +38,6 @@ from convsplit.tokens.chat_formats import (
     chat_format_names,
     get_chat_format,
 )
-
-
-class Severity(str, Enum):
-    """How bad a finding is."""
-
-    ERROR = "error"
-    """The record cannot be trained as it is (a trainer or upload would reject it)."""
-    WARNING = "warning"
-    """It will train, but probably not the way you meant."""
-    INFO = "info"
-    """Worth knowing; often intended."""
-
-
-#: Every finding code, its severity and what it means.
-FINDING_CODES: Mapping[str, tuple[Severity, str]] = {
-    "invalid_json": (Severity.ERROR, "the record is not valid JSON"),
-    "not_an_object": (Severity.ERROR, "the record is not a JSON object"),
-    "missing_messages": (Severity.ERROR, "no (or an empty) list of messages"),
-    "message_not_an_object": (Severity.ERROR, "a message is not a JSON object"),
-    "missing_role": (Severity.ERROR, "a message has no role"),
-    "unknown_role": (Severity.ERROR, "a message's role is not one the format knows"),
-    "invalid_record": (Severity.ERROR, "the record does not parse (wrong field type...)"),
-    "missing_content": (Severity.ERROR, "a message has no content"),
-    "empty_content": (Severity.ERROR, "a message's content is empty or blank"),
-    "empty_tool_result": (Severity.WARNING, "a tool result has no content"),
-    "no_assistant_message": (Severity.ERROR, "nothing to train: no assistant message"),
-    "orphan_tool_result": (Severity.ERROR, "a tool result answers no earlier tool call"),
-    "consecutive_same_role": (
-        Severity.ERROR,
-        "two messages of one side in a row, which the output format forbids",
-    ),
-    "unknown_key": (Severity.WARNING, "a field the format does not define (dropped on write)"),
-    "no_user_message": (Severity.WARNING, "no user message: nothing prompts the assistant"),
-    "assistant_before_user": (Severity.WARNING, "an assistant message before any user one"),
-    "unanswered_tool_call": (Severity.WARNING, "a tool call with no result after it"),
-    "duplicate": (Severity.WARNING, "the same messages as an earlier record"),
-    "special_token": (Severity.WARNING, "text containing a chat template's control marker"),
-    "target_too_long": (Severity.WARNING, "an assistant turn too long for the budget alone"),
-    "near_duplicate": (Severity.INFO, "same first user and assistant message as earlier"),
-    "no_system_message": (Severity.INFO, "no system message"),
-    "over_budget": (Severity.INFO, "the whole conversation exceeds the budget (it is split)"),
-}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem in one record.
-
-    ``message_index`` counts the messages of the record as written in the file (for
-    ShareGPT, the turns of ``conversations``), except for checks on the parsed
-    conversation, where it counts its messages. ``related_lineno`` points at the earlier
-    record a duplicate repeats.
-    """
-
-    code: str
-    severity: Severity
-    path: str
-    lineno: int
-    message: str
-    message_index: int | None = None
-    field: str | None = None
-    related_lineno: int | None = None
-
-    def __str__(self) -> str:
-        return (
-            f"{self.path} line {self.lineno}: {self.severity.value}: {self.message} [{self.code}]"
-        )
 
 
 def validate_records(
@@ -138,44 +68,6 @@ def validate_records(
     checker = _Checker(spec, check_tokens=check_tokens)
     for record in records:
         yield from checker.check(record)
-
-
-def count_findings(findings: Iterable[Finding]) -> dict[str, int]:
-    """How many findings of each code, most severe codes first (then by code).
-
-    >>> f = Finding("duplicate", Severity.WARNING, "a.jsonl", 3, "same as line 1")
-    >>> count_findings([f, f])
-    {'duplicate': 2}
-    """
-    counts = Counter(f.code for f in findings)
-    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    return dict(sorted(counts.items(), key=lambda item: (order[_severity(item[0])], item[0])))
-
-
-def group_findings(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
-    """The findings of each code, in the order they were found.
-
-    >>> f = Finding("duplicate", Severity.WARNING, "a.jsonl", 3, "same as line 1")
-    >>> {code: [x.lineno for x in group] for code, group in group_findings([f]).items()}
-    {'duplicate': [3]}
-    """
-    groups: dict[str, list[Finding]] = {}
-    for finding in findings:
-        groups.setdefault(finding.code, []).append(finding)
-    return groups
-
-
-def has_errors(findings: Iterable[Finding]) -> bool:
-    """Whether any finding is an error (the data would fail a run or an upload).
-
-    >>> has_errors([Finding("no_system_message", Severity.INFO, "a.jsonl", 1, "no system")])
-    False
-    """
-    return any(f.severity is Severity.ERROR for f in findings)
-
-
-def _severity(code: str) -> Severity:
-    return FINDING_CODES[code][0] if code in FINDING_CODES else Severity.WARNING
 
 
 def special_tokens(chat_format: ChatFormat | None = None) -> frozenset[str]:
@@ -221,124 +113,15 @@ class _Checker:
         self.seen_pairs: dict[bytes, tuple[str, int]] = {}
 
     def check(self, record: Record) -> Iterator[Finding]:
-        found = _Found(record.path, record.lineno)
-        self._raw(record, found)
+        found = RecordFindings(record.path, record.lineno)
+        check_written(record, self.role_map, found)
         if record.conversation is not None:
             self._conversation(record.conversation, found)
         yield from found.items
 
-    # -- the record as written -------------------------------------------------------------
-
-    def _raw(self, record: Record, found: _Found) -> None:
-        error = record.error
-        try:
-            value = orjson.loads(record.raw)
-        except orjson.JSONDecodeError:
-            found.add("invalid_json", _reason(error) or "the record is not valid JSON")
-            return
-        if isinstance(value, list):  # a bare list of messages reads as OpenAI's messages
-            value = {"messages": value}
-        if not isinstance(value, dict):
-            found.add("not_an_object", f"the record is {json_type(value)}, not a JSON object")
-            return
-        try:
-            kind = detect_format(value, role_map=self.role_map)
-        except InvalidConversationError as detect_error:
-            found.add("missing_messages", _reason(detect_error))
-            return
-        if kind == "openai":
-            self._openai(value, found)
-        elif kind == "sharegpt":
-            self._sharegpt(value, found)
-        if error is not None and not any(f.severity is Severity.ERROR for f in found.items):
-            found.add("invalid_record", _reason(error), field=error.field)
-
-    def _openai(self, value: dict[str, Any], found: _Found) -> None:
-        messages = value.get("messages")
-        if not isinstance(messages, list) or not messages:
-            what = "an empty list" if messages == [] else json_type(messages)
-            found.add(
-                "missing_messages", f"field 'messages' is {what}; expected a list of messages"
-            )
-            return
-        for name in value:
-            if name not in OPENAI_RECORD_KEYS:
-                found.add(
-                    "unknown_key",
-                    f"field {name!r} is not part of OpenAI's chat format (the openai writer "
-                    "leaves it out)",
-                    field=name,
-                    severity=Severity.INFO,
-                )
-        for i, message in enumerate(messages):
-            if not isinstance(message, dict):
-                found.add("message_not_an_object", f"message {i} is {json_type(message)}", index=i)
-                continue
-            role = message.get("role")
-            if role is None:
-                found.add("missing_role", f"message {i} has no 'role'", index=i, field="role")
-            elif role not in ROLES and role != "function" and role not in self.role_map:
-                found.add(
-                    "unknown_role",
-                    f"message {i} has role {role!r}; expected one of {', '.join(ROLES)} "
-                    f"(map it with --role-map {role}=assistant)",
-                    index=i,
-                    field="role",
-                )
-            unknown = [k for k in message if k not in OPENAI_MESSAGE_KEYS]
-            if unknown:
-                found.add(
-                    "unknown_key",
-                    f"message {i} has field(s) {', '.join(map(repr, unknown))} that OpenAI's "
-                    "chat format does not define (the openai writer drops them)",
-                    index=i,
-                    field=unknown[0],
-                )
-
-    def _sharegpt(self, value: dict[str, Any], found: _Found) -> None:
-        turns = value.get("conversations")
-        if not isinstance(turns, list) or not turns:
-            what = "an empty list" if turns == [] else json_type(turns)
-            found.add("missing_messages", f"field 'conversations' is {what}; expected turns")
-            return
-        for name in value:
-            if name not in RECORD_KEYS:
-                found.add(
-                    "unknown_key",
-                    f"field {name!r} is not part of the ShareGPT format",
-                    field=name,
-                    severity=Severity.INFO,
-                )
-        for i, turn in enumerate(turns):
-            if not isinstance(turn, dict):
-                found.add("message_not_an_object", f"message {i} is {json_type(turn)}", index=i)
-                continue
-            sender = turn.get("from", turn.get("role"))
-            if sender is None:
-                found.add("missing_role", f"message {i} has no 'from'", index=i, field="from")
-            elif not isinstance(sender, str) or (
-                sender not in self.role_map and sender.lower() not in DEFAULT_ROLES
-            ):
-                found.add(
-                    "unknown_role",
-                    f"message {i} is from {sender!r}; expected one of "
-                    f"{', '.join(DEFAULT_ROLES)} (map it with --role-map {sender}=assistant)",
-                    index=i,
-                    field="from",
-                )
-            unknown = [k for k in turn if k not in TURN_KEYS]
-            if unknown:
-                found.add(
-                    "unknown_key",
-                    f"message {i} has field(s) {', '.join(map(repr, unknown))} that the "
-                    "ShareGPT format does not define",
-                    index=i,
-                    field=unknown[0],
-                )
-
     # -- the parsed conversation -------------------------------------------------------------
 
-    def _conversation(self, conv: Conversation, found: _Found) -> None:
+    def _conversation(self, conv: Conversation, found: RecordFindings) -> None:
         messages = conv.messages
         if not messages:
             return  # reported as missing_messages
@@ -370,7 +153,7 @@ class _Checker:
         if self.budget is not None:
             self._budget(conv, self.budget, found)
 
-    def _content(self, i: int, message: Message, found: _Found) -> None:
+    def _content(self, i: int, message: Message, found: RecordFindings) -> None:
         if message.role == "assistant" and (message.tool_calls or message.reasoning):
             return
         has_parts = isinstance(message.content, tuple) and any(
@@ -394,7 +177,7 @@ class _Checker:
                 field="content",
             )
 
-    def _alternation(self, messages: tuple[Message, ...], found: _Found) -> None:
+    def _alternation(self, messages: tuple[Message, ...], found: RecordFindings) -> None:
         previous: tuple[int, str] | None = None
         for i, message in enumerate(messages):
             if message.role in INSTRUCTION_ROLES:
@@ -417,7 +200,7 @@ class _Checker:
                 )
             previous = (i, side)
 
-    def _duplicates(self, conv: Conversation, found: _Found) -> None:
+    def _duplicates(self, conv: Conversation, found: RecordFindings) -> None:
         digest = _digest(conv.model_dump_json(include={"messages", "tools"}).encode())
         first = self.seen.setdefault(digest, (found.path, found.lineno))
         if first != (found.path, found.lineno):
@@ -440,7 +223,7 @@ class _Checker:
                 related=first[1],
             )
 
-    def _budget(self, conv: Conversation, budget: Budget, found: _Found) -> None:
+    def _budget(self, conv: Conversation, budget: Budget, found: RecordFindings) -> None:
         total = conversation_tokens(conv, counter=self.counter, chat_format=self.chat_format)
         if total <= budget.max_tokens:
             return
@@ -461,7 +244,7 @@ class _Checker:
                 )
 
 
-def _tool_pairing(messages: tuple[Message, ...], found: _Found) -> None:
+def _tool_pairing(messages: tuple[Message, ...], found: RecordFindings) -> None:
     """Tool results must answer an earlier call; calls should get a result each.
 
     With ids, pairing is exact. Without, results answer the latest calling message in
@@ -513,7 +296,9 @@ def _tool_pairing(messages: tuple[Message, ...], found: _Found) -> None:
     report()
 
 
-def _markers(markers: re.Pattern[str], messages: tuple[Message, ...], found: _Found) -> None:
+def _markers(
+    markers: re.Pattern[str], messages: tuple[Message, ...], found: RecordFindings
+) -> None:
     for i, message in enumerate(messages):
         texts = [message.text, message.reasoning or ""]
         texts += [call.function.arguments for call in message.tool_calls or ()]
@@ -529,45 +314,9 @@ def _markers(markers: re.Pattern[str], messages: tuple[Message, ...], found: _Fo
                 break
 
 
-class _Found:
-    """The findings of one record, in the order they were found."""
-
-    def __init__(self, path: str, lineno: int) -> None:
-        self.path = path
-        self.lineno = lineno
-        self.items: list[Finding] = []
-
-    def add(
-        self,
-        code: str,
-        message: str,
-        *,
-        index: int | None = None,
-        field: str | None = None,
-        related: int | None = None,
-        severity: Severity | None = None,
-    ) -> None:
-        self.items.append(
-            Finding(
-                code=code,
-                severity=severity or _severity(code),
-                path=self.path,
-                lineno=self.lineno,
-                message=message,
-                message_index=index,
-                field=field,
-                related_lineno=related,
-            )
-        )
-
-
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def _where(first: tuple[str, int], path: str) -> str:
     return f"line {first[1]}" if first[0] == path else f"{first[0]} line {first[1]}"
-
-
-def _reason(error: InvalidConversationError | None) -> str:
-    return error.reason if error is not None else ""
