@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from convsplit.errors import OutputError
-from convsplit.run.output import AtomicOutput, Writeback, check_targets, write_pieces
+from convsplit.run import _writeback
+from convsplit.run._writeback import Writeback, write_pieces
+from convsplit.run.output import AtomicOutput, check_targets
 
 
 def test_chunks_arrive_in_order_and_only_on_success(tmp_path: Path) -> None:
@@ -57,6 +59,81 @@ def test_the_switch_interval_is_short_while_writing_and_put_back_after(tmp_path:
         assert sys.getswitchinterval() == 0.02
     finally:
         sys.setswitchinterval(before)
+
+
+def _writer_threads() -> int:
+    return sum(t.name == "convsplit-writer" for t in threading.enumerate())
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("failure", ["interrupt", "opening", "writing", "closing"])
+def test_the_interpreter_is_left_as_found_whatever_fails(tmp_path: Path, failure: str) -> None:
+    """No change outlives an output: the switch interval and the writer thread are gone after
+    an interrupt inside the block, a target that cannot be opened, a write that fails, and a
+    failure to rename into place."""
+    before = sys.getswitchinterval()
+    threads = _writer_threads()
+    target = {"opening": tmp_path, "writing": Path("/dev/full")}.get(failure, tmp_path / "o")
+    kind: type[BaseException] = KeyboardInterrupt if failure == "interrupt" else OutputError
+    with pytest.raises(kind), AtomicOutput(target) as out:
+        out.write(b"x" * 100_000)
+        if failure == "interrupt":
+            raise KeyboardInterrupt
+        if failure == "writing":
+            while True:  # the error comes back at a later write
+                out.write(b"x" * 100_000)
+        if failure == "closing":
+            (tmp_path / "o").mkdir()  # renaming a file over a folder fails
+    assert (sys.getswitchinterval(), _writer_threads()) == (before, threads)
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["o"] if failure == "closing" else [])
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "out.jsonl.gz", "-"])
+def test_with_the_switch_off_the_same_bytes_are_written_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfdbinary: pytest.CaptureFixture[bytes],
+    name: str,
+) -> None:  # fmt: skip
+    """``_writeback.ENABLED = False``: no thread, no change to the interpreter, and the same
+    bytes as the fast path, written to a file, through gzip or to standard output."""
+    pieces = [[f"{k}:".encode(), b"z" * (k % 13), b"\n"] for k in range(3000)]
+    written = []
+    for enabled in (True, False):
+        monkeypatch.setattr(_writeback, "ENABLED", enabled)
+        target = "-" if name == "-" else str(tmp_path / f"{enabled}-{name}")
+        before = sys.getswitchinterval()
+        with AtomicOutput(target) as out:
+            assert (sys.getswitchinterval() == before) is not enabled
+            assert (_writer_threads() > 0) is enabled
+            for chunks in pieces:
+                out.write_chunks(chunks)
+        written.append(capfdbinary.readouterr().out if name == "-" else Path(target).read_bytes())
+    assert written[0] == written[1]
+    expected = b"".join(b"".join(chunks) for chunks in pieces)
+    assert (gzip.decompress(written[0]) if name.endswith(".gz") else written[0]) == expected
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_with_the_switch_off_a_failed_write_is_the_same_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_writeback, "ENABLED", False)
+    message = "cannot write /dev/full: No space left on device"
+    with pytest.raises(OutputError, match=message), AtomicOutput("/dev/full") as out:
+        for _ in range(100):  # past Python's buffer
+            out.write(b"x" * 100_000)
+
+
+def test_with_the_switch_off_no_advice_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    advised: list[int] = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda *args: advised.append(1), raising=False)
+    monkeypatch.setattr(_writeback, "ENABLED", False)
+    with open(tmp_path / "out.bin", "wb") as out:
+        writeback = Writeback(out.fileno(), keep=1, step=1)
+        out.write(b"x" * 10)
+        writeback.wrote(0, 10)
+    assert advised == []
 
 
 def _read_fifo(path: Path) -> tuple[threading.Thread, list[bytes]]:
@@ -199,7 +276,7 @@ def test_pieces_go_at_an_offset_without_moving_the_file_position(tmp_path: Path)
 
 _SHORT_WRITE = """
 import os, resource, signal, sys
-from convsplit.run.output import write_pieces
+from convsplit.run._writeback import write_pieces
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 pieces = [bytes([65 + k % 26]) * 1000 for k in range(300)]
