@@ -22,14 +22,14 @@ from convsplit import Budget, MissingExtraError, OutputError, Report, SplitSpec,
 from convsplit.errors import InvalidConversationError, TargetTooLongError, WorkerError
 from convsplit.formats import Source
 from convsplit.integrations import split_bag, split_files_dask
-from convsplit.integrations.dask import (
+from convsplit.integrations._dask_parts import (
     Partition,
-    _count,
-    _records,
-    _reraise,
-    _starts,
+    count_part,
+    open_records,
+    part_starts,
     plan_partitions,
 )
+from convsplit.integrations._dask_tasks import reraise
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Inline metadata carries each sample's conversation index: it shows that every partition
@@ -230,9 +230,9 @@ class UnpicklableError(Exception):
 
 def test_an_error_that_cannot_travel_becomes_a_worker_error() -> None:
     with pytest.raises(WorkerError, match="on a Dask worker: UnpicklableError: holds a lock"):
-        _reraise(UnpicklableError())
+        reraise(UnpicklableError())
     with pytest.raises(TargetTooLongError, match="too long"):
-        _reraise(TargetTooLongError("too long"))
+        reraise(TargetTooLongError("too long"))
 
 
 def test_the_output_folder_is_replaced_only_when_it_holds_part_files(
@@ -356,11 +356,11 @@ def test_without_a_scheduler_a_local_cluster_is_started(tmp_path: Path) -> None:
 def block_reading(path: Path, blocksize: int) -> list[tuple[int, bytes, object, str | None]]:
     """Every record of ``path`` read block by block, as the tasks read them."""
     parts = plan_partitions([str(path)], blocksize=blocksize)
-    counts = [_count(part, None) for part in parts]
+    counts = [count_part(part, None) for part in parts]
     out = []
-    for part, (first_line, _) in zip(parts, _starts(parts, counts), strict=True):
+    for part, (first_line, _) in zip(parts, part_starts(parts, counts), strict=True):
         assert part.end is not None
-        with _records(part, first_line, None) as records:
+        with open_records(part, first_line, None) as records:
             out.extend((r.lineno, r.text, r.value, r.error) for r in records)
     return out
 

@@ -1,0 +1,93 @@
+"""The work of one Dask task: split one partition into its part file.
+
+Each task runs the local pipeline's unit of work
+(:class:`~convsplit.run.records.RecordSplitter`), so a record gives the same samples,
+rejects and accounting on a cluster as on a laptop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import NoReturn
+
+from convsplit.errors import WorkerError
+from convsplit.formats import RawRecord
+from convsplit.integrations._dask_parts import Partition, open_records
+from convsplit.run.records import RecordSplitter
+from convsplit.run.report import Reject, Report
+from convsplit.spec import SplitSpec
+
+#: Records handed to the splitter at a time: few enough to keep a task's memory small.
+BATCH_RECORDS = 64
+
+
+def batched(records: Iterable[RawRecord]) -> Iterator[list[RawRecord]]:
+    """``records`` in lists of :data:`BATCH_RECORDS`."""
+    batch: list[RawRecord] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= BATCH_RECORDS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@dataclass
+class PartResult:
+    """What a task sends back: its accounting and, for ``strict``, its first reject."""
+
+    report: Report
+    first_reject: Reject | None = None
+
+
+def split_part(
+    part: Partition,
+    start: tuple[int, int],
+    spec: SplitSpec,
+    output: str,
+    *,
+    rejects: str | None,
+    strict: bool,
+) -> PartResult:
+    """Split one partition into the file ``output`` (and its rejects into ``rejects``).
+
+    ``start`` is the partition's first line number and first conversation index. The
+    splitter is cheap to build: the spec's tokenizer and chat format come from the worker's
+    own registry, loaded once per process.
+    """
+    try:
+        splitter = RecordSplitter(spec)
+        report = Report()
+        first_line, index = start
+        with (
+            open_records(part, first_line, spec.max_record_bytes) as records,
+            open(output, "wb") as out,
+            open(rejects, "wb") if rejects is not None else contextlib.nullcontext() as bad,
+        ):
+            for batch in batched(records):
+                result = splitter.process(part.name, batch, index)
+                index += len(batch)
+                if result.rejects and strict:
+                    return PartResult(report, result.rejects[0])
+                out.write(result.lines)
+                if bad is not None:
+                    bad.write(b"".join(r.json_line() for r in result.rejects))
+                report.add(result.report)
+        return PartResult(report)
+    except Exception as error:
+        reraise(error)
+
+
+def reraise(error: Exception) -> NoReturn:
+    """Raise ``error`` again, or a :class:`WorkerError` with its message where it would not
+    survive the trip to the client (an exception whose ``__init__`` takes other arguments
+    than its message cannot be unpickled there: the client would see a TypeError instead)."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        raise WorkerError(f"on a Dask worker: {type(error).__name__}: {error}") from None
+    raise error
