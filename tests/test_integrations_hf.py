@@ -163,9 +163,7 @@ def test_message_lists_are_json_columns_that_decode_to_dicts(
     path = as_jsonl(shared_data / "llamafactory_glaive_toolcall_en_demo.json", tmp_path)
     split = split_dataset(load(hf, path, tmp_path), SplitSpec(budget=Budget(1000)))
 
-    assert split.samples.features == hf.Features(
-        {"messages": hf.List(hf.Json()), "tools": hf.List(hf.Json())}
-    )
+    assert split.samples.features == hf.Features({"messages": hf.Json(), "tools": hf.Json()})
     calling = next(row for row in split.samples if any("tool_calls" in m for m in row["messages"]))
     roles = {m["role"]: set(m) for m in calling["messages"]}
     assert roles["user"] == {"role", "content"}  # no tool_calls: null filled in
@@ -198,7 +196,7 @@ def test_stored_json_is_the_writers_bytes(hf: ModuleType) -> None:
     dataset = hf.Dataset.from_list(rows, on_mixed_types="use_json")
     options = SplitSpec(budget=Budget(100), output_format="trl")
     split = split_dataset(dataset, options)
-    stored = split.samples.with_format("arrow")["completion"].to_pylist()[0][0]
+    stored = split.samples.with_format("arrow")["completion"].to_pylist()[0]
     assert "0.12345678901234568" in stored
 
 
