@@ -16,6 +16,9 @@ settings.register_profile(
 )
 settings.load_profile("convsplit")
 
+# No test downloads a vocabulary: the ones about downloading refuse the network themselves.
+os.environ.setdefault("CONVSPLIT_OFFLINE", "1")
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

