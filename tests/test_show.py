@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from convsplit import Conversation, Message, SplitSpec
+from convsplit.errors import InvalidOptionError
+from convsplit.inspect.show import View, show_conversation
 from tests.test_cli import EXAMPLES, run
 
 GREETING = """\
@@ -60,6 +65,14 @@ def test_unknown_conversation_and_sample_are_clear_errors() -> None:
     )
     too_far = run("show", str(EXAMPLES), "--sample", "99")
     assert (too_far.returncode, too_far.stderr.decode()) == (
-        1,
-        "error: conversation cooking has no sample 99 (it has 6)\n",
+        2,
+        "error: conversation cooking has no sample 99 (it has 6)\n(see 'convsplit show --help')\n",
     )
+
+
+def test_a_sample_out_of_range_is_a_convsplit_error() -> None:
+    conversation = Conversation(
+        messages=(Message(role="user", content="Hi"), Message(role="assistant", content="Hello"))
+    )
+    with pytest.raises(InvalidOptionError, match=r"^conversation #0 has no sample 1 \(it has 1\)$"):
+        show_conversation(conversation, SplitSpec(), view=View(sample=1))

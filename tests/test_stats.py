@@ -18,6 +18,8 @@ from convsplit import (
     get_counter,
     split_conversation,
 )
+from convsplit.core.layout import Layout
+from convsplit.errors import InvalidOptionError
 from convsplit.formats import read_records
 from convsplit.inspect.stats import (
     Distribution,
@@ -25,6 +27,7 @@ from convsplit.inspect.stats import (
     conversation_tokens,
     percentile,
     token_report,
+    whole_costs,
 )
 from convsplit.testing import conversations
 from tests.format_strategies import data_file
@@ -119,3 +122,32 @@ def test_a_conversation_trained_whole_costs_what_its_one_sample_costs() -> None:
         ).samples
         tokens = conversation_tokens(conv, counter=get_counter(), chat_format=chat_format)
         assert tokens == sample.total_tokens, name
+
+
+@given(conversations(max_events=10), st.sampled_from(["openai", "chatml", "llama2", "llama3"]))
+def test_whole_conversation_costs_are_the_layouts(conv: Conversation, format_name: str) -> None:
+    """The report's whole-conversation side is read from the split's Layout; counted here the
+    other way, message by message beside its input neighbour, it agrees."""
+    chat_format, counter = get_chat_format(format_name), get_counter()
+    whole = whole_costs(conv, counter, chat_format)
+    previous: Message | None = None
+    expected = []
+    for message in conv.messages:
+        after = previous is not None and previous.role in ("system", "developer")
+        expected.append(
+            (message.role, chat_format.message_cost(message, counter, after_instruction=after))
+        )
+        previous = message
+    assert whole.messages == expected
+    assert whole.fixed == chat_format.sample_cost(conv.tools, counter)
+    layout = Layout(conv, counter=counter, chat_format=chat_format)  # context without reasoning
+    assert [cost for _, cost in whole.messages] == [
+        layout.target_cost(i) for i in range(len(conv.messages))
+    ]
+
+
+def test_percentile_errors_are_option_errors() -> None:
+    with pytest.raises(InvalidOptionError, match=r"^percentile of no values$"):
+        percentile([], 0.5)
+    with pytest.raises(InvalidOptionError, match=r"^q must be between 0 and 1; got 2$"):
+        percentile([1], 2)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from convsplit.core.layout import Layout
 from convsplit.core.split import split_conversation
+from convsplit.errors import InvalidOptionError
 from convsplit.inspect.labels import plural
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import Sample, SplitResult
@@ -46,6 +47,9 @@ def show_conversation(
 
     The figures are the split's own: each message's cost as the splitter counted it (as
     context, or as a target), never counted again another way.
+
+    Raises:
+        InvalidOptionError: ``view.sample`` is not one of the conversation's samples.
 
     >>> from convsplit import Budget
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
@@ -90,7 +94,7 @@ class _Shower:
         chosen = range(len(result.samples)) if view.sample is None else [view.sample]
         for k in chosen:
             if not 0 <= k < len(result.samples):
-                raise IndexError(
+                raise InvalidOptionError(
                     f"conversation {name} has no sample {k} (it has {len(result.samples)})"
                 )
             lines.append("")
