@@ -9,9 +9,11 @@ They skip, saying what to install, where Chromium is absent.
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 import os
+import re
 import select
 import shutil
 import struct
@@ -22,12 +24,15 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from convsplit import Budget, SplitSpec
 from convsplit.errors import OutputError
 from convsplit.formats import Record, read_records
+from convsplit.inspect.charts import Series, line_chart
+from convsplit.inspect.findings import Severity
 from convsplit.inspect.labels import share
 from convsplit.inspect.report_collect import DEFAULT_WINDOWS, collect_report, record_anchor
 from convsplit.inspect.report_records import Gap, ShownMessage
@@ -201,8 +206,10 @@ def test_every_finding_links_to_a_section_showing_its_record(messy: Path) -> Non
     internal = [link for link in page.links if link.startswith("#")]
     assert internal, "the page has links"
     assert {link[1:] for link in internal} <= page.ids, "every link lands on an element"
-    for finding in findings:
-        assert f"#{record_anchor(0, finding.lineno)}" in page.links, finding
+    shown = {f.lineno for f in findings if f.severity is not Severity.INFO}
+    for finding in findings:  # errors and warnings show their records; notes link to them
+        linked = f"#{record_anchor(0, finding.lineno)}" in page.links
+        assert linked == (finding.lineno in shown), finding
     # the record section shows the record: the duplicate's messages, the raw text of 42 ...
     html = render_report(data)
     section = html[html.index('id="record-0-6"') :]
@@ -238,10 +245,15 @@ def test_page_refers_to_nothing_outside_itself(messy: Path) -> None:
         collect_report(_records(messy), SplitSpec(), budgets=[Budget(512), Budget(4096)])
     )
     page = _Page(html)
+    downloads = []
     for tag, attrs in page.tags:
         assert "src" not in attrs, tag
         href = attrs.get("href")
+        if href is not None and href.startswith("data:"):
+            downloads.append(href)
+            continue
         assert href is None or href.startswith("#"), href
+    assert [href.partition(",")[0] for href in downloads] == ["data:text/csv;charset=utf-8"]
     assert "url(" not in html and "@import" not in html
     csp = [a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv")]
     assert csp == [CONTENT_SECURITY_POLICY]
@@ -331,6 +343,140 @@ def test_real_data_report_agrees_with_stats_and_validate(shared_data: Path) -> N
     assert sum(data.finding_counts.values()) == len(findings)
     page = _Page(render_report(data))
     assert {link[1:] for link in page.links if link.startswith("#")} <= page.ids
+
+
+# -- what issue 21 found in the pictures ------------------------------------------------------
+
+
+def _chart(html: str, label: str) -> str:
+    """The ``<svg>`` of the chart titled ``label``."""
+    start = html.index(f'aria-label="{label}"')
+    return html[html.rindex("<svg", 0, start) : html.index("</svg>", start)]
+
+
+def _tips(svg: str) -> list[str]:
+    return re.findall(r"<title>([^<]*)</title>", svg)
+
+
+def _point_labels(svg: str) -> list[str]:
+    return re.findall(r'font-size="9" fill="#1f2328" text-anchor="middle">([^<]*)</text>', svg)
+
+
+def test_notes_list_their_records_without_showing_them(tmp_path: Path) -> None:
+    """Notes (no system message...) are on most records of a real file: showing each one's
+    record made the page tens of thousands of pixels tall. Errors and warnings still show
+    theirs, with any note about the same record."""
+    long_text = "word " * 400
+    path = _jsonl(
+        tmp_path / "notes.jsonl",
+        *[_chat(("user", f"q{k} {long_text}"), ("assistant", f"a{k}")) for k in range(20)],
+        _chat(("user", "Only a question?")),
+    )
+    data = collect_report(_records(path), SplitSpec(), budgets=[Budget(4096)])
+    assert data.finding_counts == {
+        (Severity.ERROR, "no_assistant_message"): 1,
+        (Severity.INFO, "no_system_message"): 21,
+    }
+    assert list(data.shown) == [record_anchor(0, 21)]
+    assert [f.code for f in data.shown[record_anchor(0, 21)].findings] == [
+        "no_assistant_message",
+        "no_system_message",
+    ]
+    html = render_report(data)
+    page = _Page(html)
+    group = html[html.index('id="findings-info-no_system_message"') :]
+    group = group[: group.index("</details>")]
+    assert group.count("<tr><td>") == 21
+    assert group.count("<a href=") == 1, "only the note on the shown record links to it"
+    assert f'href="#{record_anchor(0, 21)}"' in group
+    assert "q3" not in "".join(page.text), "no note's record is printed"
+    assert len(html) < 30_000
+
+
+def test_each_sweep_point_is_labelled_with_its_own_value() -> None:
+    svg = line_chart(
+        [512, 1024, 2048, 4096, 8192],
+        [Series("samples", [1988, 2057, 2073, 2076, 2076])],
+        title="Samples",
+    )
+    assert _point_labels(svg) == ["1,988", "2,057", "2,073", "2,076", "2,076"]
+    apart = line_chart([512, 1024], [Series("samples", [297_828, 466_401])], title="Samples")
+    assert _point_labels(apart) == ["297.8k", "466.4k"], "brief where brief tells them apart"
+
+
+def test_sweep_point_labels_on_the_real_files(shared_data: Path) -> None:
+    data = collect_report(_records(*sorted(shared_data.glob("*.json*"))), SplitSpec())
+    labels = _point_labels(_chart(render_report(data), "Samples"))
+    samples = [r.samples for r in data.reports]
+    assert len(set(samples)) > 2
+    assert len(labels) == len(samples)
+    assert len(set(labels)) == len(set(samples)), labels
+
+
+def test_trained_tokens_have_their_own_chart() -> None:
+    data = collect_report(
+        _records(EXAMPLES), SplitSpec(), budgets=[Budget(60), Budget(150), Budget(300)]
+    )
+    html = render_report(data)
+    per_epoch = _chart(html, "Tokens per epoch (what one epoch reads)")
+    trained = _chart(html, "Trained tokens per epoch (targets)")
+    assert _tips(trained) == [
+        f"trained per epoch at {r.budget}: {r.trained_tokens_per_epoch:,}" for r in data.reports
+    ]
+    assert all(tip.startswith("tokens per epoch at ") for tip in _tips(per_epoch))
+    # its axis is its own: the top tick is near its largest value, not tokens per epoch's
+    ticks = re.findall(r'text-anchor="end">([^<]*)</text>', trained)
+    top = max(r.trained_tokens_per_epoch for r in data.reports)
+    assert top <= float(ticks[-1]) < 2 * top
+
+
+def test_tooltips_count_in_the_singular_and_plural(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path / "one.jsonl",
+        _chat(("user", "Hi"), ("assistant", "Hello")),
+        _chat(("user", "x " * 500), ("assistant", "A long question.")),
+    )
+    html = render_report(collect_report(_records(path), SplitSpec(), budgets=[Budget(4096)]))
+    tips = _tips(_chart(html, "Tokens per conversation (whole, as one sample)"))
+    assert tips and all(tip.endswith(": 1 conversation") for tip in tips), tips
+    assert not re.search(r"\b1 (conversations|tokens|messages|turns)\b", html)
+
+
+def test_finding_tables_leave_out_an_empty_message_column(messy: Path) -> None:
+    html = render_report(collect_report(_records(messy), SplitSpec(), budgets=[Budget(512)]))
+
+    def header(group: str) -> list[str]:
+        part = html[html.index(f'id="{group}"') :]
+        part = part[: part.index("</details>")]
+        return next(iter(_Page(part).tables.values()))[0]
+
+    assert header("findings-warning-duplicate") == ["record", "finding"]
+    assert header("findings-error-unknown_role") == ["record", "message", "finding"]
+
+
+def test_sweep_numbers_download_as_csv_from_the_page() -> None:
+    data = collect_report(
+        _records(EXAMPLES), SplitSpec(), budgets=[Budget(300), Budget(60), Budget(150)]
+    )
+    page = _Page(render_report(data))
+    (link,) = [attrs for tag, attrs in page.tags if tag == "a" and attrs.get("id") == "sweep-csv"]
+    assert link["download"] == "convsplit-sweep.csv"
+    kind, _, body = str(link["href"]).partition(",")
+    assert kind == "data:text/csv;charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(unquote(body))))
+    assert [row["max_tokens"] for row in rows] == ["60", "150", "300"]
+    for row, report in zip(rows, data.reports, strict=True):
+        assert int(row["samples"]) == report.samples
+        assert int(row["tokens_per_epoch"]) == report.tokens_per_epoch
+        assert int(row["trained_tokens_per_epoch"]) == report.trained_tokens_per_epoch
+        assert int(row["turns_skipped"]) == sum(report.skipped.values())
+        assert int(row["assistant_turns"]) == report.turns
+        assert float(row["history_kept_mean"]) == round(report.history_kept.mean / 1000, 6)
+        assert int(row["skipped_target_too_long"]) == report.skipped.get("target_too_long", 0)
+        assert float(row["amplification"]) == round(report.amplification or 0, 6)
+    assert rows[0]["amplification"] == "1.09607"
+    # a link followed or saved is not a fetch: the policy still forbids every load
+    assert CONTENT_SECURITY_POLICY.startswith("default-src 'none';")
 
 
 # -- in a browser -----------------------------------------------------------------------------
@@ -524,7 +670,8 @@ def test_charts_render_at_their_size(browser: Chromium, tmp_path: Path) -> None:
         "Where the tokens are: share of all message tokens, by role",
         "Tokens per message, by role (p5 to p95, median)",
         "Samples",
-        "Training tokens per epoch",
+        "Tokens per epoch (what one epoch reads)",
+        "Trained tokens per epoch (targets)",
         "Turns skipped (share of assistant turns)",
         "History kept per sample (share of earlier tokens)",
     ]
@@ -533,7 +680,8 @@ def test_charts_render_at_their_size(browser: Chromium, tmp_path: Path) -> None:
         assert chart["marks"] > 0, f"{chart['label']}: nothing drawn"
     sweep = {c["label"]: c["marks"] for c in charts}
     assert sweep["Samples"] == len(DEFAULT_WINDOWS)
-    assert sweep["Training tokens per epoch"] == 2 * len(DEFAULT_WINDOWS)
+    assert sweep["Tokens per epoch (what one epoch reads)"] == len(DEFAULT_WINDOWS)
+    assert sweep["Trained tokens per epoch (targets)"] == len(DEFAULT_WINDOWS)
     shot = tmp_path / "report.png"
     browser.screenshot(shot, height=2000)
     assert _png_size(shot) == (1280, 2000)

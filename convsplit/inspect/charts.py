@@ -18,7 +18,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from convsplit.inspect.labels import short, window_label
+from convsplit.inspect.labels import (
+    distinct_labels,
+    exact,
+    plural,
+    plural_word,
+    short,
+    window_label,
+)
 from convsplit.inspect.svg import (
     GRID,
     INK,
@@ -61,6 +68,7 @@ def line_chart(
     x_label: str = "max_tokens (log scale)",
     x_format: Callable[[int], str] = window_label,
     y_format: Callable[[float], str] = short,
+    point_format: Callable[[float], str] = exact,
     y_floor: float = 0.0,
     y_ceiling: float | None = None,
     width: int = 440,
@@ -69,7 +77,13 @@ def line_chart(
     """Lines over a log-scale x axis (one tick per x): how a number changes with the window.
 
     ``y_floor`` is the least the y axis reaches up to, so an all-zero line still has an
-    axis; ``y_ceiling`` caps it (100% for shares).
+    axis; ``y_ceiling`` caps it (100% for shares). A single line has its values printed at
+    its points: in ``y_format`` where that tells different values apart, else in
+    ``point_format``.
+
+    >>> svg = line_chart([512, 1024, 2048], [Series("samples", [1988, 2057, 2076])], title="S")
+    >>> [text for text in ("1,988", "2,057", "2,076", "2.1k") if f">{text}</text>" in svg]
+    ['1,988', '2,057', '2,076']
     """
     canvas = Canvas(width, height, title)
     canvas.text(10, 18, title, size=13, color=INK, weight="600")
@@ -114,14 +128,17 @@ def line_chart(
             canvas.parts.append(
                 f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2.2"{dash}/>'
             )
-        for px, py, x_value, v in points:
-            exact = f"{v:,}" if isinstance(v, int) else y_format(v)
+        # one line leaves room to print its values, each its own: "2.1k" at every point
+        # would hide how 2,057 samples become 2,076
+        labels = distinct_labels([v for *_, v in points], y_format, point_format)
+        for (px, py, x_value, v), text in zip(points, labels, strict=True):
+            tip = f"{v:,}" if isinstance(v, int) else y_format(v)
             canvas.mark(
                 f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.2" fill="{color}"',
-                f"{label} at {x_format(x_value)}: {exact}",
+                f"{label} at {x_format(x_value)}: {tip}",
             )
-            if len(series) == 1:  # one line leaves room to print its values
-                canvas.text(px, py - 7, y_format(v), anchor="middle", size=9, color=INK)
+            if len(series) == 1:
+                canvas.text(px, py - 7, text, anchor="middle", size=9, color=INK)
     return canvas.svg()
 
 
@@ -137,7 +154,7 @@ def histogram(
     counts: Mapping[int, int],
     *,
     title: str,
-    unit: str = "conversations",
+    unit: str = "conversation",
     x_label: str = "tokens (log scale)",
     markers: Sequence[tuple[int, str]] = (),
     width: int = 560,
@@ -147,11 +164,12 @@ def histogram(
 
     Token counts span orders of magnitude, so bins grow geometrically: a short and a long
     conversation both get a readable bar. ``markers`` (value, label) draw dashed lines,
-    e.g. the windows of the sweep, where they fall inside the axis.
+    e.g. the windows of the sweep, where they fall inside the axis. ``unit`` names one of
+    the things counted; tooltips count them ("1 conversation", "3 conversations").
 
     >>> svg = histogram({10: 3, 100: 1, 1000: 2}, title="Tokens per conversation")
-    >>> svg.count('class="mark"')
-    3
+    >>> svg.count('class="mark"'), "<title>80\u2013100 tokens: 1 conversation</title>" in svg
+    (3, True)
     """
     canvas = Canvas(width, height, title)
     canvas.text(10, 18, title, size=13, color=INK, weight="600")
@@ -181,11 +199,11 @@ def histogram(
             continue
         x0, x1 = x(edges[k]) + 0.5, x(edges[k + 1]) - 0.5
         low, high = math.ceil(edges[k]), math.ceil(edges[k + 1]) - 1
-        span = f"{low:,}" if high <= low else f"{low:,}\u2013{high:,}"
+        span = plural(low, "token") if high <= low else f"{low:,}\u2013{high:,} tokens"
         canvas.mark(
             f'<rect x="{x0:.1f}" y="{y(n):.1f}" width="{max(x1 - x0, 1):.1f}" '
             f'height="{bottom - y(n):.1f}" fill="{PALETTE[0]}"',
-            f"{span} tokens: {n:,} {unit}",
+            f"{span}: {plural(n, unit)}",
         )
     canvas.line(left, bottom, right, bottom)
     for tick in log_ticks(edges[0], edges[-1]):
@@ -196,7 +214,7 @@ def histogram(
             canvas.line(x(value), top, x(value), bottom, color=PALETTE[5], dash="4 3")
             canvas.text(x(value) + 3, top + 9, label, size=9, color=PALETTE[5])
     canvas.text((left + right) / 2, height - 6, x_label, anchor="middle", size=10)
-    canvas.text(14, (top + bottom) / 2, unit, anchor="middle", size=10,
+    canvas.text(14, (top + bottom) / 2, plural_word(2, unit), anchor="middle", size=10,
                 extra=f' transform="rotate(-90 14 {(top + bottom) / 2:.1f})"')  # fmt: skip
     return canvas.svg()
 
@@ -305,7 +323,7 @@ def share_bar(
         span = (right - left) * amount / total
         canvas.mark(
             f'<rect x="{cursor:.1f}" y="{top}" width="{span:.1f}" height="26" fill="{fill}"',
-            f"{label}: {amount:,} tokens ({amount / total:.1%})",
+            f"{label}: {plural(amount, 'token')} ({amount / total:.1%})",
         )
         if span > 70:
             canvas.text(cursor + span / 2, top + 17, f"{label} {amount / total:.0%}",

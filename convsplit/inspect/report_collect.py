@@ -53,7 +53,7 @@ class ReportData:
         records: records read; ``rejected`` of them did not parse as conversations.
         finding_counts: findings per (severity, code), most severe first.
         findings: the first ``max_listed`` findings of each (severity, code).
-        shown: the records those findings are about, by anchor.
+        shown: the records listed errors and warnings are about, by anchor.
         settings: the tokenizer, chat format, window and truncation, as text.
     """
 
@@ -117,7 +117,8 @@ def collect_report(
         budgets: the windows to compare (the sweep 512 to 128k when omitted).
         check_budget: also list conversations and turns over this budget as findings (no
             token-length findings without it: the sweep shows lengths for every window).
-        max_listed: findings listed (and records shown) per kind; all are counted.
+        max_listed: findings listed per kind (and the records of errors and warnings
+            shown); all are counted.
 
     Returns:
         The data :func:`~convsplit.inspect.report_render.render_report` draws.
@@ -189,8 +190,12 @@ class _Reading:
 class _Listing:
     """Counts every finding, keeps the first few of each kind and the records they name.
 
-    A record is kept whole only while its findings arrive, then cut down to what the page
-    shows, so memory does not grow with the size of the records.
+    A record is shown only for an error or a warning: notes (no system message, a near
+    duplicate) are often intended and can be found on most records of a file, so showing
+    theirs would make the page tens of thousands of pixels tall. A note is listed, and
+    linked where its record is shown anyway. A record is kept whole only while its findings
+    arrive, then cut down to what the page shows, so memory does not grow with the size of
+    the records.
     """
 
     def __init__(self, limit: int, counter: TokenCounter, chat_format: ChatFormat) -> None:
@@ -210,18 +215,19 @@ class _Listing:
             return
         listed.append(finding)
         anchor = record_anchor(file_index, finding.lineno)
-        if self.pending is not None and self.pending[0] == anchor:
-            self.pending[2].append(finding)
-            return
-        self.flush()
-        if record is not None and (record.path, record.lineno) == (finding.path, finding.lineno):
-            self.pending = (anchor, record, [finding])
+        if self.pending is None or self.pending[0] != anchor:
+            self.flush()
+            if record is None or (record.path, record.lineno) != (finding.path, finding.lineno):
+                return
+            self.pending = (anchor, record, [])
+        self.pending[2].append(finding)
 
     def flush(self) -> None:
         if self.pending is None:
             return
         anchor, record, found = self.pending
-        self.shown[anchor] = show_record(anchor, record, found, self.counter, self.chat_format)
+        if any(f.severity is not Severity.INFO for f in found):
+            self.shown[anchor] = show_record(anchor, record, found, self.counter, self.chat_format)
         self.pending = None
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from convsplit.inspect._html import e, table
-from convsplit.inspect.findings import FINDING_CODES, Severity
+from convsplit.inspect.findings import FINDING_CODES, Finding, Severity
 from convsplit.inspect.labels import plural
 from convsplit.inspect.report_collect import ReportData, record_anchor
 from convsplit.inspect.report_records import Gap, ShownMessage
@@ -45,41 +45,59 @@ def findings_section(data: ReportData) -> str:
     )
     names = display_names(data.files)
     index = {path: k for k, path in enumerate(data.files)}
-    groups = []
-    for (severity, code), listed in data.findings.items():
-        total = data.finding_counts[(severity, code)]
-        items = []
-        for finding in listed:
-            anchor = record_anchor(index[finding.path], finding.lineno)
-            where = f"{names[finding.path]}:{finding.lineno}"
-            link = (
-                f'<a href="#{anchor}" title="{e(finding.path)}">{e(where)}</a>'
-                if anchor in data.shown
-                else e(where)
-            )
-            at = "" if finding.message_index is None else f"{finding.message_index}"
-            items.append(f'<tr><td>{link}</td><td class="num">{at}</td>'
-                         f"<td>{e(finding.message)}</td></tr>")  # fmt: skip
-        more = (
-            f'<p class="muted">{total - len(listed):,} more not listed here; '
-            "<code>convsplit validate</code> prints them all.</p>"
-            if total > len(listed)
-            else ""
-        )
-        meaning = FINDING_CODES[code][1] if code in FINDING_CODES else ""
-        groups.append(
-            f'<details class="group" id="{group_anchor(severity, code)}"'
-            f"{'' if severity is Severity.INFO else ' open'}><summary>"
-            f'<span class="badge {severity.value}">{SEVERITY_WORDS[severity]}</span> '
-            f'<code>{e(code)}</code> <span class="muted">{e(meaning)} ({total:,})</span>'
-            '</summary><table class="findings"><thead><tr><th>record</th><th class="num">'
-            f"message</th><th>finding</th></tr></thead><tbody>{''.join(items)}</tbody></table>"
-            f"{more}</details>"
-        )
+    groups = [
+        _group(data, group, listed, names=names, index=index)
+        for group, listed in data.findings.items()
+    ]
     return (
         f'<section id="findings"><h2>Findings</h2>{overview}'
-        '<p class="muted">Notes are folded; click a kind to open it, a record to see it.</p>'
+        '<p class="muted">Notes are folded; click a kind to open it, a record to see it '
+        "(errors and warnings show theirs).</p>"
         f"{''.join(groups)}</section>"
+    )
+
+
+def _group(
+    data: ReportData,
+    group: tuple[Severity, str],
+    listed: Sequence[Finding],
+    *,
+    names: dict[str, str],
+    index: dict[str, int],
+) -> str:
+    """One kind of finding, folded under its name: its first findings, linked to records
+    shown; the message column only where some finding names a message."""
+    severity, code = group
+    total = data.finding_counts[group]
+    indexed = any(finding.message_index is not None for finding in listed)
+    items = []
+    for finding in listed:
+        anchor = record_anchor(index[finding.path], finding.lineno)
+        where = f"{names[finding.path]}:{finding.lineno}"
+        link = (
+            f'<a href="#{anchor}" title="{e(finding.path)}">{e(where)}</a>'
+            if anchor in data.shown
+            else e(where)
+        )
+        at = "" if finding.message_index is None else f"{finding.message_index}"
+        column = f'<td class="num">{at}</td>' if indexed else ""
+        items.append(f"<tr><td>{link}</td>{column}<td>{e(finding.message)}</td></tr>")
+    more = (
+        f'<p class="muted">{total - len(listed):,} more not listed here; '
+        "<code>convsplit validate</code> prints them all.</p>"
+        if total > len(listed)
+        else ""
+    )
+    meaning = FINDING_CODES[code][1] if code in FINDING_CODES else ""
+    heading = '<th class="num">message</th>' if indexed else ""
+    return (
+        f'<details class="group" id="{group_anchor(severity, code)}"'
+        f"{'' if severity is Severity.INFO else ' open'}><summary>"
+        f'<span class="badge {severity.value}">{SEVERITY_WORDS[severity]}</span> '
+        f'<code>{e(code)}</code> <span class="muted">{e(meaning)} ({total:,})</span>'
+        f'</summary><table class="findings"><thead><tr><th>record</th>{heading}'
+        f"<th>finding</th></tr></thead><tbody>{''.join(items)}</tbody></table>"
+        f"{more}</details>"
     )
 
 
@@ -99,8 +117,8 @@ def records_section(data: ReportData) -> str:
     if not data.shown:
         return ""
     parts = [
-        '<section id="records"><h2>Records</h2><p class="muted">The records the findings '
-        "above are about; long messages and long conversations are cut.</p>"
+        '<section id="records"><h2>Records</h2><p class="muted">The records the errors and '
+        "warnings above are about; long messages and long conversations are cut.</p>"
     ]
     for shown in data.shown.values():
         title = f"{shown.path}:{shown.lineno}"
@@ -129,7 +147,7 @@ def _row(row: ShownMessage | Gap) -> str:
     if isinstance(row, Gap):
         return (
             f'<div class="gap">\u2026 {plural(row.messages, "message")}, '
-            f"{row.tokens:,} tokens not shown \u2026</div>"
+            f"{plural(row.tokens, 'token')} not shown \u2026</div>"
         )
     cut = f'<span class="cut"> [\u2026 {row.cut:,} more characters]</span>' if row.cut else ""
     flagged = " flagged" if row.flagged else ""

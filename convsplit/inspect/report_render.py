@@ -29,11 +29,10 @@ from importlib.resources import files
 
 from convsplit import __version__
 from convsplit.inspect._html import e, table
-from convsplit.inspect.charts import Series, Spread, histogram, line_chart, share_bar, spread_chart
+from convsplit.inspect.charts import Spread, histogram, share_bar, spread_chart
 from convsplit.inspect.findings import Severity
 from convsplit.inspect.labels import (
     number,
-    percent,
     plural,
     plural_word,
     share,
@@ -42,6 +41,7 @@ from convsplit.inspect.labels import (
 )
 from convsplit.inspect.report_collect import ReportData
 from convsplit.inspect.report_findings import SEVERITY_WORDS, findings_section, records_section
+from convsplit.inspect.report_sweep import sweep_section
 from convsplit.inspect.stats import Distribution, TokenReport
 from convsplit.inspect.svg import ROLE_COLORS
 from convsplit.run.output import AtomicOutput
@@ -75,7 +75,7 @@ def render_report(data: ReportData, *, title: str = "convsplit report") -> str:
     sections = [
         _summary(data),
         _tokens_section(data),
-        _sweep_section(data),
+        sweep_section(data),
         findings_section(data),
         records_section(data),
     ]
@@ -245,101 +245,3 @@ def _distribution_row(label: str, d: Distribution) -> list[str]:
         f"{d.max:,}",
         number(d.mean),
     ]
-
-
-def _sweep_section(data: ReportData) -> str:
-    reports = data.reports
-    if not reports:
-        return ""
-    xs = [r.budget for r in reports]
-    reasons = sorted({reason for r in reports for reason in r.skipped})
-    shares = [_skipped(r) / r.turns if r.turns else 0.0 for r in reports]
-    skipped_series = [
-        Series(
-            reason,
-            [r.skipped.get(reason, 0) / r.turns if r.turns else 0.0 for r in reports],
-            dashed=len(reasons) > 1,
-        )
-        for reason in reasons
-    ]
-    if len(reasons) != 1:  # one reason's line is the total already
-        skipped_series.insert(0, Series("turns skipped", shares, color="#1f2328"))
-    charts = [
-        line_chart(
-            xs, [Series("samples", [r.samples for r in reports])], title="Samples", width=560
-        ),
-        line_chart(
-            xs,
-            [
-                Series("per epoch", [r.tokens_per_epoch for r in reports]),
-                Series("trained (targets)", [r.trained_tokens_per_epoch for r in reports]),
-            ],
-            title="Training tokens per epoch",
-            width=560,
-        ),
-        line_chart(
-            xs,
-            skipped_series,
-            title="Turns skipped (share of assistant turns)",
-            width=560,
-            y_format=percent,
-            y_floor=0.1,
-            y_ceiling=1.0,
-        ),
-        line_chart(
-            xs,
-            [
-                Series("mean", [_kept(r.history_kept.mean, r) for r in reports]),
-                Series("5th percentile", [_kept(r.history_kept.p5, r) for r in reports]),
-            ],
-            title="History kept per sample (share of earlier tokens)",
-            width=560,
-            y_format=percent,
-            y_floor=1.0,
-            y_ceiling=1.0,
-        ),
-    ]
-    rows = []
-    for r in reports:
-        skipped = _skipped(r)
-        rows.append(
-            [
-                window_label(r.budget),
-                f"{r.samples:,}",
-                f"{r.tokens_per_epoch:,}",
-                f"{r.trained_tokens_per_epoch:,}",
-                f"{r.amplification:.2f}x" if r.amplification is not None else "-",
-                f"{skipped:,} ({share(skipped / r.turns)})" if r.turns else f"{skipped:,}",
-                share(r.history_kept.mean / 1000) if r.history_kept.count else "-",
-                share(r.history_kept.p5 / 1000) if r.history_kept.count else "-",
-                f"{r.conversations_over_budget:,}",
-                e(", ".join(f"{n:,} {reason}" for reason, n in r.skipped.items())) or "-",
-            ]
-        )
-    header = ["max_tokens", "samples", "tokens/epoch", "trained/epoch", "amplification",
-              "turns skipped", "history kept, mean", "history kept, p5",
-              "conversations over budget", "skipped, by reason"]  # fmt: skip
-    numbers = table(
-        header,
-        rows,
-        caption="What a split at each max_tokens produces",
-        number_from=0,
-        number_to=9,
-        table_id="sweep-table",
-    )
-    grid = "".join(f"<figure>{chart}</figure>" for chart in charts)  # two per row at 1280
-    return (
-        '<section id="sweep"><h2>Window sweep</h2>'
-        '<p class="muted">Each window splits every conversation with the options above. '
-        "Tokens per epoch is what one epoch reads (and is billed); amplification compares it "
-        "with training each conversation once, cut to the same window.</p>"
-        f'<div class="grid">{grid}</div><div class="scroll">{numbers}</div></section>'
-    )
-
-
-def _skipped(report: TokenReport) -> int:
-    return sum(report.skipped.values())
-
-
-def _kept(thousandths: float, report: TokenReport) -> float | None:
-    return thousandths / 1000 if report.history_kept.count else None
