@@ -54,14 +54,11 @@ if _typing.TYPE_CHECKING:
         reader_names,
         writer_names,
     )
-    from convsplit.inspect.html_report import (
-        ReportData,
-        collect_report,
-        render_report,
-        write_report,
-    )
+    from convsplit.inspect.findings import Finding, Severity
+    from convsplit.inspect.report_collect import ReportData, collect_report
+    from convsplit.inspect.report_render import render_report, write_report
     from convsplit.inspect.stats import TokenReport, token_report
-    from convsplit.inspect.validation import Finding, Severity, validate_records
+    from convsplit.inspect.validation import validate_records
     from convsplit.messages import (
         ContentPart,
         Conversation,
@@ -160,12 +157,9 @@ _LAZY = {
         "register_window",
         "window_names",
     ),
-    "convsplit.inspect.html_report": (
-        "ReportData",
-        "collect_report",
-        "render_report",
-        "write_report",
-    ),
+    "convsplit.inspect.findings": ("Finding", "Severity"),
+    "convsplit.inspect.report_collect": ("ReportData", "collect_report"),
+    "convsplit.inspect.report_render": ("render_report", "write_report"),
     "convsplit.inspect.stats": (
         "TokenReport",
         "token_report",
@@ -174,11 +168,7 @@ _LAZY = {
         "hf_chat_format",
         "load_hf_tokenizer",
     ),
-    "convsplit.inspect.validation": (
-        "Finding",
-        "Severity",
-        "validate_records",
-    ),
+    "convsplit.inspect.validation": ("validate_records",),
 }
 _LAZY_HOME = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -22,7 +22,8 @@ def test_all_lists_exactly_the_public_names() -> None:
 def test_reports_and_validation_load_on_first_use_not_at_import() -> None:
     code = (
         "import sys, convsplit; "
-        "lazy = ('convsplit.inspect.html_report', 'convsplit.inspect.validation', 'convsplit.inspect.stats', "
+        "lazy = ('convsplit.inspect.report_collect', 'convsplit.inspect.report_render', "
+        "'convsplit.inspect.findings', 'convsplit.inspect.validation', 'convsplit.inspect.stats', "
         "'convsplit.tokens.huggingface'); "
         "print([m for m in lazy if m in sys.modules]); "
         "from convsplit import collect_report, validate_records; "
@@ -31,7 +32,7 @@ def test_reports_and_validation_load_on_first_use_not_at_import() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == [
         "[]",
-        "convsplit.inspect.html_report convsplit.inspect.stats",
+        "convsplit.inspect.report_collect convsplit.inspect.stats",
     ]
 
 
