@@ -25,6 +25,7 @@ from convsplit import (
     Budget,
     ChatFormatError,
     Conversation,
+    InvalidConversationError,
     Message,
     SplitSpec,
     TokenizerDataError,
@@ -280,7 +281,8 @@ def assert_exact(
             result = split_conversation(
                 conv, SplitSpec(budget=Budget(budget), tokenizer=fmt.counter, chat_format=fmt)
             )
-        except ChatFormatError as error:
+        except (ChatFormatError, InvalidConversationError) as error:
+            # A template's refusal of one conversation is that conversation's reject.
             refused.append(f"{conv.id}: {error}")
             continue
         for sample in result.samples:

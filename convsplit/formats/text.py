@@ -1,38 +1,52 @@
 """Text formats: a sample rendered with a chat template plus the spans to train, and
 legacy prompt/completion text.
 
-``text`` renders the sample with one of convsplit's templates (``chatml``, ``llama2``,
-``llama3``, ``plain``: the same renderings the token counts come from, so a sample's
-``total_tokens`` is the token count of its text) and marks the trained part of each
-target: from the end of its role header to the end of its closing marker (``<|im_end|>``,
-``<|eot_id|>``, ``</s>``). Offsets count characters (Unicode code points, as Python
-indexes strings), not bytes. ``layout="segments"`` writes axolotl's template-free
-``input_output`` form instead: ``{"segments": [{"label": bool, "text": ...}, ...]}``.
+``text`` renders each sample with the chat format that counted it, so a sample's
+``total_tokens`` is the token count of its text: built from a spec (:meth:`TextWriter.for_spec`,
+which every engine calls), the writer takes the spec's chat format; standalone, its
+``template`` option (``chatml`` by default). A built-in template (``chatml``, ``llama2``,
+``llama3``, ``plain``) renders from the same pieces the counts come from, and marks the
+trained part of each target from the end of its role header to the end of its closing marker
+(``<|im_end|>``, ``<|eot_id|>``, ``</s>``). A model's own template (``hf:``) renders exactly
+what ``apply_chat_template`` gives, and marks each target from the end of its generation
+prompt to the end of its rendering (see
+:meth:`~convsplit.tokens.huggingface.HFChatTemplate.render_trained`). ``openai`` only counts
+tokens and has no text: that combination is refused. Offsets count characters (Unicode code
+points, as Python indexes strings), not bytes. ``layout="segments"`` writes axolotl's
+template-free ``input_output`` form instead: ``{"segments": [{"label": bool, "text": ...}]}``.
 
-``prompt_completion`` writes OpenAI's legacy completion format, following the advice of
-its old data preparation tool: the prompt ends with a fixed separator, the completion
-starts with a space and ends with a fixed stop sequence. One target per sample; the
-context becomes a ``Role: text`` transcript (a lone user message stays bare text).
+``prompt_completion`` (OpenAI's legacy completion text) lives in
+:mod:`convsplit.formats.completions`; it is importable from here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from convsplit.errors import InvalidOptionError, UnsupportedSampleError
-from convsplit.formats.json_text import dumps, key
+from convsplit.errors import InvalidOptionError
+from convsplit.formats.completions import DEFAULT_LABELS, PromptCompletionWriter
+from convsplit.formats.json_text import dumps
 from convsplit.formats.protocols import SampleWriter
 from convsplit.messages import INSTRUCTION_ROLES, Message
 from convsplit.samples import Sample, SplitResult
 from convsplit.tokens.chat_formats import (
+    ChatFormat,
     OpenAIChat,
     Special,
     TemplateFormat,
     get_chat_format,
-    message_body,
 )
+
+__all__ = [
+    "DEFAULT_LABELS",
+    "PromptCompletionWriter",
+    "Rendered",
+    "TextWriter",
+    "TrainedRendering",
+    "render_message",
+]
 
 _SENTINEL = "\x00convsplit-body\x00"
 
@@ -84,6 +98,49 @@ def _render(pieces: Sequence[str | Special]) -> str:
     return "".join(p.text if isinstance(p, Special) else p for p in pieces)
 
 
+@runtime_checkable
+class TrainedRendering(Protocol):
+    """A chat format that renders whole samples itself, with the span each target trains
+    (:class:`~convsplit.tokens.huggingface.HFChatTemplate`: a model's own template)."""
+
+    @property
+    def name(self) -> str:
+        """The name it is registered under."""
+        ...
+
+    def render_trained(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[Mapping[str, Any]] | None,
+        targets: Sequence[int],
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """The sample's text and each target's trained ``[start, end)``."""
+        ...
+
+
+class _HasChatFormat(Protocol):
+    """What :meth:`TextWriter.for_spec` reads of a :class:`~convsplit.spec.SplitSpec`."""
+
+    @property
+    def chat_format(self) -> ChatFormat: ...
+
+
+_RENDERABLE = "chatml, llama2, llama3, plain, hf:<model folder> or a registered TemplateFormat"
+
+
+def _renderer(chat_format: ChatFormat) -> TemplateFormat | TrainedRendering:
+    """``chat_format`` as something that renders text, or a usage error saying why not."""
+    if isinstance(chat_format, TemplateFormat) and not isinstance(chat_format, OpenAIChat):
+        return chat_format
+    if isinstance(chat_format, TrainedRendering):
+        return chat_format
+    raise InvalidOptionError(
+        f"chat format {chat_format.name!r} only counts tokens and has no text rendering, so "
+        f"text output could not have the counted length; choose a chat format that renders "
+        f"text: {_RENDERABLE}"
+    )
+
+
 def _template(name: str) -> TemplateFormat:
     chat_format = get_chat_format(name)
     if not isinstance(chat_format, TemplateFormat) or isinstance(chat_format, OpenAIChat):
@@ -100,9 +157,16 @@ class TextWriter(SampleWriter):
 
     Args:
         template: a registered template chat format (``chatml``, ``llama2``, ``llama3``,
-            ``plain``).
+            ``plain``) for a writer used on its own (``chatml`` when neither it nor
+            ``chat_format`` is given); through a spec, it must name the spec's chat format.
+            Afterwards, the name of the format it renders with.
         layout: ``"spans"`` writes ``{"text": ..., "spans": [[start, end], ...]}``;
             ``"segments"`` writes axolotl's ``{"segments": [{"label", "text"}...]}``.
+        chat_format: the chat format to render with (one that renders text: a template
+            format or a model's own template); :meth:`for_spec` sets it.
+
+    Raises:
+        InvalidOptionError: an unknown layout, or a chat format without a text rendering.
 
     >>> from convsplit import Budget, SplitSpec, split_conversation
     >>> from convsplit.formats.openai import read_openai
@@ -113,11 +177,24 @@ class TextWriter(SampleWriter):
     {"text":"<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\nHello<|im_end|>\\n","spans":[[52,67]]}
     """
 
-    template: str = "chatml"
+    template: str | None = None
     layout: Literal["spans", "segments"] = "spans"
+    chat_format: ChatFormat | None = None
 
     def __post_init__(self) -> None:
-        _template(self.template)
+        # Whether the template was chosen, not defaulted: for_spec refuses only a chosen one.
+        object.__setattr__(self, "_chosen_template", self.template is not None)
+        if self.chat_format is not None:
+            _renderer(self.chat_format)
+            if self.template is None:
+                object.__setattr__(self, "template", self.chat_format.name)
+            elif self.template != self.chat_format.name:
+                raise InvalidOptionError(
+                    f"template {self.template!r} and chat_format {self.chat_format.name!r} "
+                    "differ; give one of them"
+                )
+        else:
+            object.__setattr__(self, "template", _template(self.template or "chatml").name)
         if self.layout not in ("spans", "segments"):
             raise InvalidOptionError(f"layout must be 'spans' or 'segments'; got {self.layout!r}")
 
@@ -125,13 +202,61 @@ class TextWriter(SampleWriter):
     def name(self) -> str:
         return "text"
 
+    def for_spec(self, spec: _HasChatFormat) -> TextWriter:
+        """This writer rendering with ``spec``'s chat format: the one its counts come from.
+
+        Raises:
+            InvalidOptionError: the spec's chat format has no text rendering (``openai``),
+                or this writer's ``template`` is another one.
+
+        >>> from convsplit import SplitSpec
+        >>> TextWriter().for_spec(SplitSpec(chat_format="llama3")).chat_format.name
+        'llama3'
+        >>> TextWriter(template="llama3").for_spec(SplitSpec(chat_format="chatml"))
+        Traceback (most recent call last):
+        ...
+        convsplit.errors.InvalidOptionError: the text writer's template 'llama3' is not the \
+chat format 'chatml' the tokens are counted with; drop the template option and choose the \
+chat format instead (chat_format='llama3', --chat-format llama3)
+        """
+        chosen = spec.chat_format
+        if getattr(self, "_chosen_template", True) and self.template != chosen.name:
+            raise InvalidOptionError(
+                f"the text writer's template {self.template!r} is not the chat format "
+                f"{chosen.name!r} the tokens are counted with; drop the template option and "
+                f"choose the chat format instead (chat_format={self.template!r}, "
+                f"--chat-format {self.template})"
+            )
+        return replace(self, template=None, chat_format=chosen)
+
+    def _format(self) -> TemplateFormat | TrainedRendering:
+        if self.chat_format is not None:
+            return _renderer(self.chat_format)
+        return _template(self.template or "chatml")
+
     def lines(self, result: SplitResult) -> Iterator[bytes]:
-        """One JSON line per sample; each distinct message is rendered once per result."""
-        template = _template(self.template)
+        """One JSON line per sample; each distinct message is rendered once per result
+        (with a built-in template; a model's own template renders each sample whole)."""
+        chat_format = self._format()
+        if isinstance(chat_format, TemplateFormat):
+            runs_of = self._piece_runs(chat_format)
+        else:
+            runs_of = _whole_runs(chat_format)
+        for sample in result.samples:
+            runs, spans = runs_of(sample)
+            if self.layout == "spans":
+                text_bytes = b"".join(run for _, run in runs)
+                yield b'{"text":"' + text_bytes + b'","spans":' + dumps(spans) + b"}\n"
+            else:
+                yield b'{"segments":' + _segments_json(runs) + b"}\n"
+
+    def _piece_runs(self, template: TemplateFormat) -> _RunsOf:
+        """A built-in template's runs per sample, each distinct message rendered once."""
         cache: dict[tuple[int, bool], tuple[Rendered, bytes, bytes, bytes]] = {}
         starts: dict[int, str] = {}
         end_text = _render(template.end())
-        for sample in result.samples:
+
+        def runs_of(sample: Sample) -> tuple[list[tuple[bool, bytes]], list[list[int]]]:
             start_text = starts.get(id(sample.tools))
             if start_text is None:
                 start_text = starts[id(sample.tools)] = _render(template.start(sample.tools))
@@ -163,11 +288,28 @@ class TextWriter(SampleWriter):
                 offset += len(rendered.text)
                 previous = message
             runs.append((False, _escaped(end_text)))
-            if self.layout == "spans":
-                text_bytes = b"".join(run for _, run in runs)
-                yield b'{"text":"' + text_bytes + b'","spans":' + dumps(spans) + b"}\n"
-            else:
-                yield b'{"segments":' + _segments_json(runs) + b"}\n"
+            return runs, spans
+
+        return runs_of
+
+
+_RunsOf = Callable[[Sample], tuple[list[tuple[bool, bytes]], list[list[int]]]]
+
+
+def _whole_runs(chat_format: TrainedRendering) -> _RunsOf:
+    """A format that renders whole samples: its text cut at the spans it reports."""
+
+    def runs_of(sample: Sample) -> tuple[list[tuple[bool, bytes]], list[list[int]]]:
+        text, spans = chat_format.render_trained(sample.messages, sample.tools, sample.targets)
+        runs: list[tuple[bool, bytes]] = []
+        offset = 0
+        for start, end in spans:
+            runs += [(False, _escaped(text[offset:start])), (True, _escaped(text[start:end]))]
+            offset = end
+        runs.append((False, _escaped(text[offset:])))
+        return runs, [[start, end] for start, end in spans]
+
+    return runs_of
 
 
 def _escaped(text: str) -> bytes:
@@ -190,87 +332,3 @@ def _segments_json(runs: list[tuple[bool, bytes]]) -> bytes:
         for label, parts in merged
     ]
     return b"[" + b",".join(items) + b"]"
-
-
-#: Transcript labels of the legacy prompt/completion writer.
-DEFAULT_LABELS: Mapping[str, str] = {
-    "system": "System",
-    "developer": "Developer",
-    "user": "User",
-    "assistant": "Assistant",
-    "tool": "Tool",
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class PromptCompletionWriter(SampleWriter):
-    """Samples as legacy ``{"prompt": ..., "completion": ...}`` text pairs.
-
-    Args:
-        separator: ends every prompt, so the model knows where the completion begins.
-        completion_prefix: starts every completion (a space, for the old tokenizers).
-        stop: ends every completion; pass it as the stop sequence at inference.
-        labels: the transcript label of each role.
-        turn_separator: between transcript lines.
-
-    >>> from convsplit import Budget, SplitSpec, split_conversation
-    >>> from convsplit.formats.openai import read_openai
-    >>> conv = read_openai({"messages": [
-    ...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
-    >>> line = next(PromptCompletionWriter().lines(split_conversation(conv, SplitSpec(Budget(50)))))
-    >>> print(line.decode(), end="")
-    {"prompt":"Hi\\n\\n###\\n\\n","completion":" Hello END"}
-    """
-
-    separator: str = "\n\n###\n\n"
-    completion_prefix: str = " "
-    stop: str = " END"
-    labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
-    turn_separator: str = "\n"
-
-    def __post_init__(self) -> None:
-        if set(DEFAULT_LABELS) - set(self.labels):
-            object.__setattr__(self, "labels", {**DEFAULT_LABELS, **self.labels})
-
-    @property
-    def name(self) -> str:
-        return "prompt_completion"
-
-    def lines(self, result: SplitResult) -> Iterator[bytes]:
-        """One JSON line per sample; each context line is rendered once per result."""
-        cache: dict[int, bytes] = {}
-        separator = _escaped(self.turn_separator)
-        end = _escaped(self.separator) + b'","completion":'
-        prompt_key = b"{" + key("prompt") + b':"'
-        for sample in result.samples:
-            target = self._target(sample)
-            context = sample.messages[:target]
-            if len(context) == 1 and context[0].role == "user":
-                prompt = _escaped(_body(context[0]))
-            else:
-                fragments = []
-                for message in context:
-                    fragment = cache.get(id(message))
-                    if fragment is None:
-                        fragment = cache[id(message)] = _escaped(self._line(message))
-                    fragments.append(fragment)
-                prompt = separator.join(fragments)
-            completion = self.completion_prefix + _body(sample.messages[target]) + self.stop
-            yield prompt_key + prompt + end + dumps(completion) + b"}\n"
-
-    def _target(self, sample: Sample) -> int:
-        if len(sample.targets) != 1:
-            raise UnsupportedSampleError(
-                f"conversation {sample.conversation_id or f'#{sample.conversation_index}'}: "
-                f"a sample with {len(sample.targets)} targets cannot be written as one "
-                "prompt/completion pair (use a one-target window)"
-            )
-        return sample.targets[0]
-
-    def _line(self, message: Message) -> str:
-        return f"{self.labels[message.role]}: {_body(message)}"
-
-
-def _body(message: Message) -> str:
-    """A message's text and tool calls; reasoning is never shown in completion data."""
-    return message_body(message.without_reasoning())

@@ -12,6 +12,11 @@ cost is the difference in tokens. Each measurement is checked on the message's o
 
 What breaks either raises :class:`~convsplit.errors.ChatFormatError` naming the message and
 the reason, instead of miscounting.
+
+:func:`message_form` finds, once per template, the form it takes messages in (tool-call
+arguments as objects or strings, content as a string or text parts): the first form whose
+rendering shows a probe's text and arguments, so that a template is never refused, nor shown
+empty content, for convsplit's conversion alone.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from convsplit.errors import ChatFormatError
 from convsplit.messages import INSTRUCTION_ROLES
-from convsplit.tokens.templates import HFMessage
+from convsplit.tokens.templates import DEFAULT_FORM, HFMessage, MessageForm, reshaped
 
 if TYPE_CHECKING:
     from convsplit.tokens._hf_counter import HFTokenizerCounter
@@ -53,8 +58,49 @@ _EDGE_USERS: tuple[HFMessage, ...] = (
     _U2,
     {"role": "user", "content": "(Optional) 42 apples?"},
 )
+# Text no template adds of its own, to see whether a rendering shows a message's content.
+_SHOWN = "Zebra quartz 7Q"
+_FORM_USER: HFMessage = {"role": "user", "content": _SHOWN}
+_FORM_CALL: HFMessage = {
+    "role": "assistant",
+    "content": "",
+    "tool_calls": [
+        {"type": "function", "id": "call_7q",
+         "function": {"name": "look_up", "arguments": {"query": _SHOWN}}},
+    ],
+}  # fmt: skip
 _PROBES = frozenset(id(m) for m in (_S1, _S2, _U1, _U2, _A1, *_EDGE_SYSTEMS, *_EDGE_USERS))
 _FIRST: Probe = ()
+
+
+def message_form(render: Render) -> MessageForm:
+    """The form ``render`` (a template's rendering) takes messages in.
+
+    Content: a string, unless the template shows a string's text nowhere but a text part's
+    (it iterates over ``content``). Arguments: objects, unless the template refuses them or
+    does not show their values but takes the JSON string (it concatenates ``arguments``).
+    Where no form shows the probe, the default stays, and the template's own error or
+    rendering is met on real messages as before.
+    """
+    content: MessageForm = DEFAULT_FORM
+    if not _shows(render, [_FORM_USER], DEFAULT_FORM):
+        parts = MessageForm(content="parts")
+        if _shows(render, [_FORM_USER], parts):
+            content = parts
+    call = [_FORM_USER, _FORM_CALL]
+    if _shows(render, call, content):
+        return content
+    as_string = MessageForm(arguments="string", content=content.content)
+    return as_string if _shows(render, call, as_string) else content
+
+
+def _shows(render: Render, messages: Sequence[HFMessage], form: MessageForm) -> bool:
+    """Whether ``messages`` rendered in ``form`` show the probe text once per message."""
+    try:
+        text = render([reshaped(m, form) for m in messages], None)
+    except ChatFormatError:
+        return False
+    return text.count(_SHOWN) >= len(messages)
 
 
 class Prober:
@@ -64,15 +110,30 @@ class Prober:
         name: the format's name, for error messages.
         counter: the tokenizer the template's renderings are counted with.
         render: ``render(messages, tools, *, subject="")``, the template's rendering.
+        form: the form the template takes messages in; probes are put in it.
     """
 
-    def __init__(self, name: str, counter: HFTokenizerCounter, render: Render) -> None:
+    def __init__(
+        self,
+        name: str,
+        counter: HFTokenizerCounter,
+        render: Render,
+        form: MessageForm = DEFAULT_FORM,
+    ) -> None:
         self.name = name
         self.counter = counter
-        self.render = render
+        self._render = render
+        self.form = form
         self._lock = threading.Lock()
         self._fixed: int | None = None
         self._contexts: dict[str, tuple[str, list[int]]] = {}
+
+    def render(
+        self, messages: Sequence[HFMessage], tools: ToolSchemas | None, *, subject: str = ""
+    ) -> str:
+        """The template's rendering of ``messages`` (probes put in the template's form)."""
+        shaped = [reshaped(m, self.form) for m in messages]
+        return self._render(shaped, tools, subject=subject)
 
     def _tokens(
         self, messages: Sequence[HFMessage], tools: ToolSchemas | None = None, *, subject: str = ""
@@ -116,7 +177,10 @@ class Prober:
         if id(message) in _PROBES:
             return f"probe {message['role']} {where} ({message['content']!r})"
         calls = [call["function"]["name"] for call in message.get("tool_calls") or ()]
-        shown = str(message.get("content") or "")[:40]
+        content = message.get("content") or ""
+        if isinstance(content, list):  # text parts
+            content = "".join(str(part.get("text") or "") for part in content)
+        shown = str(content)[:40]
         what = f"{shown!r}" if shown or not calls else f"calling {', '.join(calls)}"
         return f"{message['role']} {where} ({what})"
 

@@ -20,10 +20,16 @@ from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import Sample
 from convsplit.tokens._hf_counter import HFTokenizerCounter, load_hf_tokenizer
 from convsplit.tokens._hf_files import load_chat_template
-from convsplit.tokens._hf_probes import Prober
+from convsplit.tokens._hf_probes import Prober, message_form
 from convsplit.tokens.chat_formats import get_chat_format, is_registered
 from convsplit.tokens.counters import TokenCounter
-from convsplit.tokens.templates import HFMessage, compile_template, template_view, to_hf_messages
+from convsplit.tokens.templates import (
+    HFMessage,
+    MessageForm,
+    compile_template,
+    template_view,
+    to_hf_messages,
+)
 
 ToolSchemas = Sequence[Mapping[str, Any]]
 
@@ -71,7 +77,9 @@ class HFChatTemplate:
         self._compiled = compile_template(template)
         self._lock = threading.Lock()
         self._tool_costs: dict[str, int] = {}
-        self._prober = Prober(self.name, counter, self._render)
+        #: How the template takes messages (arguments, content), found by probing it once.
+        self.form: MessageForm = message_form(self._render)
+        self._prober = Prober(self.name, counter, self._render, self.form)
         self._costs = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_cost)
 
     # -- rendering ---------------------------------------------------------------------------
@@ -82,21 +90,69 @@ class HFChatTemplate:
         Raises:
             ChatFormatError: the template rejects the messages (its own error message).
         """
-        return self._render(to_hf_messages(messages), tools)
+        return self._render(self.hf_messages(messages), tools)
+
+    def hf_messages(self, messages: Sequence[Message]) -> list[HFMessage]:
+        """``messages`` as this template takes them (see :attr:`form`): what a row written
+        for ``apply_chat_template`` with this template should hold."""
+        return to_hf_messages(messages, self.form)
 
     def count_sample(self, messages: Sequence[Message], tools: ToolSchemas | None = None) -> int:
         """Tokens of the whole rendered sample, as ``len(apply_chat_template(messages))``."""
         return self.counter.count_rendered(self.render(messages, tools))
 
+    def render_trained(
+        self, messages: Sequence[Message], tools: ToolSchemas | None, targets: Sequence[int]
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """The sample as :meth:`render` gives it, and the part of it each target trains.
+
+        A target's part starts where the template's generation prompt for it ends (its role
+        header), else where its rendering starts, and ends where its rendering ends, less
+        the whitespace the template puts between turns: the span TRL's assistant masks and
+        ``{% generation %}`` tags cover.
+
+        Raises:
+            ChatFormatError: the template rejects the messages, or renders the messages
+                before a target differently once the target follows.
+        """
+        hf = self.hf_messages(messages)
+        text = self._render(hf, tools)
+        spans: list[tuple[int, int]] = []
+        for target in targets:
+            head = hf[:target]
+            upto = self._render(hf[: target + 1], tools)
+            before = self._render(head, tools) if head else ""
+            if not (text.startswith(upto) and upto.startswith(before)):
+                raise ChatFormatError(
+                    f"chat template {self.name!r} renders the messages before target "
+                    f"{target} differently once it follows: it is not prefix-stable there"
+                )
+            start = len(before)
+            if head:
+                try:
+                    prompt = self._render(head, tools, add_generation_prompt=True)
+                except ChatFormatError:
+                    prompt = before
+                if upto.startswith(prompt):
+                    start = len(prompt)
+            end = max(start, len(upto.rstrip()))
+            spans.append((start, end))
+        return text, spans
+
     def _render(
-        self, messages: Sequence[HFMessage], tools: ToolSchemas | None, *, subject: str = ""
+        self,
+        messages: Sequence[HFMessage],
+        tools: ToolSchemas | None,
+        *,
+        subject: str = "",
+        add_generation_prompt: bool = False,
     ) -> str:
         try:
             rendered: str = self._compiled.render(
                 messages=template_view(messages),
                 tools=[dict(tool) for tool in tools] if tools else None,
                 documents=None,
-                add_generation_prompt=False,
+                add_generation_prompt=add_generation_prompt,
                 **self.template_kwargs,
             )
         except Exception as error:  # a template's errors are whatever its Jinja code raises
@@ -141,7 +197,7 @@ class HFChatTemplate:
                 depends on neighbours beyond ``after_instruction``, or the template rejects it.
         """
         self._check_counter(counter)
-        (hf,) = to_hf_messages([message])
+        (hf,) = self.hf_messages([message])
         key = json.dumps(hf, ensure_ascii=False)
         return self._costs(key, after_instruction)
 
@@ -183,11 +239,11 @@ class HFChatTemplate:
         """
         messages = conversation.messages
         tools = conversation.tools
-        full = self._render(to_hf_messages(messages), tools)
+        full = self._render(self.hf_messages(messages), tools)
         for end in range(1, len(messages) + 1):
             if messages[end - 1].role != "assistant":
                 continue
-            prefix = self._render(to_hf_messages(messages[:end]), tools)
+            prefix = self._render(self.hf_messages(messages[:end]), tools)
             if not full.startswith(prefix):
                 raise ChatFormatError(
                     f"conversation {conversation.id or '?'}: chat template {self.name!r} renders "

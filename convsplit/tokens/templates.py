@@ -9,8 +9,11 @@ controls, a ``tojson`` that keeps non-ASCII text and takes ``indent``/``separato
 underscore attributes, and the ``{% generation %}`` tag. Messages are shown to the template
 as transformers shows them: ``None`` fields dropped and reasoning aliased to
 ``reasoning_content`` and ``thinking``. :func:`to_hf_messages` turns convsplit's messages
-into the dictionaries ``apply_chat_template`` takes. ``tests/test_huggingface.py`` compares
-renderings with transformers' own where it is installed.
+into the dictionaries ``apply_chat_template`` takes, in the :class:`MessageForm` a template
+reads: tool-call arguments as objects (Llama, Qwen) or JSON strings (DeepSeek), content as a
+string or as a list of text parts (MiniMax-Text-01, vision templates).
+``tests/test_huggingface.py`` compares renderings with transformers' own where it is
+installed.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from convsplit.extras import require
 from convsplit.messages import Message
@@ -139,23 +143,42 @@ def template_view(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
-def to_hf_messages(messages: Sequence[Message]) -> list[HFMessage]:
-    """Messages as ``apply_chat_template`` takes them: content as text, arguments as objects.
+@dataclass(frozen=True)
+class MessageForm:
+    """How a template takes messages: tool-call ``arguments`` as JSON ``"object"`` or as the
+    JSON ``"string"``, ``content`` as ``"string"`` or as a list of text ``"parts"``."""
 
-    Tool-call arguments that are a JSON object are passed parsed (templates such as Llama's
-    ``tojson`` them); reasoning is passed as ``reasoning_content``; empty fields are left out.
+    arguments: Literal["object", "string"] = "object"
+    content: Literal["string", "parts"] = "string"
+
+
+#: What most templates read: arguments as objects (they ``tojson`` them), content as text.
+DEFAULT_FORM = MessageForm()
+
+
+def to_hf_messages(
+    messages: Sequence[Message], form: MessageForm = DEFAULT_FORM
+) -> list[HFMessage]:
+    """Messages as ``apply_chat_template`` takes them, in ``form``.
+
+    With ``arguments="object"``, arguments that are a JSON object are passed parsed; with
+    ``"string"``, as written. With ``content="parts"``, content is one text part
+    (``[{"type": "text", "text": ...}]``). Reasoning is passed as ``reasoning_content``;
+    empty fields are left out.
 
     >>> to_hf_messages([Message(role="user", content="Hi")])
     [{'role': 'user', 'content': 'Hi'}]
+    >>> to_hf_messages([Message(role="user", content="Hi")], MessageForm(content="parts"))
+    [{'role': 'user', 'content': [{'type': 'text', 'text': 'Hi'}]}]
     """
     out: list[HFMessage] = []
     for message in messages:
-        item: HFMessage = {"role": message.role, "content": message.text}
+        item: HFMessage = {"role": message.role, "content": _content(message.text, form)}
         if message.name is not None:
             item["name"] = message.name
         if message.tool_calls:
             item["tool_calls"] = [
-                _hf_tool_call(call.id, call.function.name, call.function.arguments)
+                _hf_tool_call(call.id, call.function.name, call.function.arguments, form)
                 for call in message.tool_calls
             ]
         if message.tool_call_id is not None:
@@ -166,14 +189,48 @@ def to_hf_messages(messages: Sequence[Message]) -> list[HFMessage]:
     return out
 
 
-def _hf_tool_call(call_id: str | None, name: str, arguments: str) -> dict[str, Any]:
+def reshaped(message: HFMessage, form: MessageForm) -> HFMessage:
+    """An ``apply_chat_template`` message (one written by hand, a probe) put in ``form``;
+    one already in it is returned as is.
+
+    >>> reshaped({"role": "user", "content": "Hi"}, MessageForm(content="parts"))
+    {'role': 'user', 'content': [{'type': 'text', 'text': 'Hi'}]}
+    """
+    if form == DEFAULT_FORM:
+        return message
+    out = dict(message)
+    content = out.get("content")
+    if isinstance(content, str):
+        out["content"] = _content(content, form)
+    calls = out.get("tool_calls")
+    if calls and form.arguments == "string":
+        out["tool_calls"] = [_string_arguments(call) for call in calls]
+    return out
+
+
+def _content(text: str, form: MessageForm) -> str | list[dict[str, str]]:
+    return [{"type": "text", "text": text}] if form.content == "parts" else text
+
+
+def _string_arguments(call: Mapping[str, Any]) -> dict[str, Any]:
+    function = dict(call.get("function") or {})
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str):
+        function["arguments"] = json.dumps(arguments, ensure_ascii=False)
+    return {**call, "function": function}
+
+
+def _hf_tool_call(
+    call_id: str | None, name: str, arguments: str, form: MessageForm = DEFAULT_FORM
+) -> dict[str, Any]:
     parsed: Any = arguments
-    try:
-        decoded = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
-        decoded = None
-    if isinstance(decoded, dict):
-        parsed = decoded
+    if form.arguments == "object":
+        try:
+            decoded = json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            parsed = decoded
     call: dict[str, Any] = {"type": "function", "function": {"name": name, "arguments": parsed}}
     if call_id is not None:
         call["id"] = call_id
