@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from convsplit.budget import Budget
 from convsplit.core.layout import Block, Layout
-from convsplit.core.windows import Request
+from convsplit.core.windows import Registered, Request, StrategyOption
 from convsplit.errors import UnknownNameError
 from convsplit.messages import Message
 
@@ -214,21 +214,40 @@ def _most_that_fits(
 
 
 TruncationFactory = Callable[..., TruncationStrategy]
-_TRUNCATIONS: dict[str, TruncationFactory] = {
-    "drop-oldest": DropOldest,
-    "middle-out": MiddleOut,
-    "truncate-content": TruncateContent,
+_TRUNCATIONS: dict[str, Registered] = {
+    "drop-oldest": Registered(DropOldest),
+    "middle-out": Registered(MiddleOut),
+    "truncate-content": Registered(TruncateContent),
 }
 
 
-def register_truncation(name: str, factory: TruncationFactory) -> None:
-    """Make ``get_truncation(name, **options)`` return ``factory(**options)``."""
-    _TRUNCATIONS[name] = factory
+def register_truncation(
+    name: str, factory: TruncationFactory, *, options: Sequence[StrategyOption] = ()
+) -> None:
+    """Make ``get_truncation(name, **options)`` return ``factory(**options)``.
+
+    ``options`` are the keyword arguments ``factory`` takes that the command line offers as
+    flags (``--truncation NAME --OPTION VALUE``); without them the command line builds it
+    with no arguments.
+    """
+    _TRUNCATIONS[name] = Registered(factory, tuple(options))
 
 
 def truncation_names() -> tuple[str, ...]:
     """The registered truncation names, sorted."""
     return tuple(sorted(_TRUNCATIONS))
+
+
+def truncation_options(name: str) -> tuple[StrategyOption, ...]:
+    """The options the truncation strategy registered as ``name`` declares.
+
+    >>> truncation_options("drop-oldest")
+    ()
+
+    Raises:
+        UnknownNameError: listing the known names.
+    """
+    return _registered(name).options
 
 
 def get_truncation(name: str, **options: Any) -> TruncationStrategy:
@@ -240,8 +259,12 @@ def get_truncation(name: str, **options: Any) -> TruncationStrategy:
     Raises:
         UnknownNameError: listing the known names.
     """
+    truncation: TruncationStrategy = _registered(name).factory(**options)
+    return truncation
+
+
+def _registered(name: str) -> Registered:
     try:
-        factory = _TRUNCATIONS[name]
+        return _TRUNCATIONS[name]
     except KeyError:
         raise UnknownNameError("truncation", name, _TRUNCATIONS) from None
-    return factory(**options)

@@ -1,0 +1,182 @@
+"""What each command does: read the options, call the library, print what it returns.
+
+Each command is the public function of the same name, given the
+:class:`~convsplit.spec.SplitSpec` its options stand for; it returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict
+
+from convsplit.cli_messages import EXIT_OK, EXIT_REJECTED, UsageError, warnings
+from convsplit.cli_options import budget, split_spec
+from convsplit.errors import InvalidConversationError
+from convsplit.formats import Record, read_records
+from convsplit.messages import Conversation
+from convsplit.run.inputs import expand_inputs
+from convsplit.run.output import AtomicOutput, check_targets
+from convsplit.run.pipeline import split_files
+from convsplit.run.progress import Progress
+from convsplit.run.report import Report
+from convsplit.spec import SplitSpec
+from convsplit.terminal import visible
+
+
+def split(args: argparse.Namespace) -> int:
+    """``convsplit split``: :func:`~convsplit.run.pipeline.split_files` (or the Dask engine)."""
+    spec = split_spec(args)
+    if args.scheduler is not None and args.engine != "dask":
+        raise UsageError("--scheduler goes with --engine dask")
+    if args.engine == "dask" and args.output.endswith(".gz"):
+        raise UsageError("--engine dask writes a folder of uncompressed part files; drop .gz")
+    targets = {"-o": args.output, "--rejects": args.rejects, "--report": args.report}
+    folders = {"-o": targets.pop("-o")} if args.engine == "dask" else None
+    check_targets(targets, expand_inputs(args.inputs), folders=folders)
+    # The report file is opened first: a folder that is not there fails before any work.
+    with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
+        progress = Progress(_total_size(args.inputs))
+        try:
+            if args.engine == "dask":
+                from convsplit.integrations.dask import split_files_dask  # noqa: PLC0415 (imported when used: startup)
+
+                report = split_files_dask(
+                    args.inputs,
+                    args.output,
+                    spec,
+                    scheduler=args.scheduler,
+                    rejects=args.rejects,
+                    n_workers=args.jobs if args.jobs > 1 else None,
+                    strict=args.strict,
+                    progress=progress,
+                )
+            else:
+                report = split_files(
+                    args.inputs,
+                    args.output,
+                    spec,
+                    rejects=args.rejects,
+                    jobs=args.jobs,
+                    strict=args.strict,
+                    progress=progress,
+                )
+        finally:
+            progress.close()
+        _finish(report, report_out, args)
+    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def _records(inputs: Sequence[str], spec: SplitSpec) -> Iterator[Record]:
+    for path in expand_inputs(inputs):
+        yield from read_records(
+            path,
+            input_format=spec.input_format,
+            role_map=spec.role_map,
+            max_record_bytes=spec.max_record_bytes,
+        )
+
+
+def stats(args: argparse.Namespace) -> int:
+    """``convsplit stats``: :func:`~convsplit.inspect.stats.token_reports`, printed."""
+    from convsplit.inspect.stats import token_reports  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.summaries import format_reports  # noqa: PLC0415 (imported when used: startup)
+
+    budgets = args.max_tokens or [4096]
+    spec = split_spec(args, budgets[0])
+    rejected = 0
+
+    def conversations() -> Iterator[Conversation]:
+        nonlocal rejected
+        for record in _records(args.inputs, spec):
+            if record.conversation is None:
+                rejected += 1
+            else:
+                yield record.conversation
+
+    reports = token_reports(conversations(), spec, budgets=[budget(args, b) for b in budgets])
+    if args.json:
+        print(json.dumps([asdict(r) for r in reports], indent=2))
+    else:
+        print(format_reports(reports, price=args.price, rejected=rejected))
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def validate(args: argparse.Namespace) -> int:
+    """``convsplit validate``: :func:`~convsplit.inspect.validation.validate_records`."""
+    from convsplit.inspect.summaries import format_findings  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.validation import validate_records  # noqa: PLC0415 (imported when used: startup)
+
+    spec = split_spec(args, args.max_tokens)
+    findings = validate_records(
+        _records(args.inputs, spec), spec, check_tokens=args.max_tokens is not None
+    )
+    text, clean = format_findings(findings)
+    print(text)
+    return EXIT_OK if clean else EXIT_REJECTED
+
+
+def show(args: argparse.Namespace) -> int:
+    """``convsplit show``: :func:`~convsplit.inspect.show.show_conversation` of one."""
+    from convsplit.inspect.show import View, show_conversation  # noqa: PLC0415 (imported when used: startup)
+
+    spec = split_spec(args)
+    wanted: str = args.conversation
+    records = read_records(
+        args.input,
+        input_format=spec.input_format,
+        role_map=spec.role_map,
+        max_record_bytes=spec.max_record_bytes,
+    )
+    for index, record in enumerate(records):
+        conversation = record.conversation
+        matches = str(index) == wanted or (conversation is not None and conversation.id == wanted)
+        if not matches:
+            continue
+        if conversation is None:
+            raise record.error or InvalidConversationError("unreadable record")
+        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+        width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+        view = View(color=color, width=width, sample=args.sample)
+        print(show_conversation(conversation, spec, view=view, index=index))
+        return EXIT_OK
+    raise UsageError(f"{args.input} has no conversation {wanted!r}")
+
+
+def report(args: argparse.Namespace) -> int:
+    """``convsplit report``: one HTML page of the inputs (``collect_report``, ``write_report``)."""
+    from convsplit.inspect.report_collect import DEFAULT_WINDOWS, collect_report  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.report_render import write_report  # noqa: PLC0415 (imported when used: startup)
+
+    budgets = args.max_tokens or list(DEFAULT_WINDOWS)
+    spec = split_spec(args, budgets[0])
+    data = collect_report(
+        _records(args.inputs, spec),
+        spec,
+        budgets=[budget(args, b) for b in budgets],
+        check_budget=budget(args, args.check_tokens) if args.check_tokens else None,
+        max_listed=args.max_listed,
+    )
+    write_report(args.output, data, title=args.title)
+    print(f"{visible(str(args.output))}: {data.summary()}", file=sys.stderr)
+    return EXIT_REJECTED if data.rejected else EXIT_OK
+
+
+def _finish(report: Report, report_out: AtomicOutput | None, args: argparse.Namespace) -> None:
+    print(report.summary(), file=sys.stderr)
+    for line in warnings(report, args.rejects, args.flags):
+        print(visible(line), file=sys.stderr)
+    if report_out is not None:
+        report_out.write(report.to_json().encode())
+
+
+def _total_size(inputs: Sequence[str]) -> int | None:
+    try:
+        return sum(os.path.getsize(p) for p in inputs if p != "-" and os.path.isfile(p)) or None
+    except OSError:
+        return None
