@@ -42,8 +42,10 @@ def add_split_options(
     *,
     several_budgets: bool = False,
     budget_default: int | None = 4096,
-) -> None:
-    """The options every command that splits shares."""
+) -> argparse._ArgumentGroup:
+    """The options every command that splits shares; returns the group where the flags of
+    strategies' own options go (:func:`add_strategy_options`, once the command's every
+    other flag is in place)."""
     group = parser.add_argument_group("budget and tokenizer")
     if several_budgets:
         group.add_argument(
@@ -100,7 +102,7 @@ def add_split_options(
         "hf:FOLDER for a model's own template (default openai)",
     )
 
-    group = parser.add_argument_group("windows")
+    group = windows = parser.add_argument_group("windows")
     group.add_argument(
         "--window",
         default="full",
@@ -114,7 +116,6 @@ def add_split_options(
         choices=truncation_names(),
         help="what gives way when history does not fit (default drop-oldest)",
     )
-    add_strategy_options(group)
     group.add_argument(
         "--on-long-target",
         default="skip",
@@ -165,6 +166,7 @@ def add_split_options(
         metavar="KEY=VALUE",
         help="an option of the output writer, e.g. weight_targets=true",
     )
+    return windows
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import NoReturn
 from convsplit import __version__
 from convsplit import cli_commands as commands
 from convsplit.cli_messages import EXIT_USAGE, flags_by_option
-from convsplit.cli_options import add_split_options, natural, positive
+from convsplit.cli_options import add_split_options, add_strategy_options, natural, positive
 
 SPLIT_EXAMPLE = """\
 Example:
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument(
         "-o", "--output", required=True, help="samples file (.gz compresses); - for standard output"
     )
-    add_split_options(split)
+    strategies = [add_split_options(split)]
     split.add_argument("--report", metavar="FILE", help="write the run's accounting as JSON")
     split.add_argument(
         "--rejects",
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="price per million training tokens, to estimate the cost of one epoch",
     )
     stats.add_argument("--json", action="store_true", help="print the reports as JSON")
-    add_split_options(stats, several_budgets=True)
+    strategies.append(add_split_options(stats, several_budgets=True))
     stats.set_defaults(run=commands.stats)
 
     validate = subcommands.add_parser(
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     validate.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories")
-    add_split_options(validate, budget_default=None)
+    strategies.append(add_split_options(validate, budget_default=None))
     validate.set_defaults(run=commands.validate)
 
     show = subcommands.add_parser(
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="colour the output (default auto: only on a terminal)",
     )
-    add_split_options(show)
+    strategies.append(add_split_options(show))
     show.set_defaults(run=commands.show)
 
     report = subcommands.add_parser(
@@ -199,13 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="findings listed, with their records, per kind (default 30); all are counted",
     )
-    add_split_options(report, several_budgets=True)
+    strategies.append(add_split_options(report, several_budgets=True))
     report.set_defaults(run=commands.report)
     for command in (split, stats, validate, show, report):
         # Also after the command; SUPPRESS keeps the top-level --debug when not repeated.
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
         )
+    for group in strategies:  # last: a strategy's option may not take a flag of convsplit's
+        add_strategy_options(group)
     parser.set_defaults(flags=flags_by_option(parser))  # to word errors as flags
     return parser
 
