@@ -15,13 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from convsplit.budget import Budget, check_count, describe
 from convsplit.core.truncation import DropOldest, TruncationStrategy, truncation_names
 from convsplit.core.windows import FullHistory, WindowStrategy, window_names
 from convsplit.errors import InvalidOptionError
-from convsplit.formats import MAX_RECORD_BYTES, check_role_map, get_reader, get_writer
+from convsplit.formats import (
+    MAX_RECORD_BYTES,
+    SampleWriter,
+    check_role_map,
+    get_reader,
+    get_writer,
+)
 from convsplit.tokens.chat_formats import ChatFormat, chat_format_names, get_chat_format
 from convsplit.tokens.counters import HF_PREFIX, TokenCounter, counter_names, get_counter
 
@@ -43,7 +49,8 @@ class SplitSpec:
             :func:`~convsplit.tokens.get_counter`; by default the chat format's own
             tokenizer for ``hf:`` formats, else o200k_base.
         chat_format: a :class:`~convsplit.tokens.ChatFormat` or a name for
-            :func:`~convsplit.tokens.get_chat_format` (default ``openai``).
+            :func:`~convsplit.tokens.get_chat_format` (default ``openai``; ``chatml`` for
+            ``text`` output, which renders the chat format that counts).
         window: which targets each sample has and how far back its history may go.
         truncation: what gives way when the history does not fit.
         on_long_target: a target that does not fit even alone: skip, truncate or error.
@@ -90,7 +97,7 @@ class SplitSpec:
         budget: Budget = _DEFAULT_BUDGET,
         *,
         tokenizer: TokenCounter | str | None = None,
-        chat_format: ChatFormat | str = "openai",
+        chat_format: ChatFormat | str | None = None,
         window: WindowStrategy = FullHistory(),
         truncation: TruncationStrategy = DropOldest(),
         on_long_target: OnLongTarget = "skip",
@@ -102,6 +109,8 @@ class SplitSpec:
         max_record_bytes: int | None = MAX_RECORD_BYTES,
     ) -> None:
         _check_instance("budget", budget, Budget, "a Budget, such as Budget(4096)")
+        if chat_format is None:  # text needs a template to render; the others, OpenAI's counts
+            chat_format = "chatml" if output_format == "text" else "openai"
         template: ChatFormat = _resolve(
             "chat_format", chat_format, ChatFormat, get_chat_format, chat_format_names
         )
@@ -127,7 +136,7 @@ class SplitSpec:
             get_reader(input_format)
         _check_instance("output_format", output_format, str, "a writer name")
         writer_options = dict(writer_options or {})
-        get_writer(output_format, **writer_options)  # unknown names and options fail here
+        writer = get_writer(output_format, **writer_options)  # unknown names and options fail
         if max_record_bytes is not None:
             max_record_bytes = check_count("max_record_bytes", max_record_bytes, minimum=1)
         values = {
@@ -146,11 +155,24 @@ class SplitSpec:
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)  # frozen: set once, here
+        bound_writer(writer, self)  # a writer that cannot write what this spec counts fails
+
+    def writer(self) -> SampleWriter:
+        """The output format's writer, bound to this spec (the text writer renders the
+        chat format that counts)."""
+        return bound_writer(get_writer(self.output_format, **self.writer_options), self)
 
     def with_budget(self, budget: Budget) -> SplitSpec:
         """The same spec under another budget (a window sweep)."""
         _check_instance("budget", budget, Budget, "a Budget, such as Budget(4096)")
         return replace(self, budget=budget)
+
+
+def bound_writer(writer: SampleWriter, spec: SplitSpec) -> SampleWriter:
+    """``writer`` as it writes for ``spec``: a writer with a ``for_spec`` hook (the text
+    writer, which renders the spec's chat format) returns the writer to use, or refuses."""
+    for_spec = getattr(writer, "for_spec", None)
+    return cast(SampleWriter, for_spec(spec)) if callable(for_spec) else writer
 
 
 def _check_instance(option: str, value: object, kind: type, accepted: str) -> None:

@@ -40,7 +40,6 @@ from convsplit.formats import (
     ShareGPTWriter,
     TextWriter,
     TRLWriter,
-    get_writer,
 )
 from convsplit.spec import SplitSpec
 
@@ -103,7 +102,7 @@ def sample_features(spec: SplitSpec, *, metadata: bool = False) -> Features:
         MissingExtraError: ``datasets`` is not installed.
     """
     ds = datasets_module()
-    writer = get_writer(spec.output_format, **spec.writer_options)
+    writer = spec.writer()
     messages = ds.Json()
     columns: dict[str, Any]
     if isinstance(writer, OpenAIWriter):

@@ -20,7 +20,6 @@ from convsplit.formats import (
     OpenAIWriter,
     RawRecord,
     SampleWriter,
-    get_writer,
     parse_json,
     sample_metadata,
 )
@@ -170,7 +169,7 @@ class _ProcessState:
     def __init__(self, function: BatchSplitter) -> None:
         ds = datasets_module()
         spec = function.spec
-        writer: SampleWriter = get_writer(spec.output_format, **spec.writer_options)
+        writer: SampleWriter = spec.writer()
         self.sidecar: _MetadataSidecar | None = None
         if function.metadata and not _writes_metadata(writer):
             writer = self.sidecar = _MetadataSidecar(writer)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from convsplit.core.split import split_conversation
 from convsplit.errors import InvalidConversationError
-from convsplit.formats import RawRecord, SampleWriter, detect_format, get_reader, get_writer
+from convsplit.formats import RawRecord, SampleWriter, detect_format, get_reader
 from convsplit.messages import Conversation
 from convsplit.run.report import Reject, Report
 from convsplit.samples import SplitResult
@@ -44,7 +44,7 @@ class RecordSplitter:
     def __init__(self, spec: SplitSpec, *, writer: SampleWriter | None = None) -> None:
         """``writer``: one to use instead of the spec's (a wrapper around it, say)."""
         self.spec = spec
-        self.writer = writer or get_writer(spec.output_format, **spec.writer_options)
+        self.writer = writer or spec.writer()
         self.reader = None if spec.input_format == "auto" else get_reader(spec.input_format)
 
     def split(self, conversation: Conversation, index: int) -> SplitResult:
