@@ -243,10 +243,13 @@ def expected_prompt_completion(sample: Sample) -> tuple[Message, ...]:
     def body(message: Message) -> str:
         return message_body(message.without_reasoning())
 
-    if len(context) == 1 and context[0].role == "user":
+    tools = "".join(f"{json.dumps(t, ensure_ascii=False)}\n" for t in sample.tools or ())
+    if len(context) == 1 and context[0].role == "user" and not tools:
         prompt = body(context[0])
     else:
         prompt = "\n".join(f"{m.role.capitalize()}: {body(m)}" for m in context)
+    if tools:
+        prompt = f"Tools:\n{tools}{prompt}"
     return (
         Message(role="user", content=prompt + "\n\n###\n\n"),
         Message(role="assistant", content=" " + body(sample.messages[t]) + " END"),
