@@ -27,9 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, cast
 
 from convsplit.errors import OutputError
-from convsplit.run._writeback import Writeback as Writeback  # noqa: PLC0414 (parallel.py)
 from convsplit.run._writeback import Writer, start_writer
-from convsplit.run._writeback import write_pieces as write_pieces  # noqa: PLC0414 (parallel.py)
 
 # ".NAME.XXXXXXXX.partial": XXXXXXXX is random (letters of tempfile's names, whose leftovers
 # from earlier versions match too); NAME is cut short where the whole would be too long.

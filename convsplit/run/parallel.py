@@ -36,7 +36,7 @@ from typing import Any
 from convsplit.errors import OutputError, WorkerError
 from convsplit.formats import RawRecord
 from convsplit.formats.records import parsed
-from convsplit.run.output import Writeback, write_pieces
+from convsplit.run._writeback import Writeback, write_pieces
 from convsplit.run.records import RecordSplitter, SplitBatch
 from convsplit.spec import SplitSpec
 
