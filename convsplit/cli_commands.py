@@ -34,6 +34,8 @@ def split(args: argparse.Namespace) -> int:
     spec = split_spec(args)
     if args.scheduler is not None and args.engine != "dask":
         raise UsageError("--scheduler goes with --engine dask")
+    if args.blocksize != "auto" and args.engine != "dask":
+        raise UsageError("--blocksize goes with --engine dask")
     if args.engine == "dask" and args.output.endswith(".gz"):
         raise UsageError("--engine dask writes a folder of uncompressed part files; drop .gz")
     targets = {"-o": args.output, "--rejects": args.rejects, "--report": args.report}
@@ -51,6 +53,7 @@ def split(args: argparse.Namespace) -> int:
                     args.output,
                     spec,
                     scheduler=args.scheduler,
+                    blocksize=args.blocksize,
                     rejects=args.rejects,
                     n_workers=args.jobs if args.jobs > 1 else None,
                     strict=args.strict,

@@ -10,6 +10,8 @@ own strategy's options with it, registered before the parser is built.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from convsplit.formats import MAX_RECORD_BYTES, reader_names, writer_names
 from convsplit.spec import SplitSpec
 from convsplit.tokens.chat_formats import chat_format_names
 from convsplit.tokens.counters import DEFAULT_ENCODING, load_counter
+from convsplit.tokens.offline import OFFLINE_VARIABLE
 
 
 def add_split_options(
@@ -95,11 +98,16 @@ def add_split_options(
         help="the encoding's .tiktoken file, for machines without internet",
     )
     group.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download a vocabulary (as CONVSPLIT_OFFLINE=1): use the cache, --bpe-file "
+        "or an installed package only",
+    )
+    group.add_argument(
         "--chat-format",
-        default="openai",
         metavar="NAME",
         help=f"template whose tokens are counted: {', '.join(chat_format_names())}, or "
-        "hf:FOLDER for a model's own template (default openai)",
+        "hf:FOLDER for a model's own template (default openai; chatml with --to text)",
     )
 
     group = windows = parser.add_argument_group("windows")
@@ -273,6 +281,23 @@ def _parse(option: StrategyOption) -> Callable[[str], object]:
     return number
 
 
+_UNITS = {"": 1, "k": 10**3, "kb": 10**3, "kib": 1 << 10, "m": 10**6, "mb": 10**6,
+          "mib": 1 << 20, "g": 10**9, "gb": 10**9, "gib": 1 << 30}  # fmt: skip
+
+
+def blocksize(text: str) -> int | str | None:
+    """``--blocksize``: a size (``16MiB``, ``500k``, ``1048576``), ``auto`` or ``none``."""
+    value = text.strip().lower()
+    if value in ("auto", "none"):
+        return "auto" if value == "auto" else None
+    match = re.fullmatch(r"(\d+)\s*([a-z]*)", value)
+    if match is None or match.group(2) not in _UNITS or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 16MiB, 'auto' or 'none'; got {text!r}"
+        )
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
 def positive(text: str) -> int:
     value = natural(text)
     if value < 1:
@@ -323,6 +348,8 @@ def budget(args: argparse.Namespace, max_tokens: int) -> Budget:
 def split_spec(args: argparse.Namespace, max_tokens: int | None = None) -> SplitSpec:
     """The split spec that the parsed command-line arguments stand for."""
     strategies = _strategy_options(args)
+    if args.offline:  # read where the vocabulary is loaded, whichever module does it
+        os.environ[OFFLINE_VARIABLE] = "1"
     name = args.model or args.encoding
     if args.bpe_file is not None:
         tokenizer = load_counter(name or DEFAULT_ENCODING, bpe_file=args.bpe_file)

@@ -13,7 +13,13 @@ from typing import NoReturn
 from convsplit import __version__
 from convsplit import cli_commands as commands
 from convsplit.cli_messages import EXIT_USAGE, flags_by_option
-from convsplit.cli_options import add_split_options, add_strategy_options, natural, positive
+from convsplit.cli_options import (
+    add_split_options,
+    add_strategy_options,
+    blocksize,
+    natural,
+    positive,
+)
 
 SPLIT_EXAMPLE = """\
 Example:
@@ -107,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="with --engine dask: the scheduler, e.g. tcp://10.0.0.5:8786 (default: a local "
         "cluster of --jobs processes)",
+    )
+    split.add_argument(
+        "--blocksize",
+        type=blocksize,
+        default="auto",
+        metavar="BYTES",
+        help="with --engine dask: cut plain JSONL files in blocks of this size (e.g. 16MiB); "
+        "auto (default): about four blocks per worker, 1-64 MiB; none: one part per file",
     )
     split.add_argument(
         "--strict", action="store_true", help="stop at the first bad record instead of rejecting it"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_debug_also_after_the_command(tmp_path: Path) -> None:
         pytest.param(
             ["--model", "gpt-99"],
             "error: unknown tokenizer or OpenAI model 'gpt-99'; expected one of <any OpenAI "
-            "model name>, cl100k_base, hf:<path to tokenizer.json>, o200k_base\n",
+            "model name>, cl100k_base, hf:<path to tokenizer.json>, o200k_base, o200k_harmony, p50k_base, p50k_edit, r50k_base\n",
             id="model",
         ),
     ],
@@ -128,3 +129,47 @@ def test_an_empty_input_is_a_warning(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     done = run("split", str(empty), "-o", str(tmp_path / "o.jsonl"))
     assert done.stderr.decode().splitlines()[-1] == "warning: the inputs hold no records"
+
+
+def test_blocksize_goes_with_the_dask_engine(tmp_path: Path) -> None:
+    done = run("split", str(EXAMPLES), "-o", str(tmp_path / "o.jsonl"), "--blocksize", "16MiB")
+    assert (done.returncode, done.stderr.decode()) == (
+        2,
+        "error: --blocksize goes with --engine dask\n(see 'convsplit split --help')\n",
+    )
+
+
+@pytest.mark.parametrize("size", ["16", "0", "12 parsecs", "1.5GiB"])
+def test_a_blocksize_is_a_size(tmp_path: Path, size: str) -> None:
+    done = run("split", str(EXAMPLES), "-o", str(tmp_path / "o"), "--blocksize", size)
+    if size == "16":
+        assert done.stderr.decode().startswith("error: --blocksize goes with --engine dask")
+    else:
+        assert done.returncode == 2
+        assert f"expected a size such as 16MiB, 'auto' or 'none'; got {size!r}" in (
+            done.stderr.decode()
+        )
+
+
+def test_offline_refuses_a_download_and_says_where_it_looked(tmp_path: Path) -> None:
+    env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("CONVSPLIT_OFFLINE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "convsplit", "split", str(EXAMPLES), "-o", str(tmp_path / "o"),
+         "--encoding", "r50k_base", "--offline"],
+        capture_output=True, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    message = done.stderr.decode()
+    assert message.startswith("error: no verified copy of the r50k_base vocabulary is available")
+    assert "not downloaded: CONVSPLIT_OFFLINE is set" in message
+
+
+def test_text_output_counts_with_chatml_unless_told(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    done = run("split", str(EXAMPLES), "-o", str(out), "--to", "text", "--max-tokens", "200")
+    assert done.returncode == 0, done.stderr
+    assert "<|im_start|>" in json.loads(out.read_bytes().splitlines()[0])["text"]
+    refused = run("split", str(EXAMPLES), "-o", str(out), "--to", "text", "--chat-format", "openai")
+    assert refused.returncode == 2
+    assert "has no text rendering" in refused.stderr.decode()

@@ -96,7 +96,7 @@ def test_unknown_name_lists_what_is_known() -> None:
         get_counter("llama-9000")
     assert str(error.value) == (
         "unknown tokenizer or OpenAI model 'llama-9000'; expected one of "
-        "<any OpenAI model name>, cl100k_base, hf:<path to tokenizer.json>, o200k_base"
+        "<any OpenAI model name>, cl100k_base, hf:<path to tokenizer.json>, o200k_base, o200k_harmony, p50k_base, p50k_edit, r50k_base"
     )
 
 

@@ -197,9 +197,10 @@ class TiktokenCounter:
 
 CounterFactory = Callable[[], TokenCounter]
 
+# Every official single-file encoding (o200k_base, cl100k_base, r50k_base, p50k_base...).
 _FACTORIES: dict[str, CounterFactory] = {
-    "o200k_base": lambda: _official_counter("o200k_base", None),
-    "cl100k_base": lambda: _official_counter("cl100k_base", None),
+    name: (lambda name=name: _official_counter(name, None))  # type: ignore[misc]
+    for name in OFFICIAL_ENCODINGS
 }
 _instances: dict[str, TokenCounter] = {}
 #: Counters loaded from official vocabularies, by encoding and vocabulary file.
