@@ -11,7 +11,14 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from convsplit.errors import InvalidConversationError
 
@@ -93,6 +100,9 @@ class Message(_Frozen):
 class Conversation(_Frozen):
     """A whole transcript: its messages, the tool schemas offered, an id and metadata.
 
+    Tool schemas are kept in OpenAI's ``{"type": "function", "function": ...}`` shape
+    (:func:`function_tool`): a bare function read from a ShareGPT file is wrapped once, here.
+
     Built from Python, it is checked as a record read from a file is: an invalid one raises
     :class:`~convsplit.InvalidConversationError` naming the message and field, as does one
     that no writer could write (JSON nested past :data:`MAX_JSON_DEPTH`, a lone surrogate).
@@ -116,6 +126,16 @@ escape such as '\\ud800' without its pair reads as one)
         except ValidationError as error:
             raise _explain(error) from error
 
+    @field_validator("tools")
+    @classmethod
+    def _function_tools(
+        cls, tools: tuple[dict[str, Any], ...] | None
+    ) -> tuple[dict[str, Any], ...] | None:
+        """Tool schemas in the one shape every writer writes and every format counts."""
+        if tools is None or not any(map(_bare_function, tools)):
+            return tools
+        return tuple(map(function_tool, tools))
+
     @model_validator(mode="after")
     def _writable(self) -> Conversation:
         """Refuse what no writer could write: JSON nested past :data:`MAX_JSON_DEPTH`, or a
@@ -125,6 +145,24 @@ escape such as '\\ud800' without its pair reads as one)
             where, field, what = problem
             raise InvalidConversationError(f"{where}{what}", field=field)
         return self
+
+
+def _bare_function(tool: dict[str, Any]) -> bool:
+    return "type" not in tool and "name" in tool
+
+
+def function_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A tool schema in OpenAI's ``{"type": "function", "function": {...}}`` shape.
+
+    A bare function schema (``{"name": ..., "parameters": ...}``, as LLaMA-Factory and
+    ShareGPT files store them) is wrapped; anything with a ``type`` is left as it is.
+    :class:`Conversation` applies this to its tools, so the shape that is counted is the
+    shape that is written, whatever the input's.
+
+    >>> function_tool({"name": "f", "parameters": {}})
+    {'type': 'function', 'function': {'name': 'f', 'parameters': {}}}
+    """
+    return {"type": "function", "function": tool} if _bare_function(tool) else tool
 
 
 Problem = tuple[str, str | None, str]

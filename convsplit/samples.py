@@ -21,13 +21,18 @@ class SkipReason(str, Enum):
     NO_USER_BEFORE = "no_user_before"
     """No user message precedes it: there is no prompt to train it on."""
     EMPTY_TARGET = "empty_target"
-    """It has no text, no tool calls and no reasoning: nothing to train."""
+    """It has no text, no tool calls and no reasoning that the output format writes:
+    nothing to train. It is left out of every sample, as context too."""
     WEIGHT_ZERO = "weight_zero"
     """The input marks it ``"weight": 0``: the data's author asked not to train it."""
     TARGET_TOO_LONG = "target_too_long"
     """Pinned messages + its own turn + itself exceed ``max_tokens``."""
     TOO_LITTLE_CONTEXT = "too_little_context"
     """History had to be cut and less than ``min_context`` tokens of context remained."""
+    ORPHAN_TOOL_RESULT = "orphan_tool_result"
+    """It follows, in its turn, a tool result that answers no call (which is left out of
+    every sample, since trainers reject a tool message without its call): it would be
+    trained on a result the sample cannot show."""
 
 
 class Sample(BaseModel):

@@ -199,7 +199,10 @@ def test_openai_drops_reasoning_and_extras_unless_asked() -> None:
         "role": "assistant",
         "content": "4",
     }
-    kept = written(OpenAIWriter(keep_reasoning=True, keep_extras=True), result)
+    # Reasoning is in the samples only when the split's writer writes (and counts) it.
+    options = {"keep_reasoning": True, "keep_extras": True}
+    result = split_conversation(conv, SplitSpec(budget=Budget(100), writer_options=options))
+    kept = written(OpenAIWriter(**options), result)
     assert kept[0]["messages"][1] == {
         "role": "assistant", "content": "4", "reasoning": "2+2", "x_note": "n",
     }  # fmt: skip

@@ -143,13 +143,59 @@ def test_reasoning_is_kept_on_targets_and_dropped_from_context_by_default() -> N
             Message(role="assistant", content="6", reasoning="Three and three."),
         )
     )
-    default = split_conversation(conversation, SplitSpec(budget=Budget(500))).samples[1]
+    trl = SplitSpec(budget=Budget(500), output_format="trl")  # TRL writes reasoning_content
+    default = split_conversation(conversation, trl).samples[1]
     assert [m.reasoning for m in default.messages] == [None, None, None, "Three and three."]
     kept = split_conversation(
-        conversation, SplitSpec(budget=Budget(500), keep_reasoning=True)
+        conversation, SplitSpec(budget=Budget(500), keep_reasoning=True, output_format="trl")
     ).samples[1]
     assert [m.reasoning for m in kept.messages] == [None, "Two and two.", None, "Three and three."]
     assert kept.total_tokens > default.total_tokens
+
+
+def test_reasoning_a_writer_does_not_write_is_not_counted() -> None:
+    conversation = Conversation(
+        messages=(
+            Message(role="user", content="2+2?"),
+            Message(role="assistant", content="4", reasoning="Two and two. " * 30),
+            Message(role="user", content="Think only."),
+            Message(role="assistant", reasoning="Nothing to say."),
+        )
+    )
+    plain = Conversation(
+        messages=(conversation.messages[0], Message(role="assistant", content="4"))
+    )
+    for output in ("openai", "sharegpt"):
+        spec = SplitSpec(budget=Budget(500), output_format=output)
+        result = split_conversation(conversation, spec)
+        (sample,) = result.samples
+        assert [m.reasoning for m in sample.messages] == [None, None]
+        assert sample.total_tokens == split_conversation(plain, spec).samples[0].total_tokens
+        # Reasoning alone, not written, leaves nothing to train.
+        assert result.outcomes[1].reason is SkipReason.EMPTY_TARGET
+    spec = SplitSpec(budget=Budget(500), output_format="openai",
+                     writer_options={"keep_reasoning": True})  # fmt: skip
+    assert split_conversation(conversation, spec).samples[0].target_messages[0].reasoning
+
+
+def test_an_orphan_tool_result_is_left_out_and_its_turn_skipped() -> None:
+    conversation = Conversation(
+        messages=(
+            Message(role="user", content="Q"),
+            Message(role="tool", content="result of nothing"),
+            Message(role="assistant", content="A"),
+            Message(role="user", content="Q2"),
+            Message(role="assistant", content="A2"),
+        )
+    )
+    result = split_conversation(conversation, SplitSpec(budget=Budget(500)))
+    assert [(o.message_index, o.reason, o.sample_index) for o in result.outcomes] == [
+        (2, SkipReason.ORPHAN_TOOL_RESULT, None),
+        (4, None, 0),
+    ]
+    (sample,) = result.samples
+    assert sample.source_indices == (0, 2, 3, 4)
+    assert all(m.role != "tool" for m in sample.messages)
 
 
 def test_untrainable_turns_are_reported_with_a_reason() -> None:
@@ -173,7 +219,9 @@ def test_untrainable_turns_are_reported_with_a_reason() -> None:
     ]
     (sample,) = result.samples
     assert sample.target_messages[0].text == "A3"
-    assert contents(sample.messages) == ["Hi", "Q", "A", "Q2", "", "Q3", "A3"]
+    # The empty assistant message is left out: written as context, trainers reject it.
+    assert contents(sample.messages) == ["Hi", "Q", "A", "Q2", "Q3", "A3"]
+    assert sample.source_indices == (0, 2, 3, 4, 6, 7)
 
 
 def test_a_target_too_long_is_skipped_truncated_or_an_error() -> None:
@@ -278,3 +326,25 @@ def test_results_built_without_validation_equal_validated_ones() -> None:
         assert model.model_dump() == validated.model_dump()
         assert list(model.__dict__) == list(validated.__dict__)  # the order dumps follow
         assert (model.__pydantic_extra__, model.__pydantic_private__) == (None, None)
+
+
+def test_a_conversation_the_chat_format_cannot_render_is_an_invalid_conversation() -> None:
+    from convsplit import ChatFormatError
+    from convsplit.tokens.chat_formats import ChatML
+
+    class OneCallOnly(ChatML):
+        name = "one-call-only"
+
+        def check_conversation(self, conversation: Conversation) -> None:
+            if any(m.content == "two calls" for m in conversation.messages):
+                raise ChatFormatError("This model only supports single tool-calls at once!")
+
+    spec = SplitSpec(budget=Budget(500), chat_format=OneCallOnly())
+    good = conv(("user", "Q"), ("assistant", "A"))
+    assert split_conversation(good, spec).samples
+    with pytest.raises(InvalidConversationError) as caught:
+        split_conversation(conv(("user", "two calls"), ("assistant", "A"), id="c9"), spec)
+    assert str(caught.value) == (
+        "conversation c9: chat format 'one-call-only' cannot render it: "
+        "This model only supports single tool-calls at once!"
+    )

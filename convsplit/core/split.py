@@ -1,19 +1,37 @@
 """The pure core: a conversation in, samples and per-turn accounting out. No I/O.
 
 Every assistant message becomes a target, unless it precedes any user message, is marked
-``"weight": 0``, is empty, or cannot fit; each of those is recorded with its reason.
+``"weight": 0``, is empty, follows an orphan tool result, or cannot fit; each of those is
+recorded with its reason.
+
+Messages are counted in the form the output format's writer writes them
+(:class:`~convsplit.formats.WrittenForm`): reasoning only where the writer writes it,
+tool-call arguments as the writer's consumer sees them. Two kinds of message would be
+written invalid, so they are left out of every sample: an assistant message with nothing
+to write (no text, tool calls or written reasoning: ``empty_target``), and a tool result
+that answers no call (the assistant messages after it in its turn are skipped as
+``orphan_tool_result``).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from convsplit.budget import Budget, check_count, describe
 from convsplit.core.layout import Block, Layout
 from convsplit.core.truncation import Fit, TruncationStrategy
 from convsplit.core.windows import Request
-from convsplit.errors import InvalidConversationError, InvalidOptionError, TargetTooLongError
+from convsplit.errors import (
+    ChatFormatError,
+    InvalidConversationError,
+    InvalidOptionError,
+    TargetTooLongError,
+)
+from convsplit.formats import get_writer
+from convsplit.formats.protocols import WrittenForm, written_message
 from convsplit.messages import Conversation, Message, parse_conversation
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
 from convsplit.spec import OnLongTarget, SplitSpec
@@ -35,7 +53,8 @@ def split_conversation(
 
     Raises:
         InvalidConversationError: ``conversation`` is not a valid conversation, naming the
-            message and field.
+            message and field, or the chat format cannot render it (a template's refusal,
+            such as parallel tool calls for Llama 3.2): a pipeline rejects the record.
         InvalidOptionError: ``spec`` is not a :class:`SplitSpec`, or a bad ``index``.
         TargetTooLongError: with ``on_long_target="error"``, naming the message.
 
@@ -63,24 +82,39 @@ expected one of system, developer, user, assistant, tool; got 'bot'
         index = check_count("index", index, minimum=0)
     if not isinstance(conversation, Conversation):
         conversation = _as_conversation(conversation, index)
+    try:
+        return _split(conversation, spec, index)
+    except ChatFormatError as error:
+        name = conversation.id or f"#{index}"
+        raise InvalidConversationError(
+            f"conversation {name}: chat format {spec.chat_format.name!r} cannot render it: {error}"
+        ) from error
+
+
+def _split(conversation: Conversation, spec: SplitSpec, index: int) -> SplitResult:
+    written = _written(conversation, _written_form(spec))
     layout = Layout(
-        conversation,
+        written.conversation,
         counter=spec.tokenizer,
         chat_format=spec.chat_format,
         keep_reasoning=spec.keep_reasoning,
     )
-    outcomes: dict[int, TurnOutcome] = {}
+    original = written.original
+    outcomes: dict[int, TurnOutcome] = dict(written.outcomes)
     trainable: list[int] = []
-    for i, message in enumerate(conversation.messages):
+    for i, message in enumerate(layout.messages):
         if message.role != "assistant":
             continue
         reason = _untrainable(layout, i, message)
+        if reason is None and original is not None and original[i] in written.orphaned:
+            reason = SkipReason.ORPHAN_TOOL_RESULT
         if reason is None:
             trainable.append(i)
         else:
-            outcomes[i] = trusted(TurnOutcome, message_index=i, reason=reason)
+            at = i if original is None else original[i]
+            outcomes[at] = trusted(TurnOutcome, message_index=at, reason=reason)
 
-    builder = _SampleBuilder(layout, spec.budget, spec.on_long_target, index)
+    builder = _SampleBuilder(layout, spec.budget, spec.on_long_target, index, original)
     samples: list[Sample] = []
     for request in spec.window.requests(layout, trainable, spec.budget):
         for sample_or_skip in builder.build(request, spec.truncation):
@@ -89,8 +123,11 @@ expected one of system, developer, user, assistant, tool; got 'bot'
                     t = sample_or_skip.source_indices[k]
                     outcomes[t] = trusted(TurnOutcome, message_index=t, sample_index=len(samples))
                 samples.append(sample_or_skip)
-            else:
+            elif original is None:
                 outcomes[sample_or_skip.message_index] = sample_or_skip
+            else:
+                at = original[sample_or_skip.message_index]
+                outcomes[at] = trusted(TurnOutcome, message_index=at, reason=sample_or_skip.reason)
     return trusted(
         SplitResult,
         conversation_id=conversation.id,
@@ -98,6 +135,122 @@ expected one of system, developer, user, assistant, tool; got 'bot'
         samples=tuple(samples),
         outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
     )
+
+
+_FORMS: dict[int, tuple[SplitSpec, WrittenForm]] = {}
+
+
+def _written_form(spec: SplitSpec) -> WrittenForm:
+    """What the spec's writer writes of a message; looked up once per spec."""
+    known = _FORMS.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    form = get_writer(spec.output_format, **spec.writer_options).written_form
+    if len(_FORMS) >= 64:  # specs are few; a long-lived process may make many
+        _FORMS.clear()
+    _FORMS[id(spec)] = (spec, form)
+    return form
+
+
+@dataclass
+class _Written:
+    """A conversation as it will be written: what the layout counts.
+
+    ``original[j]`` is the input index of message ``j`` of ``conversation`` (None when no
+    message was left out); ``outcomes`` are those of the assistant messages left out, and
+    ``orphaned`` the input indices of assistant messages that follow an orphan result.
+    """
+
+    conversation: Conversation
+    original: Sequence[int] | None = None
+    outcomes: dict[int, TurnOutcome] = field(default_factory=dict)
+    orphaned: frozenset[int] = frozenset()
+
+
+def _written(conversation: Conversation, form: WrittenForm) -> _Written:
+    """``conversation`` in ``form``, without the messages no sample may hold."""
+    messages = conversation.messages
+    written: list[Message] | None = None
+    first_user: int | None = None
+    left_out: list[int] = []
+    orphaned: list[int] = []
+    pending: deque[str] = deque()
+    answerable: set[str] = set()
+    orphan_turn = False
+    for i, read in enumerate(messages):
+        message = read
+        if form.changes(read):
+            message = written_message(read, form)
+            if message is not read:
+                if written is None:
+                    written = list(messages)
+                written[i] = message
+        role = message.role
+        if role == "user":
+            orphan_turn = False
+            if first_user is None:
+                first_user = i
+        elif role == "assistant":
+            if _says_nothing(message):
+                left_out.append(i)
+            elif message.tool_calls and first_user is not None:
+                ids = [c.id or f"call_{i}_{k}" for k, c in enumerate(message.tool_calls)]
+                pending = deque(ids)
+                answerable.update(ids)
+            if orphan_turn:
+                orphaned.append(i)
+        elif role == "tool" and first_user is not None:
+            answers = message.tool_call_id
+            if answers is None and pending:
+                pending.popleft()
+            elif answers is not None and answers in answerable:
+                if answers in pending:
+                    pending.remove(answers)
+            else:
+                left_out.append(i)
+                orphan_turn = True
+    if written is not None:
+        conversation = conversation.model_copy(update={"messages": tuple(written)})
+    if not left_out:
+        return _Written(conversation)
+    dropped = set(left_out)
+    kept = [i for i in range(len(messages)) if i not in dropped]
+    outcomes = _left_out_outcomes(conversation.messages, left_out, first_user)
+    without = conversation.model_copy(
+        update={"messages": tuple(conversation.messages[i] for i in kept)}
+    )
+    return _Written(without, kept, outcomes, frozenset(orphaned) - dropped)
+
+
+def _left_out_outcomes(
+    messages: Sequence[Message], left_out: Sequence[int], first_user: int | None
+) -> dict[int, TurnOutcome]:
+    """The outcomes of the assistant messages among ``left_out``."""
+    outcomes: dict[int, TurnOutcome] = {}
+    for i in left_out:
+        message = messages[i]
+        if message.role == "assistant":
+            reason = (
+                SkipReason.NO_USER_BEFORE
+                if first_user is None or i < first_user
+                else SkipReason.WEIGHT_ZERO
+                if message.weight == 0
+                else SkipReason.EMPTY_TARGET
+            )
+            outcomes[i] = trusted(TurnOutcome, message_index=i, reason=reason)
+    return outcomes
+
+
+def _says_nothing(message: Message) -> bool:
+    """Whether an assistant message has nothing to write (trainers reject it empty)."""
+    if message.tool_calls or message.reasoning:
+        return False
+    content = message.content
+    if content is None or content == "":
+        return True
+    if isinstance(content, str):
+        return False
+    return all(part.type == "text" and not part.text for part in content)
 
 
 def split_conversations(
@@ -175,9 +328,15 @@ class _SampleBuilder:
     """Turns requests into samples under one budget and long-target policy."""
 
     def __init__(
-        self, layout: Layout, budget: Budget, on_long_target: OnLongTarget, index: int
+        self,
+        layout: Layout,
+        budget: Budget,
+        on_long_target: OnLongTarget,
+        index: int,
+        original: Sequence[int] | None = None,
     ) -> None:
         self.layout = layout
+        self.original = original
         self.budget = budget
         self.on_long_target = on_long_target
         self.conversation_index = index
@@ -203,8 +362,9 @@ class _SampleBuilder:
         (target,) = request.targets
         if self.on_long_target == "error":
             name = layout.conversation.id or f"#{self.conversation_index}"
+            at = target if self.original is None else self.original[target]
             raise TargetTooLongError(
-                f"conversation {name}: message {target} needs {cost} tokens with its turn "
+                f"conversation {name}: message {at} needs {cost} tokens with its turn "
                 f"and pinned messages; max_tokens is {budget.max_tokens} "
                 f"(use on_long_target='skip' or 'truncate')"
             )
@@ -273,7 +433,9 @@ class _SampleBuilder:
             Sample,
             messages=tuple(messages),
             targets=tuple(bisect_left(indices, t) for t in targets),
-            source_indices=tuple(indices),
+            source_indices=tuple(
+                indices if self.original is None else map(self.original.__getitem__, indices)
+            ),
             tools=layout.conversation.tools,
             conversation_id=layout.conversation.id,
             conversation_index=self.conversation_index,

@@ -2,7 +2,9 @@
 
 Context assistant messages get "weight": 0, targets stay unweighted (or get
 "weight": 1); reasoning and unknown fields are dropped unless asked for, because OpenAI
-rejects keys it does not know; tool schemas are put in OpenAI's {"type": "function",
+rejects keys it does not know. Reasoning is counted exactly where it is written
+(:attr:`OpenAIWriter.written_form`): by default neither, so a target's thinking costs no
+budget in a file that does not hold it; tool schemas are put in OpenAI's {"type": "function",
 "function": ...} form; tool calls without ids get deterministic ones
 (call_<message>_<k>) and their results the matching tool_call_id, because OpenAI
 requires the pairing.
@@ -18,7 +20,7 @@ from typing import Any, Literal, cast
 from convsplit.errors import InvalidOptionError
 from convsplit.formats.json_text import dumps, join_list, key
 from convsplit.formats.openai_json import CallIds, message_json, tool_call_ids
-from convsplit.formats.protocols import SampleWriter
+from convsplit.formats.protocols import SampleWriter, WrittenForm
 from convsplit.formats.record_fields import openai_tools, sample_metadata
 from convsplit.messages import Message
 from convsplit.samples import Sample, SplitResult
@@ -51,8 +53,10 @@ class OpenAIWriter(SampleWriter):
     Args:
         weight_targets: write ``"weight": 1`` on targets (else they carry no weight key,
             which OpenAI also trains).
-        keep_reasoning: keep assistant reasoning, under ``reasoning_key``. OpenAI's
-            format has no such field: the file will not upload as it is.
+        keep_reasoning: write assistant reasoning, under ``reasoning_key``, and count it
+            (for consumers that read it, such as axolotl's chat templates with
+            ``reasoning_content``). OpenAI's format has no such field: the file will not
+            upload as it is. Off (the default), reasoning is neither written nor counted.
         reasoning_key: the key reasoning is written under.
         keep_extras: keep unknown message fields read from the input (same caveat).
         fill_tool_call_ids: give id-less tool calls and results matching ids (OpenAI
@@ -91,6 +95,11 @@ class OpenAIWriter(SampleWriter):
     @property
     def name(self) -> str:
         return "openai"
+
+    @property
+    def written_form(self) -> WrittenForm:
+        """Reasoning only with ``keep_reasoning``; arguments as OpenAI's JSON strings."""
+        return WrittenForm(reasoning=self.keep_reasoning)
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is encoded once per result."""

@@ -1,14 +1,17 @@
 """What a reader and a writer of an outside format are: the two protocols every format fills
-in, and the one place a writer written before ``chunks`` existed is given it."""
+in, what of a message a writer writes (:class:`WrittenForm`, which the splitter counts), and
+the one place a writer written before ``chunks`` existed is given it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, cast, runtime_checkable
 
 from convsplit.errors import InvalidOptionError
-from convsplit.messages import Conversation
+from convsplit.formats.record_fields import arguments_value
+from convsplit.messages import Conversation, Message, ToolCall
 from convsplit.samples import SplitResult
 
 
@@ -21,6 +24,72 @@ class Reader(Protocol):
     ) -> Conversation:
         """Raises InvalidConversationError naming the message and field."""
         ...
+
+
+@dataclass(frozen=True)
+class WrittenForm:
+    """What of a message a writer writes where its trainer reads it: the one rule the count
+    and the writer share.
+
+    The splitter counts each message in this form (:func:`written_message`) and the writer
+    writes that same message, so what is counted is what is written.
+
+    Attributes:
+        reasoning: assistant reasoning is written where the trainer (or its chat template)
+            reads it. False: it is left out of the samples, and so not counted.
+        object_arguments: tool-call arguments are written as JSON objects, which a chat
+            template serializes again: they are counted as ``json.dumps`` of the object.
+        names: message ``name`` fields are written.
+        developer_as_system: developer messages are written (and counted) as system ones.
+    """
+
+    reasoning: bool = True
+    object_arguments: bool = False
+    names: bool = True
+    developer_as_system: bool = False
+
+    def changes(self, message: Message) -> bool:
+        """Whether ``message`` is written other than it is (cheap: the splitter's hot path)."""
+        return (
+            message.reasoning is not None
+            or message.tool_calls is not None
+            or (message.name is not None and not self.names)
+            or (message.role == "developer" and self.developer_as_system)
+        )
+
+
+def written_message(message: Message, form: WrittenForm) -> Message:
+    """``message`` as a writer of ``form`` writes it: what the splitter counts.
+
+    >>> m = Message(role="assistant", content="4", reasoning="2+2")
+    >>> written_message(m, WrittenForm(reasoning=False)).reasoning is None
+    True
+    """
+    update: dict[str, object] = {}
+    if message.reasoning is not None and not form.reasoning:
+        update["reasoning"] = None
+    if message.name is not None and not form.names:
+        update["name"] = None
+    if message.role == "developer" and form.developer_as_system:
+        update["role"] = "system"
+    calls = message.tool_calls
+    if calls and form.object_arguments:
+        written = tuple(map(_object_arguments, calls))
+        if any(a is not b for a, b in zip(written, calls, strict=True)):
+            update["tool_calls"] = written
+    return message.model_copy(update=update) if update else message
+
+
+def _object_arguments(call: ToolCall) -> ToolCall:
+    """The call with its arguments as a template shows a JSON object: ``json.dumps`` of it."""
+    value = arguments_value(call.function.arguments)
+    if isinstance(value, str):
+        return call  # not a JSON object: written as the string
+    text = json.dumps(value, ensure_ascii=False)
+    if text == call.function.arguments:
+        return call
+    function = call.function.model_copy(update={"arguments": text})
+    return call.model_copy(update={"function": function})
 
 
 @runtime_checkable
@@ -36,6 +105,11 @@ class SampleWriter(Protocol):
     def name(self) -> str:
         """The name it is registered under."""
         ...
+
+    @property
+    def written_form(self) -> WrittenForm:
+        """What of a message it writes (by default: reasoning, and arguments as strings)."""
+        return WrittenForm()
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample, ``b"\\n"``-terminated, in sample order."""

@@ -11,7 +11,7 @@ import orjson
 
 from convsplit.errors import InvalidConversationError, UnknownNameError
 from convsplit.formats.json_text import json_problem, json_type, may_hold_long_integer, parse_json
-from convsplit.messages import ROLES, FunctionCall, ToolCall
+from convsplit.messages import ROLES, FunctionCall, ToolCall, function_tool
 from convsplit.samples import Sample
 
 
@@ -131,15 +131,10 @@ def openai_tools(tools: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Tool schemas in OpenAI's ``{"type": "function", "function": {...}}`` form.
 
     A bare function schema (``{"name": ..., "parameters": ...}``, as LLaMA-Factory stores
-    them) is wrapped; anything with a ``type`` is left as it is.
+    them) is wrapped; anything with a ``type`` is left as it is. A :class:`Conversation`'s
+    tools are already in this form (:func:`~convsplit.messages.function_tool`).
     """
-    out: list[dict[str, Any]] = []
-    for tool in tools:
-        if "type" not in tool and "name" in tool:
-            out.append({"type": "function", "function": dict(tool)})
-        else:
-            out.append(dict(tool))
-    return out
+    return [function_tool(dict(tool)) for tool in tools]
 
 
 def list_field(record: object, field: str, items: str) -> tuple[dict[str, Any], list[Any]]:

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from convsplit.errors import InvalidConversationError, InvalidOptionError
 from convsplit.formats.json_text import dumps, join_list, join_object, json_type, key
-from convsplit.formats.protocols import SampleWriter
+from convsplit.formats.protocols import SampleWriter, WrittenForm
 from convsplit.formats.record_fields import (
     arguments_value,
     check_role_map,
@@ -212,9 +212,12 @@ WRITE_ROLES: Mapping[str, str] = {
 class ShareGPTWriter(SampleWriter):
     """Samples as ShareGPT lines: ``{"conversations": [{"from", "value"}...], "tools": "..."}``.
 
-    Content parts are written as their text, developer messages as ``system``, reasoning
-    is dropped, tool calls become ``function_call`` turns (arguments as JSON objects, as
-    LLaMA-Factory reads them) and tool results ``observation`` turns.
+    Content parts are written as their text, developer messages as ``system``, tool calls
+    become ``function_call`` turns (arguments as JSON objects, as LLaMA-Factory reads them)
+    and tool results ``observation`` turns, tool schemas a JSON string of OpenAI-shaped
+    schemas (LLaMA-Factory reads both shapes). Reasoning has no field in ShareGPT
+    (LLaMA-Factory reads a thought only inline in the text, which convsplit does not
+    rewrite): it is neither written nor counted (:attr:`written_form`).
 
     Args:
         train_flag: ``"auto"`` writes ``"train"`` on every assistant turn of a sample
@@ -224,8 +227,8 @@ class ShareGPTWriter(SampleWriter):
         role_names: the ``from`` name written for each role (defaults: :data:`WRITE_ROLES`),
             e.g. ``{"user": "user", "assistant": "assistant"}``.
         function_call_name: the ``from`` name of tool-call turns.
-        keep_fields: also write ``name``, ``tool_call_id``, tool call ids, reasoning and
-            unknown message fields as extra turn keys, so nothing is lost on a round trip
+        keep_fields: also write ``name``, ``tool_call_id``, tool call ids and unknown
+            message fields as extra turn keys, so nothing is lost on a round trip
             (LLaMA-Factory and FastChat ignore them).
 
     >>> from convsplit import Budget, SplitSpec, split_conversation
@@ -255,6 +258,17 @@ class ShareGPTWriter(SampleWriter):
     @property
     def name(self) -> str:
         return "sharegpt"
+
+    @property
+    def written_form(self) -> WrittenForm:
+        """No reasoning; arguments as the JSON objects of ``function_call`` turns; names
+        only with ``keep_fields``; developer messages as ``system`` turns."""
+        return WrittenForm(
+            reasoning=False,
+            object_arguments=True,
+            names=self.keep_fields,
+            developer_as_system=self.role_names["developer"] == "system",
+        )
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is encoded once per result."""
@@ -321,8 +335,6 @@ class ShareGPTWriter(SampleWriter):
             out["name"] = message.name
         if message.tool_call_id is not None:
             out["tool_call_id"] = message.tool_call_id
-        if message.reasoning is not None:
-            out["reasoning"] = message.reasoning
         for name, value in (message.model_extra or {}).items():
             out.setdefault(name, value)
         return out

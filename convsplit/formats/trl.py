@@ -5,6 +5,9 @@ sample's context goes in ``prompt`` and its target in ``completion``; context as
 messages need no weight because nothing in the prompt is trained. Tool schemas go in a
 ``tools`` column, which TRL passes to the chat template.
 
+Target reasoning is written under ``reasoning_content``, the field TRL passes to the chat
+template and that reasoning models' templates (Qwen3, DeepSeek-R1) and TRL's response
+schemas read, and it is counted; context reasoning follows ``keep_reasoning`` of the split.
 Tool-call arguments are written as JSON objects, as Hugging Face chat templates expect
 (``arguments="string"`` keeps OpenAI's JSON strings, which suits Arrow better when calls
 have different argument names). A sample with several targets cannot be written without
@@ -21,7 +24,7 @@ from typing import Any, Literal
 from convsplit.errors import InvalidOptionError, UnsupportedSampleError
 from convsplit.formats.json_text import dumps, join_list, join_object, key
 from convsplit.formats.openai_json import message_json, tool_call_json
-from convsplit.formats.protocols import SampleWriter
+from convsplit.formats.protocols import SampleWriter, WrittenForm
 from convsplit.formats.record_fields import arguments_value, openai_tools
 from convsplit.messages import Message
 from convsplit.samples import Sample, SplitResult
@@ -35,7 +38,8 @@ class TRLWriter(SampleWriter):
         arguments: tool-call arguments as JSON ``"object"`` (chat templates) or
             ``"string"`` (OpenAI's form; steadier Arrow column types).
         keep_reasoning: write assistant reasoning under ``reasoning_key`` (the field
-            reasoning models' chat templates read); dropped otherwise.
+            reasoning models' chat templates read) and count it (the default); off, it
+            is neither written nor counted.
         reasoning_key: the key reasoning is written under.
         keep_extras: keep unknown message fields read from the input.
         multi_target: a sample with several targets is an ``"error"``, or is written with
@@ -52,7 +56,7 @@ class TRLWriter(SampleWriter):
     """
 
     arguments: Literal["object", "string"] = "object"
-    keep_reasoning: bool = False
+    keep_reasoning: bool = True
     reasoning_key: str = "reasoning_content"
     keep_extras: bool = False
     multi_target: Literal["error", "completion"] = "error"
@@ -70,6 +74,13 @@ class TRLWriter(SampleWriter):
     @property
     def name(self) -> str:
         return "trl"
+
+    @property
+    def written_form(self) -> WrittenForm:
+        """Reasoning with ``keep_reasoning``; arguments as objects unless ``"string"``."""
+        return WrittenForm(
+            reasoning=self.keep_reasoning, object_arguments=self.arguments == "object"
+        )
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is encoded once per result.
