@@ -114,7 +114,7 @@ def run_parallel(
     finished = False
     try:
         for _ in range(jobs):
-            workers.append(_start(context, spec, output, placement, workers))
+            _start(context, spec, output, placement, workers)
         yield from _schedule(batches, workers, window)
         finished = True
     finally:
@@ -126,26 +126,28 @@ def _start(
     spec: SplitSpec,
     output: tuple[str, str] | None,
     placement: Placement | None,
-    others: list[_Worker],
-) -> _Worker:
+    workers: list[_Worker],
+) -> None:
+    """Start one more worker, listed in ``workers`` before it starts: a signal that arrives
+    while it starts (they wait, blocked, until it has) finds it there to be stopped."""
     ours, theirs = context.Pipe()
     # Under fork a child inherits the parent's ends of its siblings' pipes; it closes them,
     # so that a sibling sees its pipe close when the parent is gone.
-    inherited = [w.conn for w in others] + [ours] if context.get_start_method() == "fork" else []
+    inherited = [w.conn for w in workers] + [ours] if context.get_start_method() == "fork" else []
     process = context.Process(  # type: ignore[attr-defined]
         target=_serve,
         args=(theirs, spec, output, placement, os.getpid(), inherited),
         name="convsplit-worker",
         daemon=True,
     )
+    workers.append(_Worker(process, ours))
     # Signals wait until the child has set its own handlers (see _serve).
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_SIGNALS)
     try:
         process.start()
     finally:
+        theirs.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    theirs.close()
-    return _Worker(process, ours)
 
 
 def _schedule(batches: Batches, workers: list[_Worker], window: int) -> Iterator[SplitBatch]:
@@ -217,17 +219,19 @@ def _collect(workers: list[_Worker]) -> dict[int, SplitBatch]:
 
 def _stop(workers: list[_Worker], *, graceful: bool) -> None:
     """End every worker: politely after a complete run, at once after any failure."""
-    for worker in workers:
+    started = [w for w in workers if w.process.pid is not None]
+    for worker in started:
         if graceful:
             with contextlib.suppress(OSError):
                 worker.conn.send(None)
         else:
             worker.process.kill()
-    for worker in workers:
+    for worker in started:
         worker.process.join(timeout=None if not graceful else 10)
         if worker.process.is_alive():
             worker.process.kill()
             worker.process.join()
+    for worker in workers:
         worker.conn.close()
 
 
@@ -263,7 +267,8 @@ def _serve(  # noqa: PLR0917 (a Process target takes its arguments by position)
     try:
         state = _WorkerState(spec, output, placement)
     except BaseException as error:  # reported to the parent, which raises it
-        conn.send(("error", -1, _packed(error)))
+        with contextlib.suppress(OSError):  # unless the parent has stopped listening
+            conn.send(("error", -1, _packed(error)))
         return
     while True:
         try:
@@ -280,8 +285,11 @@ def _serve(  # noqa: PLR0917 (a Process target takes its arguments by position)
             reply = ("error", number, _packed(error))
         try:
             conn.send(reply)
-        except (OSError, pickle.PicklingError) as error:
-            conn.send(("error", number, _packed(WorkerError(str(error)))))
+        except pickle.PicklingError as error:
+            with contextlib.suppress(OSError):
+                conn.send(("error", number, _packed(WorkerError(str(error)))))
+        except OSError:
+            return  # the parent is gone
 
 
 def _die_with_parent(parent: int) -> None:
