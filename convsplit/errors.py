@@ -20,10 +20,56 @@ catch one class and let real bugs through::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OptionHint:
+    """A setting of one option that would avoid an error, kept as data beside the message so
+    that each interface words it in its own syntax: ``str()`` is the library's keyword
+    argument, the command line words it as the flag that sets the option.
+
+    Attributes:
+        option: the library's keyword (a :class:`~convsplit.spec.SplitSpec` field).
+        values: the settings that would do, as alternatives; ``KEY=VALUE`` for an option
+            that maps keys to values; none: any value. ``<field>`` marks a placeholder.
+        mapping: the option maps keys to values (``role_map``, ``writer_options``).
+
+    >>> str(OptionHint("on_long_target", ("skip", "truncate")))
+    "on_long_target='skip' or 'truncate'"
+    >>> str(OptionHint("role_map", ("bot=assistant",), mapping=True))
+    "role_map={'bot': 'assistant'}"
+    """
+
+    option: str
+    values: tuple[str, ...] = ()
+    mapping: bool = False
+
+    def __str__(self) -> str:
+        if not self.values:
+            return f"{self.option}=..."
+        if self.mapping:
+            pairs = (value.partition("=") for value in self.values)
+            shown = [f"{{{key!r}: {value!r}}}" for key, _, value in pairs]
+        else:
+            shown = [repr(value) for value in self.values]
+        return f"{self.option}={' or '.join(shown)}"
 
 
 class ConvsplitError(Exception):
-    """Base class of every error convsplit raises on purpose."""
+    """Base class of every error convsplit raises on purpose.
+
+    ``hints``: the option settings its message suggests (each worded in the message as its
+    ``str()``), so that the command line can word them as flags.
+    """
+
+    hints: tuple[OptionHint, ...] = ()
+
+    def __init__(self, *args: object, hints: Iterable[OptionHint] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # ImportError's name=, for MissingExtraError
+        if hints:
+            self.hints = tuple(hints)
 
 
 class InvalidConversationError(ConvsplitError, ValueError):
@@ -40,12 +86,13 @@ class InvalidConversationError(ConvsplitError, ValueError):
         path: str | None = None,
         lineno: int | None = None,
         field: str | None = None,
+        hints: Iterable[OptionHint] = (),
     ) -> None:
         self.reason = message
         self.path = path
         self.lineno = lineno
         self.field = field
-        super().__init__(message)
+        super().__init__(message, hints=hints)
 
     def __str__(self) -> str:
         where = ""
@@ -57,7 +104,9 @@ class InvalidConversationError(ConvsplitError, ValueError):
 
     def located(self, *, path: str | None, lineno: int | None) -> InvalidConversationError:
         """The same error, placed in a file and line."""
-        return InvalidConversationError(self.reason, path=path, lineno=lineno, field=self.field)
+        return InvalidConversationError(
+            self.reason, path=path, lineno=lineno, field=self.field, hints=self.hints
+        )
 
 
 class InvalidOptionError(ConvsplitError, ValueError, TypeError):

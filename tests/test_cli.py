@@ -131,8 +131,7 @@ def test_strict_stops_at_the_first_bad_record_and_writes_nothing(tmp_path: Path)
     assert done.returncode == 1
     assert done.stderr.decode() == (
         f"error: {data} line 1: message 0: field 'role': expected one of system, developer, "
-        "user, assistant, tool; got 'bot' (map it: role_map={'bot': 'assistant'}, or "
-        "--role-map bot=assistant)\n"
+        "user, assistant, tool; got 'bot' (map it: --role-map bot=assistant)\n"
     )
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [data]

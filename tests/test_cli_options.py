@@ -271,12 +271,6 @@ def test_an_error_carrying_a_hint_is_printed_in_flags(
     )
 
 
-NEEDS_HINTS = pytest.mark.xfail(
-    strict=True, reason="the library's errors do not carry hints yet (errors.py, split.py, ...)"
-)
-
-
-@NEEDS_HINTS
 def test_a_long_target_error_names_the_flag(tmp_path: Path) -> None:
     done = run("split", str(EXAMPLES), "-o", "-", "--max-tokens", "20", "--on-long-target", "error")
     assert done.returncode == 1
@@ -285,7 +279,6 @@ def test_a_long_target_error_names_the_flag(tmp_path: Path) -> None:
     )
 
 
-@NEEDS_HINTS
 def test_an_unknown_role_names_the_flag(tmp_path: Path) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text('{"messages": [{"role": "bot", "content": "x"}]}\n', encoding="utf-8")
@@ -294,7 +287,6 @@ def test_an_unknown_role_names_the_flag(tmp_path: Path) -> None:
         assert "got 'bot' (map it: --role-map bot=assistant)\n" in done.stderr.decode()
 
 
-@NEEDS_HINTS
 def test_unnamed_pair_fields_name_the_flag(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "pairs.jsonl", [{"asker": "Hi", "agent": "Hello"}])
     done = run("split", str(data), "-o", "-", "--from", "pairs", "--strict")

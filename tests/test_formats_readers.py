@@ -149,8 +149,7 @@ def test_reasoning_content_is_reasoning() -> None:
         pytest.param(
             {"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "yo"}]},
             "in.jsonl line 1: message 1: field 'role': expected one of system, developer, user, "
-            "assistant, tool; got 'bot' (map it: role_map={'bot': 'assistant'}, or "
-            "--role-map bot=assistant)",
+            "assistant, tool; got 'bot' (map it: role_map={'bot': 'assistant'})",
             id="unknown-role",
         ),
         pytest.param(
@@ -263,7 +262,10 @@ def test_sharegpt_fastchat_and_llamafactory_turns() -> None:
         tool_call("add", '{"a": 1, "b": 2}'),
         tool_call("add", '{"a": 3, "b": 4}'),
     )
-    assert conv.tools == ({"name": "add", "parameters": {"type": "object"}},)
+    # Bare functions are read into OpenAI's shape, the one counted and written.
+    assert conv.tools == (
+        {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}},
+    )
     assert conv.model_extra == {"source": "test"}
 
 
@@ -304,8 +306,7 @@ def test_sharegpt_text_then_call_turn_is_one_assistant_message() -> None:
             {"conversations": [{"from": "bot", "value": "hi"}]},
             "in.jsonl line 1: message 0: field 'from': expected one of human, user, gpt, "
             "assistant, chatgpt, model, system, developer, function_call, observation, tool, "
-            "function; got 'bot' (map it: role_map={'bot': 'assistant'}, or --role-map "
-            "bot=assistant)",
+            "function; got 'bot' (map it: role_map={'bot': 'assistant'})",
             id="unknown-from",
         ),
         pytest.param(
@@ -405,7 +406,7 @@ def test_trl_prompt_completion_marks_prompt_assistants_untrained() -> None:
             {"prompt": [{"role": "user", "content": "x"}], "completion": [{"role": "robot"}]},
             "in.jsonl line 1: completion message 0: field 'role': expected one of system, "
             "developer, user, assistant, tool; got 'robot' (map it: role_map={'robot': "
-            "'assistant'}, or --role-map robot=assistant)",
+            "'assistant'})",
             id="trl-bad-role",
         ),
         pytest.param(
@@ -507,7 +508,9 @@ def test_glaive_file_reads_with_zero_errors_and_calls_intact() -> None:
         conv = record.conversation
         assert conv is not None
         assert len(conv.messages) == len(source["conversations"])
-        assert list(conv.tools or ()) == json.loads(source["tools"] or "[]")
+        assert list(conv.tools or ()) == [
+            {"type": "function", "function": tool} for tool in json.loads(source["tools"] or "[]")
+        ]
         for message, turn in zip(conv.messages, source["conversations"], strict=True):
             if turn["from"] == "function_call":
                 (call,) = message.tool_calls or ()

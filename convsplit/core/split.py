@@ -28,6 +28,7 @@ from convsplit.errors import (
     ChatFormatError,
     InvalidConversationError,
     InvalidOptionError,
+    OptionHint,
     TargetTooLongError,
 )
 from convsplit.formats import get_writer
@@ -363,10 +364,11 @@ class _SampleBuilder:
         if self.on_long_target == "error":
             name = layout.conversation.id or f"#{self.conversation_index}"
             at = target if self.original is None else self.original[target]
+            hint = OptionHint("on_long_target", ("skip", "truncate"))
             raise TargetTooLongError(
                 f"conversation {name}: message {at} needs {cost} tokens with its turn "
-                f"and pinned messages; max_tokens is {budget.max_tokens} "
-                f"(use on_long_target='skip' or 'truncate')"
+                f"and pinned messages; max_tokens is {budget.max_tokens} (use {hint})",
+                hints=[hint],
             )
         cut = self._cut_target(target, required) if self.on_long_target == "truncate" else None
         if cut is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from convsplit.errors import InvalidConversationError
+from convsplit.errors import InvalidConversationError, OptionHint
 from convsplit.formats.json_text import json_type
 from convsplit.formats.pairs import find_pair
 
@@ -34,7 +34,7 @@ def detect_format(record: object, *, role_map: Mapping[str, str] | None = None) 
     convsplit.errors.InvalidConversationError: cannot tell the format from the keys 'text': \
 expected 'messages' (openai), 'conversations' (sharegpt), 'prompt' and 'completion', \
 'instruction' and 'output', or a user and an assistant field such as 'user' and \
-'assistant' (pairs); choose one with input_format=... or name the fields with role_map
+'assistant' (pairs); choose one with input_format=... or name the fields with role_map=...
     """
     if isinstance(record, list):
         return "openai"
@@ -53,9 +53,11 @@ expected 'messages' (openai), 'conversations' (sharegpt), 'prompt' and 'completi
     if find_pair(record, role_map or {}) is not None:
         return "pairs"
     keys = ", ".join(map(repr, record)) or "(none)"
+    choose, name = OptionHint("input_format"), OptionHint("role_map", mapping=True)
     raise InvalidConversationError(
         f"cannot tell the format from the keys {keys}: expected 'messages' (openai), "
         "'conversations' (sharegpt), 'prompt' and 'completion', 'instruction' and 'output', "
         "or a user and an assistant field such as 'user' and 'assistant' (pairs); choose "
-        "one with input_format=... or name the fields with role_map"
+        f"one with {choose} or name the fields with {name}",
+        hints=[choose, name],
     )

@@ -107,10 +107,12 @@ def _message(message: object, index: int, roles: Mapping[str, str]) -> object:
     elif role == "function":
         edit()["role"] = "tool"
     elif role not in ROLES:
+        hint, hints = role_hint(role)
         raise InvalidConversationError(
             f"message {index}: field 'role': expected one of {', '.join(ROLES)}; "
-            f"got {role!r}{role_hint(role)}",
+            f"got {role!r}{hint}",
             field="role",
+            hints=hints,
         )
     content = message.get("content")
     if isinstance(content, list) and any(_is_value_part(part) for part in content):

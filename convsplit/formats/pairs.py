@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from convsplit.errors import InvalidConversationError
+from convsplit.errors import InvalidConversationError, OptionHint
 from convsplit.formats.json_text import json_type
 from convsplit.formats.openai import read_openai
 from convsplit.formats.record_fields import check_role_map
@@ -55,11 +55,12 @@ def read_pairs(record: object, *, role_map: Mapping[str, str] | None = None) -> 
         return _alpaca(record)
     pair = find_pair(record, roles)
     if pair is None:
+        hint = OptionHint("role_map", ("<field>=user", "<field>=assistant"), mapping=True)
         raise InvalidConversationError(
             "expected 'prompt' and 'completion', 'instruction' and 'output', or a user and "
             f"an assistant field (such as 'user' and 'assistant'); got keys "
-            f"{', '.join(map(repr, record)) or 'none'} (name them with "
-            "role_map={'<field>': 'user'|'assistant'})"
+            f"{', '.join(map(repr, record)) or 'none'} (name them with {hint})",
+            hints=[hint],
         )
     user_key, assistant_key = pair
     messages = _system(record)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from convsplit.errors import InvalidConversationError, UnknownNameError
+from convsplit.errors import InvalidConversationError, OptionHint, UnknownNameError
 from convsplit.formats.json_text import json_problem, json_type, may_hold_long_integer, parse_json
 from convsplit.messages import ROLES, FunctionCall, ToolCall, function_tool
 from convsplit.samples import Sample
@@ -29,11 +29,12 @@ def check_role_map(role_map: Mapping[str, str] | None) -> dict[str, str]:
     return dict(role_map)
 
 
-def role_hint(role: object) -> str:
-    """How to map an unknown role, in the words of the library and of the CLI."""
+def role_hint(role: object) -> tuple[str, tuple[OptionHint, ...]]:
+    """How to map an unknown role: the words to add to the message, and the hint they word."""
     if not isinstance(role, str):
-        return ""
-    return f" (map it: role_map={{{role!r}: 'assistant'}}, or --role-map {role}=assistant)"
+        return "", ()
+    hint = OptionHint("role_map", (f"{role}=assistant",), mapping=True)
+    return f" (map it: {hint})", (hint,)
 
 
 def arguments_text(arguments: object) -> str:

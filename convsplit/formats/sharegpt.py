@@ -149,9 +149,11 @@ def _turn(turn: object, index: int, extra_roles: Mapping[str, str]) -> Message:
     role = _kind(turn, extra_roles)
     if role is None:
         known = ", ".join(k for k in DEFAULT_ROLES)
+        hint, hints = role_hint(name)
         raise InvalidConversationError(
-            f"{where}: field {role_key!r}: expected one of {known}; got {name!r}{role_hint(name)}",
+            f"{where}: field {role_key!r}: expected one of {known}; got {name!r}{hint}",
             field=role_key,
+            hints=hints,
         )
     value = turn.get(value_key)
     fields: dict[str, Any] = {k: v for k, v in turn.items() if k not in TURN_KEYS}

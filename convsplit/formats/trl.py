@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from convsplit.errors import InvalidOptionError, UnsupportedSampleError
+from convsplit.errors import InvalidOptionError, OptionHint, UnsupportedSampleError
 from convsplit.formats.json_text import dumps, join_list, join_object, key
 from convsplit.formats.openai_json import message_json, tool_call_json
 from convsplit.formats.protocols import SampleWriter, WrittenForm
@@ -113,12 +113,13 @@ class TRLWriter(SampleWriter):
 
     def _split(self, sample: Sample) -> int:
         if len(sample.targets) > 1 and self.multi_target == "error":
+            hint = OptionHint("writer_options", ("multi_target=completion",), mapping=True)
             raise UnsupportedSampleError(
                 f"conversation {sample.conversation_id or f'#{sample.conversation_index}'}: "
                 f"a sample with {len(sample.targets)} targets cannot be written as TRL "
                 "prompt-completion without training the messages between them (use a "
-                "one-target window, the openai or sharegpt writer, or "
-                "multi_target='completion')"
+                f"one-target window, the openai or sharegpt writer, or {hint})",
+                hints=[hint],
             )
         return sample.targets[0]
 

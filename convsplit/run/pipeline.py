@@ -74,7 +74,9 @@ def split_files(
             if batch.rejects:
                 first = batch.rejects[0]
                 if strict:
-                    raise InvalidConversationError(first.reason, path=first.path, lineno=first.line)
+                    raise InvalidConversationError(
+                        first.reason, path=first.path, lineno=first.line, hints=first.hints
+                    )
                 if bad is not None:
                     bad.write(b"".join(r.json_line() for r in batch.rejects))
             out.write_chunks(batch.chunks)

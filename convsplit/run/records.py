@@ -71,7 +71,7 @@ class RecordSplitter:
                 result = self.split(self.parse(raw.value), first_index + offset)
                 chunks.extend(pieces(result))
             except InvalidConversationError as error:
-                reject = Reject(path, raw.lineno, error.reason, error.field, raw.text)
+                reject = Reject(path, raw.lineno, error.reason, error.field, raw.text, error.hints)
                 rejects.append(reject)
                 report.reject(reject)
                 continue

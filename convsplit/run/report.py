@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from convsplit.errors import OptionHint
 from convsplit.samples import SplitResult
 
 FIRST_REJECTS = 5  # distinct reasons a report keeps an example of
@@ -23,6 +24,7 @@ class Reject:
     reason: str
     field: str | None
     record: bytes
+    hints: tuple[OptionHint, ...] = ()  # the remedies its reason words
 
     def where(self) -> dict[str, Any]:
         """Where and why, without the record: for reports and summaries."""
