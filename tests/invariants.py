@@ -6,6 +6,8 @@ from collections import Counter
 from itertools import pairwise
 
 from convsplit import Budget, Conversation, Message, SplitResult, get_chat_format, get_counter
+from convsplit.formats import get_writer
+from convsplit.formats.protocols import written_message
 from tests.reference import count_sample
 
 ENCODING = "o200k_base"
@@ -26,9 +28,15 @@ def call_of(conversation: Conversation, tool_index: int) -> int | None:
     return owner if owner is not None else latest
 
 
-def alone(message: Message, format_name: str) -> int:
+INSTRUCTION = ("system", "developer")
+
+
+def alone(message: Message, format_name: str, *, after_instruction: bool = False) -> int:
+    """A message's own cost where it stands (after an instruction or not)."""
     chat_format = get_chat_format(format_name)
-    return chat_format.message_cost(message, get_counter(ENCODING), after_instruction=False)
+    return chat_format.message_cost(
+        message, get_counter(ENCODING), after_instruction=after_instruction
+    )
 
 
 def check_invariants(
@@ -39,9 +47,25 @@ def check_invariants(
     format_name: str,
     keep_reasoning: bool,
     one_target_per_sample: bool,
+    output_format: str = "openai",
 ) -> None:
-    """Properties 1-4: no turn lost, exact fit, fidelity, integrity."""
+    """Properties 1-4: no turn lost, exact fit, fidelity, integrity.
+
+    Samples hold messages as ``output_format`` writes them (its written form: reasoning
+    kept or not, tool schemas in one shape); messages it would write as nothing (an
+    assistant message with nothing left, a tool result that answers no call) are left out.
+    """
+    form = get_writer(output_format).written_form
     messages = conversation.messages
+
+    def left_out(j: int) -> bool:
+        written = written_message(messages[j], form)
+        if written.role == "tool":
+            return True  # a result travels with its call; one that answers none is left out
+        return written.role == "assistant" and not (
+            written.text or written.tool_calls or written.reasoning
+        )
+
     assistants = [i for i, m in enumerate(messages) if m.role == "assistant"]
 
     # 1. No turn lost: each assistant message is trained exactly once or skipped with a reason.
@@ -68,7 +92,15 @@ def check_invariants(
         assert sample.total_tokens == independent
         assert sample.total_tokens == sample.context_tokens + sample.target_tokens
         shortfall = sum(
-            max(0, budget.reserve_target - alone(sample.messages[k], format_name))
+            max(
+                0,
+                budget.reserve_target
+                - alone(
+                    sample.messages[k],
+                    format_name,
+                    after_instruction=k > 0 and sample.messages[k - 1].role in INSTRUCTION,
+                ),
+            )
             for k in sample.targets
         )
         assert sample.total_tokens + shortfall <= budget.max_tokens
@@ -80,7 +112,7 @@ def check_invariants(
             if k in sample.truncated:
                 assert m.role == messages[i].role
                 continue
-            expected = messages[i]
+            expected = written_message(messages[i], form)
             if k not in sample.targets and not keep_reasoning and expected.role == "assistant":
                 expected = expected.without_reasoning()
             assert m == expected
@@ -93,7 +125,7 @@ def check_invariants(
         plain = [i for i in src if i not in pinned]
         assert messages[plain[0]].role == "user"
         for before, after in pairwise(plain):
-            gap = [j for j in range(before + 1, after) if j not in pinned]
+            gap = [j for j in range(before + 1, after) if j not in pinned and not left_out(j)]
             if gap:
                 assert messages[after].role == "user"
         first_user = next(i for i, m in enumerate(messages) if m.role == "user")

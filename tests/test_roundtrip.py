@@ -7,6 +7,7 @@ are the documented projection, written independently of the writers.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -108,7 +109,12 @@ def expected_openai(sample: Sample, writer: OpenAIWriter) -> tuple[Message, ...]
 )
 @given(conv=rich_conversations(), window=WINDOWS)
 def test_openai_round_trip(writer: OpenAIWriter, conv: Conversation, window: Any) -> None:
-    result = split_conversation(conv, SplitSpec(budget=Budget(3000), window=window))
+    # Split for this writer: samples hold what it writes (reasoning kept or not, and so on).
+    options = {f.name: getattr(writer, f.name) for f in dataclasses.fields(writer) if f.init}
+    spec = SplitSpec(
+        budget=Budget(3000), window=window, output_format=writer.name, writer_options=options
+    )
+    result = split_conversation(conv, spec)
     for line, sample in zip(writer.lines(result), result.samples, strict=True):
         back = read_back(line)
         assert back.messages == expected_openai(sample, writer)
@@ -154,7 +160,12 @@ def expected_trl(sample: Sample, writer: TRLWriter) -> tuple[Message, ...]:
 def test_trl_round_trip_through_the_pairs_reader(
     writer: TRLWriter, conv: Conversation, window: Any
 ) -> None:
-    result = split_conversation(conv, SplitSpec(budget=Budget(3000), window=window))
+    # Split for this writer: samples hold what it writes (reasoning kept or not, and so on).
+    options = {f.name: getattr(writer, f.name) for f in dataclasses.fields(writer) if f.init}
+    spec = SplitSpec(
+        budget=Budget(3000), window=window, output_format=writer.name, writer_options=options
+    )
+    result = split_conversation(conv, spec)
     for line, sample in zip(writer.lines(result), result.samples, strict=True):
         back = read_back(line, input_format="pairs")
         assert back.messages == expected_trl(sample, writer)
@@ -226,7 +237,12 @@ def expected_sharegpt(sample: Sample, writer: ShareGPTWriter) -> tuple[Message, 
 )
 @given(conv=rich_conversations(), window=WINDOWS)
 def test_sharegpt_round_trip(writer: ShareGPTWriter, conv: Conversation, window: Any) -> None:
-    result = split_conversation(conv, SplitSpec(budget=Budget(3000), window=window))
+    # Split for this writer: samples hold what it writes (reasoning kept or not, and so on).
+    options = {f.name: getattr(writer, f.name) for f in dataclasses.fields(writer) if f.init}
+    spec = SplitSpec(
+        budget=Budget(3000), window=window, output_format=writer.name, writer_options=options
+    )
+    result = split_conversation(conv, spec)
     for line, sample in zip(writer.lines(result), result.samples, strict=True):
         back = read_back(line)
         assert back.messages == expected_sharegpt(sample, writer)
@@ -392,7 +408,12 @@ def test_no_turn_lost_from_any_reader_to_any_writer(
     assert conv is not None
     assert conv.messages == read_back_format(data, reader).messages  # auto == chosen reader
     window = Chunks() if chunks and multi else FullHistory()
-    result = split_conversation(conv, SplitSpec(budget=Budget(3000), window=window))
+    # Split for this writer: samples hold what it writes (reasoning kept or not, and so on).
+    options = {f.name: getattr(writer, f.name) for f in dataclasses.fields(writer) if f.init}
+    spec = SplitSpec(
+        budget=Budget(3000), window=window, output_format=writer.name, writer_options=options
+    )
+    result = split_conversation(conv, spec)
     lines = list(writer.lines(result))
     assert len(lines) == len(result.samples)
     assistants = [i for i, m in enumerate(conv.messages) if m.role == "assistant"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from convsplit.errors import UnsupportedSampleError
 from convsplit.formats.json_text import dumps, key
-from convsplit.formats.protocols import SampleWriter
+from convsplit.formats.protocols import SampleWriter, WrittenForm
 from convsplit.messages import Message
 from convsplit.samples import Sample, SplitResult
 from convsplit.tokens.chat_formats import message_body, tools_text
@@ -65,6 +65,12 @@ class PromptCompletionWriter(SampleWriter):
     @property
     def name(self) -> str:
         return "prompt_completion"
+
+    @property
+    def written_form(self) -> WrittenForm:
+        """Prompts and completions are text bodies without reasoning: it is neither written
+        nor counted."""
+        return WrittenForm(reasoning=False)
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each context line is rendered once per result."""
