@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -141,7 +142,7 @@ def test_generated_samples_count_what_is_written(
         # Tool results are looked through: one that answers no call is left out, which
         # can bring the two together.
         kept = [m for m in conversation.messages if m.role != "tool"]
-        pairs = zip(kept, kept[1:], strict=False)
+        pairs = pairwise(kept)
         assume(not any(a.role == b.role == "assistant" and b.tool_calls for a, b in pairs))
     spec = SplitSpec(Budget(max_tokens), chat_format=chat_format, output_format=output,
                      keep_reasoning=keep_reasoning)  # fmt: skip
