@@ -87,6 +87,7 @@ class Layout:
         self.starts = self._window_starts()
         self._start_prefix = [plain_prefix[s] for s in self.starts]
         self._target_cost: dict[int, int] = {}
+        self._context_tokens: dict[int, list[int]] = {}
         self._variant_cost: dict[int, int] = {}
         # Instructions that cost differently once the plain message before them is dropped
         # and another instruction becomes their neighbour (only llama2 has any).
@@ -153,6 +154,16 @@ class Layout:
                 cost = self.message_cost(message, after_instruction=self._after[index])
             self._target_cost[index] = cost
         return cost
+
+    def context_tokens(self, index: int) -> list[int]:
+        """The tokens of message ``index``'s text as context, encoded once per conversation
+        (every target whose history cuts it asks again)."""
+        tokens = self._context_tokens.get(index)
+        if tokens is None:
+            tokens = self._context_tokens[index] = self.counter.encode(
+                self.context_forms[index].text
+            )
+        return tokens
 
     def message_cost(self, message: Message, *, after_instruction: bool) -> int:
         """Cost of any message under this layout's counter and chat format."""

@@ -168,7 +168,7 @@ class TruncateContent:
         ]
         replacements: dict[int, Message] = {}
         for i in shortenable:
-            tokens = layout.counter.encode(layout.context_forms[i].text)
+            tokens = layout.context_tokens(i)
             replacements[i] = _cut(layout, i, tokens, keep=0)
             if search.fits(blocks, replacements):
                 earlier = dict(replacements)
