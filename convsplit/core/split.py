@@ -168,6 +168,12 @@ class _Written:
     orphaned: frozenset[int] = frozenset()
 
 
+def as_written(conversation: Conversation, spec: SplitSpec) -> Conversation:
+    """``conversation`` as ``spec``'s output format writes it: what its samples hold and
+    count (reasoning kept or not; messages that would be written invalid left out)."""
+    return _written(conversation, _written_form(spec)).conversation
+
+
 def _written(conversation: Conversation, form: WrittenForm) -> _Written:
     """``conversation`` in ``form``, without the messages no sample may hold."""
     messages = conversation.messages

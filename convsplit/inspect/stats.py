@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from convsplit.budget import Budget
 from convsplit.core.layout import Layout
-from convsplit.core.split import split_conversation
+from convsplit.core.split import as_written, split_conversation
 from convsplit.errors import InvalidOptionError
 from convsplit.messages import Conversation
 from convsplit.samples import SplitResult
@@ -247,6 +247,7 @@ class TokenReportBuilder:
     """
 
     def __init__(self, spec: SplitSpec) -> None:
+        self.spec = spec
         self.budget = spec.budget
         self.counter = spec.tokenizer
         self.chat_format = spec.chat_format
@@ -271,7 +272,8 @@ class TokenReportBuilder:
         already (several budgets over one conversation need them only once).
         """
         if whole is None:
-            whole = whole_costs(conversation, self.counter, self.chat_format)
+            written = as_written(conversation, self.spec)
+            whole = whole_costs(written, self.counter, self.chat_format)
         self._conversation_tokens[whole.total] += 1
         for role, cost in whole.messages:
             self._roles.setdefault(role, Counter())[cost] += 1
@@ -359,13 +361,15 @@ class BudgetReports:
     is split once per budget, its messages counted once for all of them."""
 
     def __init__(self, spec: SplitSpec, budgets: Sequence[Budget]) -> None:
-        self.counter, self.chat_format = spec.tokenizer, spec.chat_format
+        self.spec, self.counter, self.chat_format = spec, spec.tokenizer, spec.chat_format
         self._specs = [spec.with_budget(b) for b in budgets]
         self._builders = [TokenReportBuilder(s) for s in self._specs]
 
     def add(self, conversation: Conversation, index: int) -> None:
         """Account for the ``index``-th conversation."""
-        whole = whole_costs(conversation, self.counter, self.chat_format)
+        # The whole conversation as it would be written: comparable with the samples.
+        written = as_written(conversation, self.spec)
+        whole = whole_costs(written, self.counter, self.chat_format)
         for builder, spec in zip(self._builders, self._specs, strict=True):
             builder.add(
                 conversation, split_conversation(conversation, spec, index=index), whole=whole
