@@ -29,8 +29,9 @@ from typing import IO, cast
 from convsplit.errors import OutputError
 from convsplit.run._writeback import Writer, start_writer
 
-# ".NAME.XXXXXXXX.partial": XXXXXXXX is random (letters of tempfile's names, whose leftovers
-# from earlier versions match too); NAME is cut short where the whole would be too long.
+# ".NAME.RANDOM.partial": RANDOM is eight letters or digits (as tempfile's names, whose
+# leftovers from earlier versions match too); NAME is cut short where the whole would be too
+# long.
 _TEMPORARY = re.compile(r"\..*\.[a-z0-9_]{8}\.partial", re.DOTALL)
 _TEMPORARY_EXTRA = len("..12345678.partial")
 _NAME_MAX = 255  # where the file system does not say
