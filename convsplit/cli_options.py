@@ -2,7 +2,7 @@
 
 Each flag here is one option of :class:`~convsplit.spec.SplitSpec`, and :func:`split_spec`
 reads them back into one. A registered window or truncation strategy declares the options
-its factory takes (:class:`~convsplit.core.windows.StrategyOption`), and each becomes a
+its factory takes (:class:`~convsplit.core.registry.StrategyOption`), and each becomes a
 flag that goes with that strategy: ``--turns`` with ``--window last-turns``, and a user's
 own strategy's options with it, registered before the parser is built.
 """
@@ -21,13 +21,13 @@ import orjson
 
 from convsplit.budget import Budget
 from convsplit.cli_messages import UsageError
+from convsplit.core.registry import StrategyOption
 from convsplit.core.truncation import (
     get_truncation,
     truncation_names,
     truncation_options,
 )
 from convsplit.core.windows import (
-    StrategyOption,
     get_window,
     window_names,
     window_options,

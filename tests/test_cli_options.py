@@ -19,11 +19,11 @@ from convsplit.cli import build_parser, main
 from convsplit.cli_messages import flags_by_option, in_cli_words
 from convsplit.core import truncation, windows
 from convsplit.core.layout import Layout
+from convsplit.core.registry import StrategyOption
 from convsplit.core.truncation import DropOldest, get_truncation, truncation_names
 from convsplit.core.windows import (
     LastTurns,
     Request,
-    StrategyOption,
     get_window,
     register_window,
     window_names,
@@ -50,8 +50,8 @@ KEEP = StrategyOption("keep", "turns kept", minimum=2, default=3)
 @pytest.fixture
 def registries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Registrations made by a test are gone after it."""
-    monkeypatch.setattr(windows, "_WINDOWS", dict(windows._WINDOWS))
-    monkeypatch.setattr(truncation, "_TRUNCATIONS", dict(truncation._TRUNCATIONS))
+    for registry in (windows._WINDOWS, truncation._TRUNCATIONS):
+        monkeypatch.setattr(registry, "_entries", dict(registry._entries))
 
 
 def split(tmp_path: Path, *args: str, name: str = "o.jsonl") -> tuple[int, bytes]:

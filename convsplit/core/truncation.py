@@ -17,8 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from convsplit.budget import Budget
 from convsplit.core.layout import Block, Layout
-from convsplit.core.windows import Registered, Request, StrategyOption
-from convsplit.errors import UnknownNameError
+from convsplit.core.registry import Registered, Registry, StrategyOption
+from convsplit.core.windows import Request
 from convsplit.messages import Message
 
 
@@ -214,11 +214,14 @@ def _most_that_fits(
 
 
 TruncationFactory = Callable[..., TruncationStrategy]
-_TRUNCATIONS: dict[str, Registered] = {
-    "drop-oldest": Registered(DropOldest),
-    "middle-out": Registered(MiddleOut),
-    "truncate-content": Registered(TruncateContent),
-}
+_TRUNCATIONS: Registry[TruncationStrategy] = Registry(
+    "truncation",
+    {
+        "drop-oldest": Registered(DropOldest),
+        "middle-out": Registered(MiddleOut),
+        "truncate-content": Registered(TruncateContent),
+    },
+)
 
 
 def register_truncation(
@@ -230,12 +233,12 @@ def register_truncation(
     flags (``--truncation NAME --OPTION VALUE``); without them the command line builds it
     with no arguments.
     """
-    _TRUNCATIONS[name] = Registered(factory, tuple(options))
+    _TRUNCATIONS.register(name, factory, options)
 
 
 def truncation_names() -> tuple[str, ...]:
     """The registered truncation names, sorted."""
-    return tuple(sorted(_TRUNCATIONS))
+    return _TRUNCATIONS.names()
 
 
 def truncation_options(name: str) -> tuple[StrategyOption, ...]:
@@ -247,7 +250,7 @@ def truncation_options(name: str) -> tuple[StrategyOption, ...]:
     Raises:
         UnknownNameError: listing the known names.
     """
-    return _registered(name).options
+    return _TRUNCATIONS.options(name)
 
 
 def get_truncation(name: str, **options: Any) -> TruncationStrategy:
@@ -259,12 +262,4 @@ def get_truncation(name: str, **options: Any) -> TruncationStrategy:
     Raises:
         UnknownNameError: listing the known names.
     """
-    truncation: TruncationStrategy = _registered(name).factory(**options)
-    return truncation
-
-
-def _registered(name: str) -> Registered:
-    try:
-        return _TRUNCATIONS[name]
-    except KeyError:
-        raise UnknownNameError("truncation", name, _TRUNCATIONS) from None
+    return _TRUNCATIONS.get(name, **options)

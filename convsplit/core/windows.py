@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from convsplit.budget import Budget
 from convsplit.core.layout import Layout
-from convsplit.errors import InvalidOptionError, UnknownNameError
+from convsplit.core.registry import Registered, Registry, StrategyOption
 
 
 @dataclass(frozen=True)
@@ -161,49 +161,6 @@ class Chunks:
         return used
 
 
-@dataclass(frozen=True)
-class StrategyOption:
-    """An option a registered strategy's factory takes, declared so that the command line
-    offers it as a flag (``turns`` -> ``--turns``) for that strategy.
-
-    Attributes:
-        name: the factory's keyword argument.
-        help: what it sets, for ``--help``.
-        type: how the flag's text is read: ``int``, ``float`` or ``str``.
-        minimum: the least number accepted (numbers only).
-        default: the value the command line passes when the flag is not given, and shows
-            in ``--help`` (None: the factory's own default, not shown).
-        metavar: the value's placeholder in ``--help`` (default ``N`` for numbers).
-
-    >>> StrategyOption("carry_tokens", "history tokens carried", minimum=0).flag
-    '--carry-tokens'
-    """
-
-    name: str
-    help: str
-    type: type[int] | type[float] | type[str] = int
-    minimum: int | None = None
-    default: int | float | str | None = None
-    metavar: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.name.isidentifier():
-            raise InvalidOptionError(f"a strategy option's name is a keyword; got {self.name!r}")
-
-    @property
-    def flag(self) -> str:
-        """The command-line flag."""
-        return "--" + self.name.replace("_", "-")
-
-
-@dataclass(frozen=True)
-class Registered:
-    """A registered strategy: how to build it, and the options it takes."""
-
-    factory: Callable[..., Any]
-    options: tuple[StrategyOption, ...] = ()
-
-
 WindowFactory = Callable[..., WindowStrategy]
 _TURNS = StrategyOption(
     "turns", "turns kept, the target's included", minimum=1, default=4, metavar="K"
@@ -211,11 +168,14 @@ _TURNS = StrategyOption(
 _CARRY = StrategyOption(
     "carry_tokens", "history tokens carried into each chunk", minimum=0, default=0
 )
-_WINDOWS: dict[str, Registered] = {
-    "full": Registered(FullHistory),
-    "last-turns": Registered(LastTurns, (_TURNS,)),
-    "chunks": Registered(Chunks, (_CARRY,)),
-}
+_WINDOWS: Registry[WindowStrategy] = Registry(
+    "window",
+    {
+        "full": Registered(FullHistory),
+        "last-turns": Registered(LastTurns, (_TURNS,)),
+        "chunks": Registered(Chunks, (_CARRY,)),
+    },
+)
 
 
 def register_window(
@@ -227,12 +187,12 @@ def register_window(
     flags (``--window NAME --OPTION VALUE``); without them the command line builds it with
     no arguments.
     """
-    _WINDOWS[name] = Registered(factory, tuple(options))
+    _WINDOWS.register(name, factory, options)
 
 
 def window_names() -> tuple[str, ...]:
     """The registered window names, sorted."""
-    return tuple(sorted(_WINDOWS))
+    return _WINDOWS.names()
 
 
 def window_options(name: str) -> tuple[StrategyOption, ...]:
@@ -244,7 +204,7 @@ def window_options(name: str) -> tuple[StrategyOption, ...]:
     Raises:
         UnknownNameError: listing the known names.
     """
-    return _registered(name).options
+    return _WINDOWS.options(name)
 
 
 def get_window(name: str, **options: Any) -> WindowStrategy:
@@ -256,12 +216,4 @@ def get_window(name: str, **options: Any) -> WindowStrategy:
     Raises:
         UnknownNameError: listing the known names.
     """
-    window: WindowStrategy = _registered(name).factory(**options)
-    return window
-
-
-def _registered(name: str) -> Registered:
-    try:
-        return _WINDOWS[name]
-    except KeyError:
-        raise UnknownNameError("window", name, _WINDOWS) from None
+    return _WINDOWS.get(name, **options)
