@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Literal, cast, get_args
 
 from convsplit.budget import Budget, check_count, describe
@@ -28,6 +29,7 @@ from convsplit.formats import (
     get_reader,
     get_writer,
 )
+from convsplit.formats.protocols import WrittenForm
 from convsplit.tokens.chat_formats import ChatFormat, chat_format_names, get_chat_format
 from convsplit.tokens.counters import HF_PREFIX, TokenCounter, counter_names, get_counter
 
@@ -156,6 +158,12 @@ class SplitSpec:
         for name, value in values.items():
             object.__setattr__(self, name, value)  # frozen: set once, here
         bound_writer(writer, self)  # a writer that cannot write what this spec counts fails
+
+    @cached_property
+    def written_form(self) -> WrittenForm:
+        """What the output format writes of a message: the form the split counts it in.
+        Found once per spec (cached on it)."""
+        return self.writer().written_form
 
     def writer(self) -> SampleWriter:
         """The output format's writer, bound to this spec (the text writer renders the

@@ -5,7 +5,7 @@ Every assistant message becomes a target, unless it precedes any user message, i
 recorded with its reason.
 
 Messages are counted in the form the output format's writer writes them
-(:class:`~convsplit.formats.WrittenForm`): reasoning only where the writer writes it,
+(:class:`~convsplit.formats.protocols.WrittenForm`): reasoning only where the writer writes it,
 tool-call arguments as the writer's consumer sees them. Two kinds of message would be
 written invalid, so they are left out of every sample: an assistant message with nothing
 to write (no text, tool calls or written reasoning: ``empty_target``), and a tool result
@@ -31,7 +31,6 @@ from convsplit.errors import (
     OptionHint,
     TargetTooLongError,
 )
-from convsplit.formats import get_writer
 from convsplit.formats.protocols import WrittenForm, written_message
 from convsplit.messages import Conversation, Message, parse_conversation
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
@@ -93,7 +92,7 @@ expected one of system, developer, user, assistant, tool; got 'bot'
 
 
 def _split(conversation: Conversation, spec: SplitSpec, index: int) -> SplitResult:
-    written = _written(conversation, _written_form(spec))
+    written = _written(conversation, spec.written_form)
     layout = Layout(
         written.conversation,
         counter=spec.tokenizer,
@@ -138,21 +137,6 @@ def _split(conversation: Conversation, spec: SplitSpec, index: int) -> SplitResu
     )
 
 
-_FORMS: dict[int, tuple[SplitSpec, WrittenForm]] = {}
-
-
-def _written_form(spec: SplitSpec) -> WrittenForm:
-    """What the spec's writer writes of a message; looked up once per spec."""
-    known = _FORMS.get(id(spec))
-    if known is not None and known[0] is spec:
-        return known[1]
-    form = get_writer(spec.output_format, **spec.writer_options).written_form
-    if len(_FORMS) >= 64:  # specs are few; a long-lived process may make many
-        _FORMS.clear()
-    _FORMS[id(spec)] = (spec, form)
-    return form
-
-
 @dataclass
 class _Written:
     """A conversation as it will be written: what the layout counts.
@@ -171,7 +155,7 @@ class _Written:
 def as_written(conversation: Conversation, spec: SplitSpec) -> Conversation:
     """``conversation`` as ``spec``'s output format writes it: what its samples hold and
     count (reasoning kept or not; messages that would be written invalid left out)."""
-    return _written(conversation, _written_form(spec)).conversation
+    return _written(conversation, spec.written_form).conversation
 
 
 def _written(conversation: Conversation, form: WrittenForm) -> _Written:
