@@ -163,13 +163,7 @@ def encoder(feature: Any, ds: Any) -> Codec | None:
         return _json_text
     if isinstance(feature, (ds.List, ds.LargeList)):
         item = encoder(feature.feature, ds)
-        if item is None:
-            return None
-
-        def each(value: Any) -> Any:
-            return [item(v) for v in value] if isinstance(value, list) else value
-
-        return each
+        return None if item is None else _each(item)
     if isinstance(feature, dict):
         fields = {k: c for k, f in feature.items() if (c := encoder(f, ds)) is not None}
         if not fields:
@@ -184,18 +178,21 @@ def encoder(feature: Any, ds: Any) -> Codec | None:
     return None
 
 
+def _each(item: Codec) -> Codec:
+    """``item`` applied to every element of a list value (other values pass as they are)."""
+
+    def each(value: Any) -> Any:
+        return [item(v) for v in value] if isinstance(value, list) else value
+
+    return each
+
+
 def restorer(feature: Any, ds: Any) -> Codec | None:
     """How to take the nulls Arrow filled in out of a value of ``feature`` (``None``: no
     struct inside, nothing to do). Only a struct invents keys; ``Json`` keeps its nulls."""
     if isinstance(feature, (ds.List, ds.LargeList)):
         item = restorer(feature.feature, ds)
-        if item is None:
-            return None
-
-        def each(value: Any) -> Any:
-            return [item(v) for v in value] if isinstance(value, list) else value
-
-        return each
+        return None if item is None else _each(item)
     if isinstance(feature, dict):
         fields = {k: c for k, f in feature.items() if (c := restorer(f, ds)) is not None}
 
