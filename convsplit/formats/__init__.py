@@ -14,7 +14,8 @@ Containers (JSONL, JSON array, concatenated objects; gzip; stdin) are handled by
 :func:`splittable`, :func:`count_range` and :func:`read_range` (:mod:`.jsonl`).
 
 Writers (one JSON line per sample, built from per-message fragments encoded once per
-conversation): ``openai``, ``trl``, ``sharegpt``, ``text``, ``prompt_completion``. Each is
+conversation): ``openai``, ``trl``, ``sharegpt``, ``text``, ``prompt_completion``;
+``tokens`` writes token ids and loss masks (:mod:`.tokens`). Each is
 a :class:`SampleWriter` (:mod:`.protocols`): ``lines(result)`` and ``chunks(result)``.
 
 >>> import io
@@ -48,6 +49,7 @@ from convsplit.formats.protocols import Reader, SampleWriter, as_sample_writer
 from convsplit.formats.record_fields import check_role_map, sample_metadata
 from convsplit.formats.sharegpt import ShareGPTWriter, read_sharegpt
 from convsplit.formats.text import PromptCompletionWriter, TextWriter
+from convsplit.formats.tokens import TokensWriter
 from convsplit.formats.trl import TRLWriter
 from convsplit.messages import Conversation
 from convsplit.samples import SplitResult
@@ -65,6 +67,7 @@ __all__ = [
     "Source",
     "TRLWriter",
     "TextWriter",
+    "TokensWriter",
     "UnsupportedSampleError",
     "as_sample_writer",
     "check_role_map",
@@ -214,6 +217,7 @@ _WRITERS: dict[str, WriterFactory] = {
     "trl": TRLWriter,
     "sharegpt": ShareGPTWriter,
     "text": TextWriter,
+    "tokens": TokensWriter,
     "prompt_completion": PromptCompletionWriter,
 }
 
@@ -234,7 +238,7 @@ def writer_names() -> tuple[str, ...]:
     """The registered writer names, sorted.
 
     >>> writer_names()
-    ('openai', 'prompt_completion', 'sharegpt', 'text', 'trl')
+    ('openai', 'prompt_completion', 'sharegpt', 'text', 'tokens', 'trl')
     """
     return tuple(sorted(_WRITERS))
 

@@ -1,0 +1,361 @@
+"""Pre-tokenized samples: ``input_ids`` and ``assistant_masks``, the tokens convsplit counted.
+
+A trainer given text tokenizes it again, and cuts what does not fit (TRL's ``SFTTrainer``
+keeps the start of a row by default: it cuts off the very turn being trained). Given
+``input_ids``, TRL's ``_prepare_dataset`` tokenizes nothing, and ``assistant_masks`` (1 on
+the tokens a target trains) is its loss mask; nothing can be re-rendered, re-cut or
+re-masked.
+
+The ids come from the rendering that counts, never from searching text afterwards:
+
+- a model's own template (``hf:`` chat formats): the sample rendered as
+  ``apply_chat_template`` renders it, encoded with the model's tokenizer (markers and
+  look-alikes read as control tokens, as transformers reads them). The mask covers each
+  target from the end of its generation prompt to the end of its rendering
+  (:meth:`~convsplit.tokens.huggingface.HFChatTemplate.render_trained`): for templates with
+  ``{% generation %}`` blocks, the tokens ``return_assistant_tokens_mask=True`` marks in the
+  targets;
+- a built-in template (``chatml``, ``llama2``, ``llama3``, ``plain``): each message's pieces
+  (:meth:`~convsplit.tokens.chat_formats.TemplateFormat.message`, what ``message_cost``
+  counts), text runs encoded as ordinary text and each marker as the tokenizer's special
+  token of that text. A tokenizer without such a token for a marker is refused when the
+  writer is bound to the spec (o200k_base and cl100k_base have ``<|endoftext|>``, so
+  ``plain``; Qwen's tokenizer has ChatML's markers). The mask covers the target's body and
+  its end-of-turn marker, the text writer's spans.
+
+A token is trained when it holds a character of a trained span. Every sample's length is
+checked against its count: a difference is an error, never a silent row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol, cast
+
+from convsplit.errors import ChatFormatError, InvalidOptionError
+from convsplit.formats.json_text import dumps
+from convsplit.formats.protocols import SampleWriter
+from convsplit.formats.record_fields import sample_metadata
+from convsplit.formats.text import TrainedRendering, render_message
+from convsplit.messages import INSTRUCTION_ROLES, Message
+from convsplit.samples import Sample, SplitResult
+from convsplit.tokens.chat_formats import (
+    ChatFormat,
+    OpenAIChat,
+    Piece,
+    Special,
+    TemplateFormat,
+)
+from convsplit.tokens.counters import TiktokenCounter, TokenCounter
+
+__all__ = ["TokenRow", "TokensWriter", "special_token_ids"]
+
+#: ``input_ids`` and ``assistant_masks`` of one sample.
+TokenRow = tuple[list[int], list[int]]
+
+
+class _HasSplitParts(Protocol):
+    """What :meth:`TokensWriter.for_spec` reads of a :class:`~convsplit.spec.SplitSpec`."""
+
+    @property
+    def chat_format(self) -> ChatFormat: ...
+
+    @property
+    def tokenizer(self) -> TokenCounter: ...
+
+
+class _RenderedEncoder(Protocol):
+    """A counter that encodes a rendered chat as the model's tokenizer does (markers as
+    control tokens): :class:`~convsplit.tokens.huggingface.HFTokenizerCounter`."""
+
+    def encode_rendered(self, text: str) -> list[int]: ...
+
+    def decode(self, tokens: Sequence[int]) -> str: ...
+
+
+def special_token_ids(template: TemplateFormat, counter: TokenCounter) -> dict[str, int]:
+    """The id of each of ``template``'s markers in ``counter``'s vocabulary.
+
+    Raises:
+        InvalidOptionError: a marker the tokenizer has no special token for (naming the
+            markers it lacks and those it has), or a tokenizer with no special tokens.
+
+    >>> from convsplit.tokens import get_chat_format, get_counter
+    >>> special_token_ids(get_chat_format("plain"), get_counter("o200k_base"))
+    {'<|endoftext|>': 199999}
+    >>> special_token_ids(get_chat_format("chatml"), get_counter("o200k_base"))
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.InvalidOptionError: tokenizer 'o200k_base' has no special token for \
+'<|im_end|>', '<|im_start|>' of chat format 'chatml', so its samples have no token ids (its \
+special tokens: '<|endofprompt|>', '<|endoftext|>'); choose a chat format whose markers it \
+has (plain) or the model's own template (--chat-format hf:<model folder>)
+    """
+    known = _specials(counter)
+    ids: dict[str, int] = {}
+    for marker in sorted(template.specials):
+        token = known(marker)
+        if token is not None:
+            ids[marker] = token
+    missing = sorted(set(template.specials) - set(ids))
+    if missing:
+        has = ", ".join(repr(m) for m in sorted(_special_names(counter))) or "none"
+        raise InvalidOptionError(
+            f"tokenizer {counter.name!r} has no special token for "
+            f"{', '.join(map(repr, missing))} of chat format {template.name!r}, so its samples "
+            f"have no token ids (its special tokens: {has}); choose a chat format whose "
+            "markers it has (plain) or the model's own template (--chat-format hf:<model folder>)"
+        )
+    return ids
+
+
+def _special_names(counter: TokenCounter) -> frozenset[str]:
+    if isinstance(counter, TiktokenCounter):
+        return frozenset(counter.encoding.special_tokens_set)
+    names = getattr(counter, "special_tokens", None)
+    return frozenset(names) if isinstance(names, frozenset) else frozenset()
+
+
+def _specials(counter: TokenCounter) -> Callable[[str], int | None]:
+    """The special token id of a marker's text, or None where the vocabulary has none."""
+    names = _special_names(counter)
+    if isinstance(counter, TiktokenCounter):
+        encoding = counter.encoding
+        return lambda text: encoding.encode_single_token(text) if text in names else None
+    encode = getattr(counter, "encode_rendered", None)
+    if not callable(encode):
+        return lambda text: None
+
+    def hf_id(text: str) -> int | None:
+        ids = encode(text) if text in names else []
+        return ids[0] if len(ids) == 1 else None
+
+    return hf_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokensWriter(SampleWriter):
+    """Samples as ``{"input_ids": [...], "assistant_masks": [...]}`` lines.
+
+    Args:
+        metadata: ``"columns"`` adds :func:`~convsplit.formats.sample_metadata`'s fields as
+            columns beside the tokens (conversation id and index, sample index, targets...).
+        chat_format: the chat format that counts; :meth:`for_spec` sets it (and ``counter``).
+        counter: the tokenizer that counts.
+
+    Raises:
+        InvalidOptionError: an unknown ``metadata`` value; (from :meth:`for_spec`) a chat
+            format without token ids for this tokenizer.
+
+    >>> from convsplit import Budget, SplitSpec, split_conversation
+    >>> from convsplit.formats.openai import read_openai
+    >>> conv = read_openai({"messages": [
+    ...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
+    >>> spec = SplitSpec(Budget(50), chat_format="plain", output_format="tokens")
+    >>> print(next(spec.writer().lines(split_conversation(conv, spec))).decode(), end="")
+    {"input_ids":[12194,199999,13225,199999],"assistant_masks":[0,0,1,1]}
+    """
+
+    metadata: Literal["none", "columns"] = "none"
+    chat_format: ChatFormat | None = None
+    counter: TokenCounter | None = None
+
+    def __post_init__(self) -> None:
+        if self.metadata not in ("none", "columns"):
+            raise InvalidOptionError(f"metadata must be 'none' or 'columns'; got {self.metadata!r}")
+
+    @property
+    def name(self) -> str:
+        return "tokens"
+
+    def for_spec(self, spec: _HasSplitParts) -> TokensWriter:
+        """This writer encoding with ``spec``'s chat format and tokenizer.
+
+        Raises:
+            InvalidOptionError: the chat format has no rendering (``openai``), or a built-in
+                template's marker has no special token in the tokenizer.
+        """
+        writer = replace(self, chat_format=spec.chat_format, counter=spec.tokenizer)
+        writer._encoder()  # refuse now, before any work
+        return writer
+
+    def _encoder(self) -> Callable[[Sample], TokenRow]:
+        chat_format, counter = self.chat_format, self.counter
+        if chat_format is None or counter is None:
+            raise InvalidOptionError(
+                "the tokens writer needs the spec's chat format and tokenizer: build it with "
+                "SplitSpec(output_format='tokens').writer() or TokensWriter().for_spec(spec)"
+            )
+        if isinstance(chat_format, TemplateFormat) and not isinstance(chat_format, OpenAIChat):
+            return _PieceEncoder(chat_format, counter, special_token_ids(chat_format, counter))
+        if isinstance(chat_format, TrainedRendering):
+            rendered_counter = getattr(chat_format, "counter", counter)
+            if not callable(getattr(rendered_counter, "encode_rendered", None)):
+                raise InvalidOptionError(
+                    f"chat format {chat_format.name!r} has no tokenizer that encodes its "
+                    "rendering; use a model's own template (hf:<model folder>)"
+                )
+            return _rendered_encoder(chat_format, cast(_RenderedEncoder, rendered_counter))
+        raise InvalidOptionError(
+            f"chat format {chat_format.name!r} only counts tokens and has no rendering, so it "
+            "has no token ids; choose one that renders: hf:<model folder>, or chatml, llama2, "
+            "llama3, plain where the tokenizer has their markers"
+        )
+
+    def rows(self, result: SplitResult) -> Iterator[TokenRow]:
+        """``(input_ids, assistant_masks)`` per sample, in sample order.
+
+        Raises:
+            ChatFormatError: a sample whose tokens are not as many as it was counted.
+        """
+        encode = self._encoder()
+        for sample in result.samples:
+            ids, mask = encode(sample)
+            if len(ids) != sample.total_tokens:
+                name = sample.conversation_id or f"#{sample.conversation_index}"
+                raise ChatFormatError(
+                    f"conversation {name}: a sample was counted as {sample.total_tokens} "
+                    f"tokens but encodes to {len(ids)}"
+                )
+            yield ids, mask
+
+    def lines(self, result: SplitResult) -> Iterator[bytes]:
+        """One JSON line per sample: ``input_ids``, ``assistant_masks`` (and metadata)."""
+        for index, (sample, (ids, mask)) in enumerate(
+            zip(result.samples, self.rows(result), strict=True)
+        ):
+            row: dict[str, object] = {"input_ids": ids, "assistant_masks": mask}
+            if self.metadata == "columns":
+                row.update(sample_metadata(sample, sample_index=index))
+            yield dumps(row) + b"\n"
+
+
+class _PieceEncoder:
+    """A built-in template's samples as tokens, each distinct message encoded once per
+    writer (cached by the message object, as the other writers cache fragments)."""
+
+    def __init__(self, template: TemplateFormat, counter: TokenCounter, ids: dict[str, int]):
+        self.template, self.counter, self.ids = template, counter, ids
+        self._messages: dict[tuple[int, bool, bool], tuple[Message, TokenRow]] = {}
+        self._ends: dict[int, tuple[object, list[int], list[int]]] = {}
+
+    def __call__(self, sample: Sample) -> TokenRow:
+        template = self.template
+        start = self._ends.get(id(sample.tools))
+        if start is None or start[0] is not sample.tools:
+            begin = self._encode(template.start(sample.tools))
+            start = self._ends[id(sample.tools)] = (
+                sample.tools,
+                begin,
+                self._encode(template.end()),
+            )
+        _, begin, end = start
+        ids = list(begin)
+        mask = [0] * len(begin)
+        targets = set(sample.targets)
+        previous: Message | None = None
+        for k, message in enumerate(sample.messages):
+            after = previous is not None and previous.role in INSTRUCTION_ROLES
+            key = (id(message), after, k in targets)
+            entry = self._messages.get(key)
+            if entry is None or entry[0] is not message:
+                entry = self._messages[key] = (message, self._message(message, after, k in targets))
+            ids += entry[1][0]
+            mask += entry[1][1]
+            previous = message
+        ids += end
+        mask += [0] * len(end)
+        if len(self._messages) > 65536:  # one long-lived writer over a whole file
+            self._messages.clear()
+        return ids, mask
+
+    def _encode(self, pieces: Sequence[Piece]) -> list[int]:
+        return self._masked(pieces, 0, 0)[0]
+
+    def _message(self, message: Message, after: bool, target: bool) -> TokenRow:
+        pieces = self.template.message(message, after_instruction=after)
+        if not target:
+            return self._masked(pieces, 0, 0)
+        rendered = render_message(self.template, message, after_instruction=after)
+        return self._masked(pieces, rendered.start, rendered.end)
+
+    def _masked(self, pieces: Sequence[Piece], lo: int, hi: int) -> TokenRow:
+        """Tokens of ``pieces`` (text runs encoded whole, as ``count_pieces`` counts them)
+        and the mask of those holding a character of ``[lo, hi)``."""
+        ids: list[int] = []
+        mask: list[int] = []
+        offset = 0
+        run: list[str] = []
+
+        def flush() -> None:
+            nonlocal offset
+            if run:
+                text = "".join(run)
+                run.clear()
+                tokens = self.counter.encode(text)
+                ids.extend(tokens)
+                mask.extend(
+                    _run_mask(self.counter.decode, tokens, (offset, offset + len(text)), (lo, hi))
+                )
+                offset += len(text)
+
+        for piece in pieces:
+            if isinstance(piece, Special):
+                flush()
+                ids.append(self.ids[piece.text])
+                end = offset + len(piece.text)
+                mask.append(int(offset < hi and end > lo))
+                offset = end
+            else:
+                run.append(piece)
+        flush()
+        return ids, mask
+
+
+def _run_mask(
+    decode: Callable[[Sequence[int]], str],
+    tokens: list[int],
+    run: tuple[int, int],
+    span: tuple[int, int],
+) -> list[int]:
+    """The mask of the ``tokens`` of the text at ``[start, stop)`` that hold a character of
+    ``[lo, hi)``: found by decoding prefixes, O(log n) of them."""
+    (start, stop), (lo, hi) = run, span
+    if hi <= start or lo >= stop or lo >= hi:
+        return [0] * len(tokens)
+    first = 0 if lo <= start else _first_past(decode, tokens, lo - start)
+    last = len(tokens) if hi >= stop else _first_past(decode, tokens, hi - start - 1) + 1
+    return [0] * first + [1] * (last - first) + [0] * (len(tokens) - last)
+
+
+def _first_past(decode: Callable[[Sequence[int]], str], tokens: list[int], char: int) -> int:
+    """The first token whose prefix, decoded, reaches past character ``char``: the token
+    holding (the end of) that character."""
+    low, high = 0, len(tokens) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if len(decode(tokens[: middle + 1])) > char:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _rendered_encoder(
+    chat_format: TrainedRendering, counter: _RenderedEncoder
+) -> Callable[[Sample], TokenRow]:
+    """A model's own template: each sample rendered whole, encoded as ``apply_chat_template``
+    encodes it, and masked on the targets' spans."""
+
+    def encode(sample: Sample) -> TokenRow:
+        text, spans = chat_format.render_trained(sample.messages, sample.tools, sample.targets)
+        ids = counter.encode_rendered(text)
+        mask = [0] * len(ids)
+        for lo, hi in spans:
+            for k, bit in enumerate(_run_mask(counter.decode, ids, (0, len(text)), (lo, hi))):
+                if bit:
+                    mask[k] = 1
+        return ids, mask
+
+    return encode
