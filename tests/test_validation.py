@@ -97,7 +97,7 @@ def test_record_level_problems_of_the_cookbook_checks() -> None:
         (1, "not_an_object", None),
         (2, "invalid_json", None),
         (3, "missing_messages", None),
-        (4, "missing_messages", None),
+        (4, "unknown_format", None),
         (5, "message_not_an_object", 0),
         (5, "missing_role", 1),
         (5, "unknown_role", 2),
@@ -308,7 +308,7 @@ def test_every_code_is_catalogued_and_special_tokens_come_from_the_templates() -
         ),
         pytest.param(
             "llamafactory_reason_tool_use_demo_50.jsonl",
-            {"unanswered_tool_call": 16, "near_duplicate": 3},
+            {"unanswered_tool_call": 5, "near_duplicate": 3},
             id="reason",
         ),
     ],

@@ -37,7 +37,7 @@ def check_written(record: Record, role_map: Mapping[str, str], found: RecordFind
     try:
         kind = detect_format(value, role_map=role_map)
     except InvalidConversationError as detect_error:
-        found.add("missing_messages", _reason(detect_error))
+        found.add("unknown_format", _reason(detect_error))
         return
     if kind == "openai":
         _openai(value, role_map, found)

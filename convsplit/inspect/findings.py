@@ -28,6 +28,7 @@ _SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 FINDING_CODES: Mapping[str, tuple[Severity, str]] = {
     "invalid_json": (Severity.ERROR, "the record is not valid JSON"),
     "not_an_object": (Severity.ERROR, "the record is not a JSON object"),
+    "unknown_format": (Severity.ERROR, "the record is in no format convsplit reads"),
     "missing_messages": (Severity.ERROR, "no (or an empty) list of messages"),
     "message_not_an_object": (Severity.ERROR, "a message is not a JSON object"),
     "missing_role": (Severity.ERROR, "a message has no role"),
