@@ -13,7 +13,6 @@ import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict
 
 from convsplit.cli_messages import EXIT_OK, EXIT_REJECTED, UsageError, warnings
 from convsplit.cli_options import budget, split_spec
@@ -88,7 +87,7 @@ def _records(inputs: Sequence[str], spec: SplitSpec) -> Iterator[Record]:
 def stats(args: argparse.Namespace) -> int:
     """``convsplit stats``: :func:`~convsplit.inspect.stats.token_reports`, printed."""
     from convsplit.inspect.stats import token_reports  # noqa: PLC0415 (imported when used: startup)
-    from convsplit.inspect.summaries import format_reports  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.summaries import format_reports, reports_json  # noqa: PLC0415 (imported when used: startup)
 
     budgets = args.max_tokens or [4096]
     spec = split_spec(args, budgets[0])
@@ -104,7 +103,7 @@ def stats(args: argparse.Namespace) -> int:
 
     reports = token_reports(conversations(), spec, budgets=[budget(args, b) for b in budgets])
     if args.json:
-        print(json.dumps([asdict(r) for r in reports], indent=2))
+        print(json.dumps(reports_json(reports, price=args.price, rejected=rejected), indent=2))
     else:
         print(format_reports(reports, price=args.price, rejected=rejected))
     return EXIT_REJECTED if rejected else EXIT_OK
@@ -112,15 +111,20 @@ def stats(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> int:
     """``convsplit validate``: :func:`~convsplit.inspect.validation.validate_records`."""
-    from convsplit.inspect.summaries import format_findings  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.summaries import findings_json, format_findings  # noqa: PLC0415 (imported when used: startup)
     from convsplit.inspect.validation import validate_records  # noqa: PLC0415 (imported when used: startup)
 
     spec = split_spec(args, args.max_tokens)
     findings = validate_records(
         _records(args.inputs, spec), spec, check_tokens=args.max_tokens is not None
     )
-    text, clean = format_findings(findings)
-    print(text)
+    if args.json:
+        data = findings_json(findings)
+        print(json.dumps(data, indent=2))
+        clean = bool(data["clean"])
+    else:
+        text, clean = format_findings(findings, max_listed=args.max_listed or None)
+        print(text)
     return EXIT_OK if clean else EXIT_REJECTED
 
 

@@ -37,6 +37,7 @@ Example:
 VALIDATE_EXAMPLE = """\
 Example:
   convsplit validate chats.jsonl --max-tokens 4096
+  convsplit validate data/ --json | jq '.kinds'
 """
 
 SHOW_EXAMPLE = """\
@@ -142,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="USD",
         help="price per million training tokens, to estimate the cost of one epoch",
     )
-    stats.add_argument("--json", action="store_true", help="print the reports as JSON")
+    stats.add_argument(
+        "--json",
+        action="store_true",
+        help="print the reports, the records rejected and the --price cost as JSON",
+    )
     strategies.append(add_split_options(stats, several_budgets=True))
     stats.set_defaults(run=commands.stats)
 
@@ -156,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     validate.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories")
+    validate.add_argument(
+        "--max-listed",
+        type=natural,
+        default=10,
+        metavar="N",
+        help="findings listed per kind (default 10; 0: all); all are counted",
+    )
+    validate.add_argument(
+        "--json",
+        action="store_true",
+        help="print every finding and the counts by kind as one JSON document",
+    )
     strategies.append(add_split_options(validate, budget_default=None))
     validate.set_defaults(run=commands.validate)
 

@@ -32,10 +32,34 @@ def test_stats_compares_budgets_side_by_side() -> None:
 
 def test_stats_as_json_adds_up() -> None:
     done = run("stats", str(EXAMPLES), "--json", "--max-tokens", "128")
-    (report,) = json.loads(done.stdout)
+    data = json.loads(done.stdout)
+    assert (data["conversations"], data["rejected"], data["price_per_million"]) == (4, 0, None)
+    (report,) = data["reports"]
     assert report["budget"] == 128
     assert report["targets"] + sum(report["skipped"].values()) == 15
     assert report["sample_tokens"]["total"] == report["tokens_per_epoch"]
+    assert "cost_per_epoch" not in report
+
+
+def test_stats_json_has_the_rejected_records_and_the_cost(tmp_path: Path) -> None:
+    data_file = tmp_path / "mixed.jsonl"
+    data_file.write_bytes(EXAMPLES.read_bytes() + b"{oops\n")
+    done = run("stats", str(data_file), "--json", "--max-tokens", "4096", "--price", "25")
+    assert done.returncode == 3
+    data = json.loads(done.stdout)
+    assert (data["conversations"], data["rejected"], data["price_per_million"]) == (4, 1, 25.0)
+    (report,) = data["reports"]
+    assert report["cost_per_epoch"] == report["tokens_per_epoch"] * 25 / 1_000_000
+
+
+def test_stats_of_no_conversations_says_so(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("{oops\n[1]\n", encoding="utf-8")
+    done = run("stats", str(broken))
+    assert (done.returncode, done.stdout.decode()) == (
+        3,
+        "conversations: 0 (2 records rejected)\nno conversations to count: nothing would be split\n",
+    )
 
 
 def test_validate_groups_findings_with_file_and_line(tmp_path: Path) -> None:
@@ -48,6 +72,81 @@ def test_validate_groups_findings_with_file_and_line(tmp_path: Path) -> None:
         "(it is not trained)\n"
     )
     assert text.endswith("0 errors, 1 warning, 5 notes\n")
+
+
+def test_validate_caps_each_kind_and_says_how_many_more(tmp_path: Path) -> None:
+    many = tmp_path / "many.jsonl"
+    records = [
+        {"messages": [{"role": "user", "content": f"Hi {k}"}, {"role": "assistant", "content": ""}]}
+        for k in range(25)
+    ]
+    many.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    done = run("validate", str(many), "--max-listed", "2")
+    assert done.returncode == 3
+    lines = done.stdout.decode().splitlines()
+    assert lines[:4] == [
+        "error empty_content: a message's content is empty or blank (25)",
+        f"  {many}:1 message 1: message 1 (assistant) has empty content (it is not trained)",
+        f"  {many}:2 message 1: message 1 (assistant) has empty content (it is not trained)",
+        "  ... and 23 more",
+    ]
+    assert lines[-1] == "25 errors, 0 warnings, 25 notes"
+    default = run("validate", str(many)).stdout.decode().splitlines()
+    assert "  ... and 15 more" in default
+    every = run("validate", str(many), "--max-listed", "0").stdout.decode().splitlines()
+    assert not any(line.startswith("  ... and") for line in every)
+    assert len(every) == 2 * (25 + 2) + 1
+
+
+def test_validate_json_lists_every_finding_with_the_same_exit_status(tmp_path: Path) -> None:
+    done = run("validate", str(EXAMPLES), "--json", "--max-listed", "1")
+    assert done.returncode == 3
+    data = json.loads(done.stdout)
+    assert (data["clean"], data["totals"]) == (False, {"error": 0, "warning": 1, "info": 5})
+    assert data["kinds"][0] == {"severity": "warning", "code": "assistant_before_user", "count": 1}
+    assert sum(kind["count"] for kind in data["kinds"]) == len(data["findings"]) == 6
+    before_user = [f for f in data["findings"] if f["code"] == "assistant_before_user"]
+    assert [(f["path"], f["lineno"], f["message_index"]) for f in before_user] == [
+        (str(EXAMPLES), 4, 1)
+    ]
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text(
+        '{"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": '
+        '"Hi"}, {"role": "assistant", "content": "Hello!"}]}\n',
+        encoding="utf-8",
+    )
+    done = run("validate", str(clean), "--json")
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["findings"] == []
+
+
+def test_convsplit_s_own_tool_call_samples_validate_without_unanswered_calls(
+    tmp_path: Path,
+) -> None:
+    samples = tmp_path / "samples.jsonl"
+    assert run("split", str(EXAMPLES), "-o", str(samples), "--max-tokens", "4096").returncode == 0
+    ends_on_call = [
+        json.loads(line)
+        for line in samples.read_bytes().splitlines()
+        if json.loads(line)["messages"][-1].get("tool_calls")
+    ]
+    assert ends_on_call  # the weather conversation's call is a target of its own
+    done = run("validate", str(samples), "--json")
+    codes = {finding["code"] for finding in json.loads(done.stdout)["findings"]}
+    assert "unanswered_tool_call" not in codes
+    assert codes <= {"no_system_message", "near_duplicate", "duplicate"}
+
+
+def test_validate_names_a_record_in_no_known_format(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"foo": "bar"}\n', encoding="utf-8")
+    done = run("validate", str(odd), "--json")
+    (finding,) = json.loads(done.stdout)["findings"]
+    assert (finding["code"], finding["severity"], finding["lineno"]) == (
+        "unknown_format",
+        "error",
+        1,
+    )
 
 
 def test_validate_exits_zero_only_when_clean(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ notebook or a pipeline's log can print the same text.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 
-from convsplit.inspect.findings import FINDING_CODES, Finding, Severity, group_findings
+from convsplit.inspect.findings import FINDING_CODES, Finding, Severity, group_order
 from convsplit.inspect.labels import number, plural
 from convsplit.inspect.stats import Distribution, TokenReport
 from convsplit.terminal import visible
@@ -36,6 +37,9 @@ def format_reports(
     head = f"conversations: {first.conversations:,}"
     if rejected:
         head += f" ({rejected:,} records rejected)"
+    if not first.conversations:
+        # A distribution of nothing would print as "min 0 ... max 0", as if measured.
+        return f"{head}\nno conversations to count: nothing would be split"
     roles = ", ".join(
         f"{role} median {number(d.median)} ({d.count:,})" for role, d in first.role_tokens.items()
     )
@@ -81,32 +85,130 @@ def format_reports(
     return "\n".join(lines)
 
 
-def format_findings(findings: Iterable[Finding]) -> tuple[str, bool]:
+def reports_json(
+    reports: Sequence[TokenReport], *, price: float | None = None, rejected: int = 0
+) -> dict[str, object]:
+    """What ``stats --json`` prints: the reports, the records rejected, and with ``price``
+    (per million tokens) each report's cost of one epoch.
+
+    >>> from convsplit import Budget, SplitSpec
+    >>> from convsplit.inspect.stats import token_reports
+    >>> data = reports_json(token_reports([], SplitSpec(Budget(100))), price=2.5, rejected=1)
+    >>> data["conversations"], data["rejected"], data["reports"][0]["cost_per_epoch"]
+    (0, 1, 0.0)
+    """
+    rows: list[dict[str, object]] = []
+    for report in reports:
+        row: dict[str, object] = asdict(report)
+        if price is not None:
+            row["cost_per_epoch"] = report.cost_per_epoch(price)
+        rows.append(row)
+    return {
+        "conversations": reports[0].conversations if reports else 0,
+        "rejected": rejected,
+        "price_per_million": price,
+        "reports": rows,
+    }
+
+
+class FindingSummary:
+    """Every finding counted by (severity, code); the first ``max_listed`` of each kind kept.
+
+    Memory stays bounded on a big file whose every record lacks a system message: only the
+    listed findings are held, the rest are counted.
+    """
+
+    def __init__(self, findings: Iterable[Finding], *, max_listed: int | None = None) -> None:
+        self.counts: dict[tuple[Severity, str], int] = {}
+        self.listed: dict[tuple[Severity, str], list[Finding]] = {}
+        for finding in findings:
+            group = (finding.severity, finding.code)
+            self.counts[group] = self.counts.get(group, 0) + 1
+            kept = self.listed.setdefault(group, [])
+            if max_listed is None or len(kept) < max_listed:
+                kept.append(finding)
+        order = sorted(self.counts, key=group_order)
+        self.counts = {group: self.counts[group] for group in order}
+        self.listed = {group: self.listed[group] for group in order}
+
+    def totals(self) -> dict[Severity, int]:
+        """Findings per severity."""
+        totals = dict.fromkeys(Severity, 0)
+        for (severity, _), n in self.counts.items():
+            totals[severity] += n
+        return totals
+
+    @property
+    def clean(self) -> bool:
+        """No errors and no warnings (notes are only informative)."""
+        totals = self.totals()
+        return not totals[Severity.ERROR] and not totals[Severity.WARNING]
+
+
+def format_findings(
+    findings: Iterable[Finding], *, max_listed: int | None = None
+) -> tuple[str, bool]:
     """Findings grouped by kind, errors first, each with file:line; and whether it is clean.
 
-    Clean means no errors and no warnings (notes are only informative).
+    Clean means no errors and no warnings (notes are only informative). With
+    ``max_listed``, each kind lists its first findings and says how many more there are.
+
+    >>> from convsplit.inspect.findings import Finding
+    >>> notes = [Finding("no_system_message", Severity.INFO, "a.jsonl", n, "no system message")
+    ...          for n in (1, 2, 3)]
+    >>> print(format_findings(notes, max_listed=1)[0])
+    info no_system_message: no system message (3)
+      a.jsonl:1: no system message
+      ... and 2 more
+    <BLANKLINE>
+    0 errors, 0 warnings, 3 notes
     """
-    groups = group_findings(findings)
-    if not groups:
+    summary = FindingSummary(findings, max_listed=max_listed)
+    if not summary.counts:
         return "no problems found", True
     lines: list[str] = []
-    totals = dict.fromkeys(Severity, 0)
-    for (severity, code), group in groups.items():
-        totals[severity] += len(group)
+    for group, listed in summary.listed.items():
+        severity, code = group
+        count = summary.counts[group]
         meaning = FINDING_CODES[code][1] if code in FINDING_CODES else code
-        lines.append(f"{severity.value} {code}: {meaning} ({len(group):,})")
-        for finding in group:
+        lines.append(f"{severity.value} {code}: {meaning} ({count:,})")
+        for finding in listed:
             where = f"{finding.path}:{finding.lineno}"
             if finding.message_index is not None:
                 where += f" message {finding.message_index}"
             lines.append(visible(f"  {where}: {finding.message}"))
+        if count > len(listed):
+            lines.append(f"  ... and {count - len(listed):,} more")
         lines.append("")
+    totals = summary.totals()
     lines.append(
         f"{plural(totals[Severity.ERROR], 'error')}, "
         f"{plural(totals[Severity.WARNING], 'warning')}, {plural(totals[Severity.INFO], 'note')}"
     )
-    clean = not totals[Severity.ERROR] and not totals[Severity.WARNING]
-    return "\n".join(lines), clean
+    return "\n".join(lines), summary.clean
+
+
+def findings_json(findings: Iterable[Finding]) -> dict[str, object]:
+    """Every finding, and the counts by kind and by severity, as JSON-ready data.
+
+    >>> from convsplit.inspect.findings import Finding
+    >>> data = findings_json([Finding("duplicate", Severity.WARNING, "a.jsonl", 2, "same")])
+    >>> data["clean"], data["totals"]
+    (False, {'error': 0, 'warning': 1, 'info': 0})
+    >>> data["kinds"]
+    [{'severity': 'warning', 'code': 'duplicate', 'count': 1}]
+    """
+    every = list(findings)
+    summary = FindingSummary(every, max_listed=0)
+    return {
+        "clean": summary.clean,
+        "totals": {severity.value: n for severity, n in summary.totals().items()},
+        "kinds": [
+            {"severity": severity.value, "code": code, "count": n}
+            for (severity, code), n in summary.counts.items()
+        ],
+        "findings": [{**asdict(f), "severity": f.severity.value} for f in every],
+    }
 
 
 def _distribution(d: Distribution) -> str:
