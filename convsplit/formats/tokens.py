@@ -29,6 +29,7 @@ checked against its count: a difference is an error, never a silent row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol, cast
@@ -346,16 +347,51 @@ def _rendered_encoder(
     chat_format: TrainedRendering, counter: _RenderedEncoder
 ) -> Callable[[Sample], TokenRow]:
     """A model's own template: each sample rendered whole, encoded as ``apply_chat_template``
-    encodes it, and masked on the targets' spans."""
+    encodes it, and masked on the targets' spans: their ``{% generation %}`` blocks where the
+    template has them, else from each target's generation prompt to its end."""
+    template = getattr(chat_format, "template", "")
+    tracked = getattr(chat_format, "render_generation", None)
+    generation = isinstance(template, str) and _GENERATION.search(template) is not None
 
     def encode(sample: Sample) -> TokenRow:
         text, spans = chat_format.render_trained(sample.messages, sample.tools, sample.targets)
+        if generation and callable(tracked):
+            spans = _generation_spans(sample, spans, tracked(sample.messages, sample.tools))
         ids = counter.encode_rendered(text)
         mask = [0] * len(ids)
-        for lo, hi in spans:
-            for k, bit in enumerate(_run_mask(counter.decode, ids, (0, len(text)), (lo, hi))):
+        for span in spans:
+            for k, bit in enumerate(_run_mask(counter.decode, ids, (0, len(text)), span)):
                 if bit:
                     mask[k] = 1
         return ids, mask
 
     return encode
+
+
+_GENERATION = re.compile(r"\{%-?\s*generation\s*[-+]?%\}")
+
+
+def _generation_spans(
+    sample: Sample,
+    targets: list[tuple[int, int]],
+    rendered: tuple[str, list[tuple[int, int]]],
+) -> list[tuple[int, int]]:
+    """The ``{% generation %}`` blocks that overlap the targets' spans (blocks of context
+    assistant messages are not trained).
+
+    Raises:
+        ChatFormatError: a target that no generation block covers.
+    """
+    _, blocks = rendered
+    out: list[tuple[int, int]] = []
+    for position, (lo, hi) in zip(sample.targets, targets, strict=True):
+        covering = [(a, b) for a, b in blocks if a < max(hi, lo + 1) and b > lo]
+        if not covering:
+            name = sample.conversation_id or f"#{sample.conversation_index}"
+            raise ChatFormatError(
+                f"conversation {name}: no {{% generation %}} block of the chat template covers "
+                f"the target at message {sample.source_indices[position]}, so it would train "
+                "nothing"
+            )
+        out += covering
+    return out

@@ -27,6 +27,7 @@ from convsplit.tokens.templates import (
     HFMessage,
     MessageForm,
     compile_template,
+    render_tracked,
     template_view,
     to_hf_messages,
 )
@@ -138,6 +139,31 @@ class HFChatTemplate:
             end = max(start, len(upto.rstrip()))
             spans.append((start, end))
         return text, spans
+
+    def render_generation(
+        self, messages: Sequence[Message], tools: ToolSchemas | None = None
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """The sample as :meth:`render` gives it, and the ``[start, end)`` of each
+        ``{% generation %}`` block in it: what ``return_assistant_tokens_mask=True`` masks
+        (none for a template without such blocks).
+
+        Raises:
+            ChatFormatError: the template rejects the messages.
+        """
+        try:
+            return render_tracked(
+                self._compiled,
+                messages=template_view(self.hf_messages(messages)),
+                tools=[dict(tool) for tool in tools] if tools else None,
+                documents=None,
+                add_generation_prompt=False,
+                **self.template_kwargs,
+            )
+        except Exception as error:  # a template's errors are whatever its Jinja code raises
+            raise ChatFormatError(
+                f"chat template {self.name!r} cannot render the sample: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
     def _render(
         self,

@@ -18,6 +18,7 @@ installed.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
 HFMessage = dict[str, Any]
 
 _REASONING_FIELDS = ("reasoning_content", "thinking", "reasoning")
+
+# While render_tracked runs: the output so far, and where each {% generation %} block went.
+_TRACKED: contextvars.ContextVar[tuple[list[str], list[tuple[int, int]]] | None] = (
+    contextvars.ContextVar("convsplit_generation_spans", default=None)
+)
 
 
 def _tojson(
@@ -92,7 +98,12 @@ def compile_template(source: str) -> jinja2.Template:
             return jinja2.nodes.CallBlock(call, [], [], body).set_lineno(lineno)
 
         def _render(self, caller: Callable[[], str]) -> str:
-            return caller()
+            text = caller()
+            tracked = _TRACKED.get()
+            if tracked is not None:  # where transformers' AssistantTracker puts the block
+                start = sum(map(len, tracked[0]))
+                tracked[1].append((start, start + len(text)))
+            return text
 
     def check_attribute(key: object) -> None:
         if isinstance(key, str) and key.startswith("_"):
@@ -123,6 +134,26 @@ def compile_template(source: str) -> jinja2.Template:
     env.globals["dict"] = _TemplateDict()
     env.globals["namespace"] = Namespace
     return env.from_string(source)
+
+
+def render_tracked(
+    template: jinja2.Template, **variables: Any
+) -> tuple[str, list[tuple[int, int]]]:
+    """Render ``template`` and find each ``{% generation %}`` block's ``[start, end)`` in the
+    output, as ``apply_chat_template(..., return_assistant_tokens_mask=True)`` finds them.
+
+    >>> render_tracked(compile_template("a{% generation %}b{% endgeneration %}c"))
+    ('abc', [(1, 2)])
+    """
+    blocks: list[str] = []
+    spans: list[tuple[int, int]] = []
+    token = _TRACKED.set((blocks, spans))
+    try:
+        for block in template.generate(**variables):
+            blocks.append(block)  # one at a time: a block's start is the length so far
+    finally:
+        _TRACKED.reset(token)
+    return "".join(blocks), spans
 
 
 def template_view(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
