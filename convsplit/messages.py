@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from types import TracebackType
 from typing import Any, Literal, cast
 
 from pydantic import (
@@ -140,11 +142,46 @@ escape such as '\\ud800' without its pair reads as one)
     def _writable(self) -> Conversation:
         """Refuse what no writer could write: JSON nested past :data:`MAX_JSON_DEPTH`, or a
         string holding a lone surrogate (which UTF-8 cannot encode)."""
-        problem = next(_problems(self), None)
+        problem = next(_problems(self, strings=not _STRINGS_ENCODE.get()), None)
         if problem is not None:
             where, field, what = problem
             raise InvalidConversationError(f"{where}{what}", field=field)
         return self
+
+
+_STRINGS_ENCODE: ContextVar[bool] = ContextVar("convsplit_strings_encode", default=False)
+
+
+class StringsEncode:
+    """A context in which conversations are built from values whose every string is known to
+    encode as UTF-8: what :func:`~convsplit.formats.parse_json` returns (orjson refuses a
+    lone surrogate, and parse_json only falls back to the standard library on text orjson
+    has read). Inside it, :class:`Conversation` skips its lone-surrogate check and keeps
+    every other (depth is checked in the conversation's shape, which readers may change).
+
+    Values from the library API (dicts, dataset rows, Dask items) are built outside it and
+    checked in full; ``StringsEncode(False)`` says so explicitly.
+
+    >>> with StringsEncode(True):
+    ...     Conversation(messages=(Message(role="user", content="Hi"),)).messages[0].text
+    'Hi'
+    """
+
+    __slots__ = ("_known", "_token")
+
+    def __init__(self, known: bool) -> None:
+        self._known = known
+
+    def __enter__(self) -> None:
+        self._token = _STRINGS_ENCODE.set(self._known)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        _STRINGS_ENCODE.reset(self._token)
 
 
 def _bare_function(tool: dict[str, Any]) -> bool:
@@ -169,37 +206,48 @@ Problem = tuple[str, str | None, str]
 """Where (``"message 2: field 'content': "``), the field, and what is wrong."""
 
 
-def _problems(conv: Conversation) -> Iterator[Problem]:
+def _problems(conv: Conversation, *, strings: bool = True) -> Iterator[Problem]:
     """What makes ``conv`` unwritable, first found first. The free-form parts (extras,
-    tools, metadata, tool-call arguments) are walked for depth; every string is checked."""
+    tools, metadata, tool-call arguments) are walked for depth; every string is checked for
+    a lone surrogate unless ``strings`` is false (they are known to encode)."""
     for i, message in enumerate(conv.messages):
         content = message.content
         if (
-            (content is None or (content.__class__ is str and _encodes(content)))
-            and message.tool_calls is None
-            and message.name is None
-            and message.tool_call_id is None
-            and message.reasoning is None
+            message.tool_calls is None
             and not message.__pydantic_extra__
+            and (
+                content is None or (content.__class__ is str and (not strings or _encodes(content)))
+            )
+            and (
+                not strings
+                or (
+                    message.name is None
+                    and message.tool_call_id is None
+                    and message.reasoning is None
+                )
+            )
         ):
             continue  # the common case: plain text, nothing to walk
         where = f"message {i}: "
-        for name in ("content", "name", "tool_call_id", "reasoning"):
-            value = getattr(message, name)
-            if isinstance(value, str) and not value.isascii():
-                yield from _text(value, where, name)
+        if strings:
+            for name in ("content", "name", "tool_call_id", "reasoning"):
+                value = getattr(message, name)
+                if isinstance(value, str) and not value.isascii():
+                    yield from _text(value, where, name)
         if isinstance(message.content, tuple):
             for j, part in enumerate(message.content):
                 field = f"content.{j}"
-                yield from _value(part.type, 4, where, f"{field}.type")
-                if part.text is not None:
-                    yield from _value(part.text, 4, where, f"{field}.text")
-                yield from _extras(part, 5, where, field)
+                if strings:
+                    yield from _value(part.type, 4, where, f"{field}.type")
+                    if part.text is not None:
+                        yield from _value(part.text, 4, where, f"{field}.text")
+                yield from _extras(part, 5, where, field, strings)
         for k, call in enumerate(message.tool_calls or ()):
             field = f"tool_calls.{k}"
-            yield from _value([call.id, call.type, call.function.name], 5, where, field)
             arguments = call.function.arguments
-            yield from _value(arguments, 6, where, f"{field}.function.arguments")
+            if strings:
+                yield from _value([call.id, call.type, call.function.name], 5, where, field)
+                yield from _value(arguments, 6, where, f"{field}.function.arguments")
             # Writers and chat templates may parse the arguments back into JSON (level 7).
             if _might_exceed(arguments, MAX_JSON_DEPTH - 6):
                 position = too_deep_at(arguments, MAX_JSON_DEPTH - 6)
@@ -209,28 +257,33 @@ def _problems(conv: Conversation) -> Iterator[Problem]:
                         f"{field}.function.arguments",
                         _deep(f"field '{field}.function.arguments'", f" (at character {position})"),
                     )
-            yield from _extras(call.function, 6, where, f"{field}.function")
-            yield from _extras(call, 5, where, field)
-        yield from _extras(message, 3, where, None)
+            yield from _extras(call.function, 6, where, f"{field}.function", strings)
+            yield from _extras(call, 5, where, field, strings)
+        yield from _extras(message, 3, where, None, strings)
     if conv.id is not None or conv.tools or conv.metadata or conv.model_extra:
-        yield from _value(conv.id, 1, "", "id")
+        yield from _value(conv.id, 1, "", "id", strings)
         for k, tool in enumerate(conv.tools or ()):
-            yield from _value(tool, 2, "", f"tools.{k}")
-        yield from _value(conv.metadata, 1, "", "metadata")
-        yield from _extras(conv, 1, "", None)
+            yield from _value(tool, 2, "", f"tools.{k}", strings)
+        yield from _value(conv.metadata, 1, "", "metadata", strings)
+        yield from _extras(conv, 1, "", None, strings)
 
 
-def _extras(model: BaseModel, level: int, where: str, field: str | None) -> Iterator[Problem]:
+def _extras(
+    model: BaseModel, level: int, where: str, field: str | None, strings: bool
+) -> Iterator[Problem]:
     """Problems in the unknown fields of ``model``, which sits at ``level``."""
     for name, value in (model.model_extra or {}).items():
         path = name if field is None else f"{field}.{name}"
-        yield from _value(name, level, where, path)
-        yield from _value(value, level, where, path)
+        if strings:
+            yield from _value(name, level, where, path)
+        yield from _value(value, level, where, path, strings)
 
 
-def _value(value: object, level: int, where: str, field: str) -> Iterator[Problem]:
+def _value(
+    value: object, level: int, where: str, field: str, strings: bool = True
+) -> Iterator[Problem]:
     """Problems in a JSON-like ``value`` held by a container at ``level``."""
-    found = _walk(value, level)
+    found = _walk(value, level, strings)
     if found is _TOO_DEEP:
         yield where, field, _deep(f"field {field!r}", "")
     elif found is not None:
@@ -240,11 +293,12 @@ def _value(value: object, level: int, where: str, field: str) -> Iterator[Proble
 _TOO_DEEP = "too deep"
 
 
-def _walk(value: object, level: int) -> str | None:
-    """The first string (key or value) in ``value`` that UTF-8 cannot encode, or
-    ``_TOO_DEEP`` if it nests past the limit; None when all is well."""
+def _walk(value: object, level: int, strings: bool) -> str | None:
+    """The first string (key or value) in ``value`` that UTF-8 cannot encode (looked for
+    only if ``strings``), or ``_TOO_DEEP`` if it nests past the limit; None when all is
+    well."""
     if isinstance(value, str):
-        return None if value.isascii() or _encodes(value) else value
+        return None if not strings or _encodes(value) else value
     if not isinstance(value, (dict, list, tuple)):
         return None
     stack: list[tuple[object, int]] = [(value, level + 1)]
@@ -253,15 +307,16 @@ def _walk(value: object, level: int) -> str | None:
         if depth > MAX_JSON_DEPTH:
             return _TOO_DEEP
         if isinstance(item, dict):
-            for key in item:
-                if isinstance(key, str) and not key.isascii() and not _encodes(key):
-                    return key
+            if strings:
+                for key in item:
+                    if isinstance(key, str) and not key.isascii() and not _encodes(key):
+                        return key
             children: Iterable[object] = item.values()
         else:
             children = cast(Iterable[object], item)
         for child in children:
             if isinstance(child, str):
-                if not child.isascii() and not _encodes(child):
+                if strings and not child.isascii() and not _encodes(child):
                     return child
             elif isinstance(child, (dict, list, tuple)):
                 stack.append((child, depth + 1))

@@ -25,13 +25,17 @@ class RawRecord:
     ``text`` is the record's exact bytes, without its line ending (JSONL) or the whitespace
     and comma around it (an array). ``error`` is set (and ``value`` is None) when the bytes
     are not a JSON value convsplit reads, or are over the size limit (then ``text`` is only
-    their first :data:`OVERSIZE_PREFIX` bytes).
+    their first :data:`OVERSIZE_PREFIX` bytes). ``from_text`` says that ``value`` is
+    :func:`~convsplit.formats.parse_json`'s reading of ``text``, so every string in it
+    encodes as UTF-8 (see :class:`~convsplit.messages.StringsEncode`); a value handed in
+    from Python (a dataset row, a Dask item) leaves it false.
     """
 
     lineno: int
     text: bytes
     value: object = None
     error: str | None = None
+    from_text: bool = False
 
 
 def oversize_error(limit: int, size: int) -> str:
@@ -67,7 +71,7 @@ def parse_record(lineno: int, text: bytes) -> RawRecord:
     True
     """
     try:
-        return RawRecord(lineno, text, parse_json(text))
+        return RawRecord(lineno, text, parse_json(text), from_text=True)
     except orjson.JSONDecodeError as error:
         return RawRecord(lineno, text, error=json_error(error, lineno))
 

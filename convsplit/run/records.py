@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from convsplit.core.split import split_conversation
 from convsplit.errors import InvalidConversationError
 from convsplit.formats import RawRecord, SampleWriter, detect_format, get_reader
-from convsplit.messages import Conversation
+from convsplit.messages import Conversation, StringsEncode
 from convsplit.run.report import Reject, Report
 from convsplit.samples import SplitResult
 from convsplit.spec import SplitSpec
@@ -68,7 +68,9 @@ class RecordSplitter:
             try:
                 if raw.error is not None:
                     raise InvalidConversationError(raw.error)
-                result = self.split(self.parse(raw.value), first_index + offset)
+                with StringsEncode(raw.from_text):  # skip the surrogate check parse_json did
+                    conversation = self.parse(raw.value)
+                result = self.split(conversation, first_index + offset)
                 chunks.extend(pieces(result))
             except InvalidConversationError as error:
                 reject = Reject(path, raw.lineno, error.reason, error.field, raw.text, error.hints)
