@@ -21,7 +21,7 @@ from convsplit.formats import Record, read_records
 from convsplit.messages import Conversation
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, check_targets
-from convsplit.run.pipeline import split_files
+from convsplit.run.pipeline import WINDOW_FIELD, split_files, split_windows, window_output
 from convsplit.run.progress import Progress
 from convsplit.run.report import Report
 from convsplit.spec import SplitSpec
@@ -30,6 +30,8 @@ from convsplit.terminal import visible
 
 def split(args: argparse.Namespace) -> int:
     """``convsplit split``: :func:`~convsplit.run.pipeline.split_files` (or the Dask engine)."""
+    if len(args.max_tokens or ()) > 1 or WINDOW_FIELD in args.output:
+        return _split_windows(args)
     spec = split_spec(args)
     if args.scheduler is not None and args.engine != "dask":
         raise UsageError("--scheduler goes with --engine dask")
@@ -147,7 +149,10 @@ def show(args: argparse.Namespace) -> int:
             continue
         if conversation is None:
             raise record.error or InvalidConversationError("unreadable record")
-        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+        # NO_COLOR (no-color.org) turns the default off; --color always still colours.
+        color = args.color == "always" or (
+            args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        )
         width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
         view = View(color=color, width=width, sample=args.sample)
         print(show_conversation(conversation, spec, view=view, index=index))
@@ -187,3 +192,45 @@ def _total_size(inputs: Sequence[str]) -> int | None:
         return sum(os.path.getsize(p) for p in inputs if p != "-" and os.path.isfile(p)) or None
     except OSError:
         return None
+
+
+def _split_windows(args: argparse.Namespace) -> int:
+    """``split`` with ``{max_tokens}`` in ``-o``: every ``--max-tokens`` in one pass, one
+    file each (:func:`~convsplit.run.pipeline.split_windows`)."""
+    if WINDOW_FIELD not in args.output:
+        raise UsageError(
+            f"several --max-tokens write one file each: put {WINDOW_FIELD} in -o "
+            f"(such as -o 'samples-{WINDOW_FIELD}.jsonl')"
+        )
+    if args.engine == "dask" or args.scheduler is not None or args.blocksize != "auto":
+        raise UsageError(f"{WINDOW_FIELD} in -o (several windows) goes with --engine local")
+    spec = split_spec(args)
+    budgets = [budget(args, n) for n in args.max_tokens or [4096]]
+    targets: dict[str, str | None] = {
+        f"-o for --max-tokens {b.max_tokens}": window_output(args.output, b) for b in budgets
+    }
+    targets.update({"--rejects": args.rejects, "--report": args.report})
+    check_targets(targets, expand_inputs(args.inputs))
+    with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
+        progress = Progress(_total_size(args.inputs))
+        try:
+            reports = split_windows(
+                args.inputs,
+                args.output,
+                spec,
+                budgets,
+                rejects=args.rejects,
+                jobs=args.jobs,
+                strict=args.strict,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+        for max_tokens, report in reports.items():
+            print(f"--max-tokens {max_tokens}:", file=sys.stderr)
+            _finish(report, None, args)
+        if report_out is not None:
+            data = {str(n): json.loads(r.to_json()) for n, r in reports.items()}
+            report_out.write((json.dumps({"windows": data}, indent=2) + "\n").encode())
+    rejected = any(r.rejected for r in reports.values())
+    return EXIT_REJECTED if rejected else EXIT_OK

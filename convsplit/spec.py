@@ -25,6 +25,7 @@ from convsplit.errors import InvalidOptionError
 from convsplit.formats import (
     MAX_RECORD_BYTES,
     SampleWriter,
+    check_fields,
     check_role_map,
     get_reader,
     get_writer,
@@ -61,6 +62,9 @@ class SplitSpec:
         input_format: a reader name, or ``auto`` to detect the format per record.
         output_format: a writer name; ``writer_options`` are passed to it.
         role_map: extra role names for the readers (``{"bot": "assistant"}``).
+        fields: the keys that hold each field where they are not named as the format
+            names them (``{"messages": "dialog", "role": "speaker"}``; see
+            :data:`~convsplit.formats.field_names.FIELD_NAMES`).
         max_record_bytes: a record larger than this is rejected unread (None: no limit).
 
     Raises:
@@ -93,6 +97,7 @@ class SplitSpec:
     writer_options: Mapping[str, Any]
     role_map: Mapping[str, str]
     max_record_bytes: int | None
+    fields: Mapping[str, str]
 
     def __init__(
         self,
@@ -109,6 +114,7 @@ class SplitSpec:
         writer_options: Mapping[str, Any] | None = None,
         role_map: Mapping[str, str] | None = None,
         max_record_bytes: int | None = MAX_RECORD_BYTES,
+        fields: Mapping[str, str] | None = None,
     ) -> None:
         _check_instance("budget", budget, Budget, "a Budget, such as Budget(4096)")
         if chat_format is None:  # text needs a template to render; the others, OpenAI's counts
@@ -154,6 +160,7 @@ class SplitSpec:
             "writer_options": writer_options,
             "role_map": check_role_map(role_map),
             "max_record_bytes": max_record_bytes,
+            "fields": check_fields(fields),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)  # frozen: set once, here

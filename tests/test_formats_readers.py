@@ -445,8 +445,18 @@ def test_a_record_of_no_known_shape_is_rejected_with_the_shapes_that_would_do() 
     assert "choose one with input_format=..." in text
 
 
-def test_unrelated_fields_do_not_make_a_pair() -> None:
-    assert error_text({"user": "a", "assistant": "b", "score": 3}).startswith(
+def test_a_pair_with_extra_columns_reads_and_keeps_them() -> None:
+    record = read_one({"question": "a", "answer": "b", "source": "faq", "score": 3})
+    assert record.conversation is not None
+    assert [(m.role, m.content) for m in record.conversation.messages] == [
+        ("user", "a"),
+        ("assistant", "b"),
+    ]
+    assert record.conversation.model_extra == {"source": "faq", "score": 3}
+
+
+def test_fields_that_do_not_hold_text_do_not_make_a_pair() -> None:
+    assert error_text({"user": {"a": 1}, "assistant": "b"}).startswith(
         "in.jsonl line 1: cannot tell the format"
     )
 

@@ -28,9 +28,9 @@ a :class:`SampleWriter` (:mod:`.protocols`): ``lines(result)`` and ``chunks(resu
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, fields, is_dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from convsplit.errors import (
     InvalidConversationError,
@@ -38,15 +38,28 @@ from convsplit.errors import (
     UnknownNameError,
     UnsupportedSampleError,
 )
+from convsplit.formats.builtin import register_builtin
 from convsplit.formats.containers import MAX_RECORD_BYTES, RawRecord, Source
 from convsplit.formats.detect import detect_format
+from convsplit.formats.field_names import check_fields, rename_fields
 from convsplit.formats.json_text import dumps, parse_json
 from convsplit.formats.jsonl import RangeCount, count_range, read_range, splittable
 from convsplit.formats.openai import read_openai
 from convsplit.formats.openai_writer import OpenAIWriter
 from convsplit.formats.pairs import read_pairs
 from convsplit.formats.protocols import Reader, SampleWriter, as_sample_writer
+from convsplit.formats.reading import parse_record
 from convsplit.formats.record_fields import check_role_map, sample_metadata
+from convsplit.formats.registry import (
+    Format,
+    WriterFactory,
+    format_names,
+    formats,
+    get_format,
+    register_format,
+    unregister_format,
+    update_format,
+)
 from convsplit.formats.sharegpt import ShareGPTWriter, read_sharegpt
 from convsplit.formats.text import PromptCompletionWriter, TextWriter
 from convsplit.formats.tokens import TokensWriter
@@ -70,23 +83,30 @@ __all__ = [
     "TokensWriter",
     "UnsupportedSampleError",
     "as_sample_writer",
+    "check_fields",
     "check_role_map",
     "count_range",
     "detect_format",
+    "format_names",
+    "get_format",
     "get_reader",
     "get_writer",
     "metadata_lines",
     "parse_json",
+    "parse_record",
     "read_openai",
     "read_pairs",
     "read_range",
     "read_records",
     "read_sharegpt",
     "reader_names",
+    "register_format",
     "register_reader",
     "register_writer",
+    "rename_fields",
     "sample_metadata",
     "splittable",
+    "unregister_format",
     "writer_names",
 ]
 
@@ -110,15 +130,56 @@ class Record:
     error: InvalidConversationError | None
 
 
-_READERS: dict[str, Reader] = {
-    "openai": read_openai,
-    "sharegpt": read_sharegpt,
-    "pairs": read_pairs,
-}
+register_builtin()
+
+
+class _Table(MutableMapping[str, Any]):
+    """The readers or the writer factories of the registered formats, by name: a view of
+    the format registry (kept as a mapping for the code that used these tables)."""
+
+    def __init__(self, attribute: str) -> None:
+        self.attribute = attribute
+
+    def __getitem__(self, name: str) -> Any:
+        value = getattr(_format_or_none(name), self.attribute, None)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        update_format(name, **{self.attribute: value})
+
+    def __delitem__(self, name: str) -> None:
+        self[name]  # a KeyError for a name without one
+        fmt = get_format(name)
+        if fmt.reader is None or fmt.writer is None:  # nothing left of it
+            unregister_format(name)
+        else:
+            update_format(name, **{self.attribute: None})
+
+    def __iter__(self) -> Iterator[str]:
+        return (fmt.name for fmt in formats() if getattr(fmt, self.attribute) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _format_or_none(name: str) -> Format | None:
+    try:
+        return get_format(name)
+    except UnknownNameError:
+        return None
+
+
+_READERS = _Table("reader")
+_WRITERS = _Table("writer")
+_WRITERS["tokens"] = TokensWriter
 
 
 def register_reader(name: str, reader: Reader) -> None:
-    """Make ``input_format=name`` (and auto-detection's answer ``name``) use ``reader``.
+    """Make ``input_format=name`` use ``reader``: the reader of format ``name``, which is
+    registered (and described by its name) if it is new. To make it detectable, register
+    a :class:`Format` with ``detect`` instead (:func:`register_format`).
 
     >>> register_reader("openai", read_openai)  # replacing a reader works the same way
     >>> get_reader("openai") is read_openai
@@ -148,7 +209,7 @@ def get_reader(name: str) -> Reader:
     ' Hello'
     """
     try:
-        return _READERS[name]
+        return cast(Reader, _READERS[name])
     except KeyError:
         raise UnknownNameError("input format", name, reader_names()) from None
 
@@ -160,6 +221,7 @@ def read_records(
     role_map: Mapping[str, str] | None = None,
     name: str | None = None,
     max_record_bytes: int | None = MAX_RECORD_BYTES,
+    fields: Mapping[str, str] | None = None,
 ) -> Iterator[Record]:
     """Read every record of a file or stream, parsed or rejected, in order.
 
@@ -171,6 +233,8 @@ def read_records(
         name: the file name to report (defaults to the path, or the stream's name).
         max_record_bytes: a record larger than this is rejected unread, its first bytes
             kept, so one huge line cannot exhaust memory (None: no limit).
+        fields: the keys that hold each field where they are not its name
+            (``{"messages": "dialog"}``, :mod:`.field_names`).
 
     Returns:
         An iterator of :class:`Record`; a bad record is yielded with its error, never
@@ -190,6 +254,7 @@ def read_records(
     """
     reader = None if input_format == "auto" else get_reader(input_format)
     roles = check_role_map(role_map)
+    names = check_fields(fields)
     with Source.open(source, name=name) as opened:
         path = opened.path
         for raw in opened.records(max_record_bytes=max_record_bytes):
@@ -199,27 +264,12 @@ def read_records(
                 yield Record(path, raw.lineno, text, None, error)
                 continue
             try:
-                parse = reader or _READERS[detect_format(raw.value, role_map=roles)]
-                conversation = parse(raw.value, role_map=roles)
+                conversation = parse_record(raw.value, reader=reader, role_map=roles, fields=names)
             except InvalidConversationError as error:
                 located = error.located(path=path, lineno=raw.lineno)
                 yield Record(path, raw.lineno, text, None, located)
             else:
                 yield Record(path, raw.lineno, text, conversation, None)
-
-
-WriterFactory = Callable[..., object]
-"""Builds a writer from its options: a :class:`SampleWriter`, or any object with a ``name``
-and ``lines(result)`` (:func:`get_writer` gives it ``chunks``)."""
-
-_WRITERS: dict[str, WriterFactory] = {
-    "openai": OpenAIWriter,
-    "trl": TRLWriter,
-    "sharegpt": ShareGPTWriter,
-    "text": TextWriter,
-    "tokens": TokensWriter,
-    "prompt_completion": PromptCompletionWriter,
-}
 
 
 def register_writer(name: str, factory: WriterFactory) -> None:
@@ -229,7 +279,7 @@ def register_writer(name: str, factory: WriterFactory) -> None:
     >>> register_writer("axolotl-segments", lambda: TextWriter(layout="segments"))
     >>> get_writer("axolotl-segments").name
     'text'
-    >>> del _WRITERS["axolotl-segments"]
+    >>> unregister_format("axolotl-segments")
     """
     _WRITERS[name] = factory
 
@@ -260,9 +310,9 @@ of fill_tool_call_ids, keep_extras, keep_reasoning, metadata, metadata_key, \
 parallel_tool_calls, reasoning_key, weight_targets
     """
     try:
-        factory = _WRITERS[name]
+        factory = cast(WriterFactory, _WRITERS[name])
     except KeyError:
-        raise UnknownNameError("writer", name, _WRITERS) from None
+        raise UnknownNameError("writer", name, writer_names()) from None
     if isinstance(factory, type) and is_dataclass(factory):
         known = [f.name for f in fields(factory) if f.init]
         for option in options:

@@ -1,23 +1,27 @@
 """Telling a record's format from its keys, one record at a time.
 
 Files mix shapes more often than one would hope (a JSONL built from two sources), so the
-decision is made per record, from the keys that define each format, and a record that
-matches none is rejected with the list of shapes that would have been accepted.
+decision is made per record: each registered format that can be detected
+(:func:`~convsplit.formats.registry.detecting`, highest priority first) is asked in turn,
+and a record that matches none is rejected with the shapes that would have been accepted
+and, where a key holds what looks like a list of messages, the ``fields`` setting that
+would read it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from convsplit.errors import InvalidConversationError, OptionHint
 from convsplit.formats.json_text import json_type
-from convsplit.formats.pairs import find_pair
+from convsplit.formats.registry import detecting, get_format
 
 
 def detect_format(record: object, *, role_map: Mapping[str, str] | None = None) -> str:
-    """The name of the reader for ``record``: ``openai``, ``sharegpt`` or ``pairs``.
+    """The name of the registered format that reads ``record``.
 
-    A bare list is a list of OpenAI-style messages, as many datasets store a conversation.
+    A bare list is a list of messages, as many datasets store a conversation.
 
     Raises:
         InvalidConversationError: the record is not an object, or matches no format.
@@ -26,7 +30,7 @@ def detect_format(record: object, *, role_map: Mapping[str, str] | None = None) 
     'sharegpt'
     >>> detect_format([{"role": "user", "content": "Hi"}])
     'openai'
-    >>> detect_format({"question": "Hi", "answer": "Hello"})
+    >>> detect_format({"question": "Hi", "answer": "Hello", "source": "faq"})
     'pairs'
     >>> detect_format({"text": "Hi"})
     Traceback (most recent call last):
@@ -35,29 +39,52 @@ def detect_format(record: object, *, role_map: Mapping[str, str] | None = None) 
 expected 'messages' (openai), 'conversations' (sharegpt), 'prompt' and 'completion', \
 'instruction' and 'output', or a user and an assistant field such as 'user' and \
 'assistant' (pairs); choose one with input_format=... or name the fields with role_map=...
+    >>> detect_format({"dialog": [{"role": "user", "content": "Hi"}]})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.InvalidConversationError: cannot tell the format from the keys 'dialog': \
+expected ...; 'dialog' holds a list of messages: read it with fields={'messages': 'dialog'}
     """
     if isinstance(record, list):
-        return "openai"
+        record = {"messages": record}
     if not isinstance(record, dict):
         raise InvalidConversationError(
             f"expected a JSON object (a conversation); got {json_type(record)}"
         )
-    if "messages" in record:
-        return "openai"
-    if "conversations" in record:
-        return "sharegpt"
-    if ("prompt" in record and "completion" in record) or (
-        "instruction" in record and "output" in record
-    ):
-        return "pairs"
-    if find_pair(record, role_map or {}) is not None:
-        return "pairs"
+    roles = role_map or {}
+    names = detecting()
+    for name in names:
+        detect = get_format(name).detect
+        if detect is not None and detect(record, roles):
+            return name
+    raise _undetected(record, names)
+
+
+def _undetected(record: Mapping[str, Any], names: tuple[str, ...]) -> InvalidConversationError:
     keys = ", ".join(map(repr, record)) or "(none)"
+    hints = [get_format(name).detect_hint or f"({name})" for name in names]
+    expected = ", ".join(hints)
     choose, name = OptionHint("input_format"), OptionHint("role_map", mapping=True)
-    raise InvalidConversationError(
-        f"cannot tell the format from the keys {keys}: expected 'messages' (openai), "
-        "'conversations' (sharegpt), 'prompt' and 'completion', 'instruction' and 'output', "
-        "or a user and an assistant field such as 'user' and 'assistant' (pairs); choose "
-        f"one with {choose} or name the fields with {name}",
-        hints=[choose, name],
+    message = (
+        f"cannot tell the format from the keys {keys}: expected {expected}; choose one with "
+        f"{choose} or name the fields with {name}"
+    )
+    found = [choose, name]
+    lists = [k for k, v in record.items() if _message_list(v)]
+    if lists:
+        field = OptionHint("fields", (f"messages={lists[0]}",), mapping=True)
+        message = (
+            f"cannot tell the format from the keys {keys}: expected {expected}; "
+            f"{lists[0]!r} holds a list of messages: read it with {field}"
+        )
+        found = [field]
+    return InvalidConversationError(message, hints=found)
+
+
+def _message_list(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) for item in value)
+        and len(value[0]) >= 2
     )

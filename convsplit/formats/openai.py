@@ -218,3 +218,20 @@ def _string_arguments(call: Any) -> Any:
     function = dict(call["function"])
     function["arguments"] = arguments_text(function["arguments"])
     return {**call, "function": function}
+
+
+# -- the format object ---------------------------------------------------------------------
+
+
+def speaker_items(messages: object) -> bool:
+    """Whether a list of messages uses ShareGPT's ``from``/``value`` keys (read by the
+    sharegpt reader) rather than ``role``/``content``."""
+    if not isinstance(messages, list):
+        return False
+    first = next((m for m in messages if isinstance(m, dict)), None)
+    return first is not None and "from" in first and "role" not in first
+
+
+def detect_openai(record: Mapping[str, Any], role_map: Mapping[str, str]) -> bool:
+    """A ``messages`` list of ``role``/``content`` messages."""
+    return "messages" in record and not speaker_items(record["messages"])

@@ -29,7 +29,6 @@ USER_KEYS = ("user", "human", "question", "query", "input", "prompt", "instructi
 ASSISTANT_KEYS = ("assistant", "agent", "bot", "gpt", "model", "answer", "response", "output",
                   "completion")  # fmt: skip
 _ALPACA_KEYS = frozenset({"instruction", "input", "output", "system", "history"})
-_PAIR_RECORD_KEYS = frozenset({"id", "system"})
 
 
 def read_pairs(record: object, *, role_map: Mapping[str, str] | None = None) -> Conversation:
@@ -73,8 +72,9 @@ def read_pairs(record: object, *, role_map: Mapping[str, str] | None = None) -> 
 def find_pair(record: Mapping[str, Any], role_map: Mapping[str, str]) -> tuple[str, str] | None:
     """The (user, assistant) field names of a dictionary pair, if the record is one.
 
-    Fields named in ``role_map`` win over the default names; every other field must be
-    ``id`` or ``system``, so that a record with unrelated fields is not mistaken for a pair.
+    Fields named in ``role_map`` win over the default names. Both must hold text (a
+    record whose ``input`` is an object is some other shape); any other field (``id``,
+    ``source``, ``category``...) is kept on the conversation as an extra.
     """
     users = [k for k in record if role_map.get(k) == "user"]
     assistants = [k for k in record if role_map.get(k) == "assistant"]
@@ -84,8 +84,9 @@ def find_pair(record: Mapping[str, Any], role_map: Mapping[str, str]) -> tuple[s
         assistants = [k for k in ASSISTANT_KEYS if k in record and k not in role_map]
     if len(users) != 1 or len(assistants) != 1:
         return None
-    rest = set(record) - {users[0], assistants[0]} - _PAIR_RECORD_KEYS
-    return (users[0], assistants[0]) if not rest else None
+    if not all(isinstance(record[k], str) for k in (users[0], assistants[0])):
+        return None
+    return users[0], assistants[0]
 
 
 def _prompt_completion(record: dict[str, Any], roles: Mapping[str, str]) -> Conversation:
@@ -200,3 +201,12 @@ def _conversation(messages: list[Message], extras: dict[str, Any]) -> Conversati
             f"field 'id': expected a string; got {json_type(conv_id)}", field="id"
         )
     return parse_conversation({**extras, "messages": messages, "id": conv_id})
+
+
+def detect_pairs(record: Mapping[str, Any], role_map: Mapping[str, str]) -> bool:
+    """Prompt and completion, instruction and output, or a user and an assistant field."""
+    if ("prompt" in record and "completion" in record) or (
+        "instruction" in record and "output" in record
+    ):
+        return True
+    return find_pair(record, role_map) is not None

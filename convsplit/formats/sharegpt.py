@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from convsplit.errors import InvalidConversationError, InvalidOptionError
 from convsplit.formats.json_text import dumps, join_list, join_object, json_type, key
+from convsplit.formats.openai import speaker_items
 from convsplit.formats.protocols import SampleWriter, WrittenForm
 from convsplit.formats.record_fields import (
     arguments_value,
@@ -68,6 +69,12 @@ TURN_KEYS = frozenset({"from", "value", "role", "content", "train", "weight"})
 RECORD_KEYS = frozenset({"conversations", "system", "tools", "id"})
 
 
+def in_messages(record: Mapping[str, Any]) -> bool:
+    """The turns are under ``messages`` (with ``from``/``value`` keys), not
+    ``conversations``."""
+    return "conversations" not in record and speaker_items(record.get("messages"))
+
+
 def read_sharegpt(record: object, *, role_map: Mapping[str, str] | None = None) -> Conversation:
     """Parse one ShareGPT record into a Conversation.
 
@@ -87,7 +94,8 @@ def read_sharegpt(record: object, *, role_map: Mapping[str, str] | None = None) 
     (['user', 'assistant', 'tool', 'assistant'], '{"x": "2+2"}')
     """
     extra_roles = check_role_map(role_map)
-    fields, turns = list_field(record, "conversations", "turns")
+    key_ = "messages" if isinstance(record, dict) and in_messages(record) else "conversations"
+    fields, turns = list_field(record, key_, "turns")
     messages: list[Message] = []
     system = fields.get("system")
     if isinstance(system, str) and system:
@@ -111,7 +119,7 @@ def read_sharegpt(record: object, *, role_map: Mapping[str, str] | None = None) 
             messages[-1] = previous.model_copy(update={"tool_calls": message.tool_calls})
         else:
             messages.append(message)
-    extras = {k: v for k, v in fields.items() if k not in RECORD_KEYS}
+    extras = {k: v for k, v in fields.items() if k not in RECORD_KEYS and k != key_}
     conv_id = fields.get("id")
     if isinstance(conv_id, int) and not isinstance(conv_id, bool):
         conv_id = str(conv_id)
@@ -345,3 +353,11 @@ class ShareGPTWriter(SampleWriter):
 def _json_text(value: object) -> str:
     """JSON inside a string field, spaced as LLaMA-Factory's own files (``json.dumps``)."""
     return json.dumps(value, ensure_ascii=False)
+
+
+# -- the format object ---------------------------------------------------------------------
+
+
+def detect_sharegpt(record: Mapping[str, Any], role_map: Mapping[str, str]) -> bool:
+    """``conversations``, or ``messages`` whose turns use ``from``/``value``."""
+    return "conversations" in record or in_messages(record)

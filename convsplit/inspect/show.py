@@ -21,7 +21,7 @@ from convsplit.core.split import split_conversation
 from convsplit.errors import InvalidOptionError
 from convsplit.inspect.labels import plural
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
-from convsplit.samples import Sample, SplitResult
+from convsplit.samples import Sample, SkipReason, SplitResult
 from convsplit.spec import SplitSpec
 from convsplit.terminal import visible
 
@@ -68,7 +68,8 @@ def show_conversation(
         chat_format=spec.chat_format,
         keep_reasoning=spec.keep_reasoning,
     )
-    shower = _Shower(conversation, layout, view, _Painter(view.color))
+    bare = spec.chat_format.sample_cost(None, spec.tokenizer)
+    shower = _Shower(conversation, layout, view, _Painter(view.color), spec, layout.fixed - bare)
     return "\n".join(shower.lines(result))
 
 
@@ -78,6 +79,8 @@ class _Shower:
     layout: Layout
     view: View
     paint: _Painter
+    spec: SplitSpec
+    tools_tokens: int
 
     def lines(self, result: SplitResult) -> list[str]:
         conversation, view, paint = self.conversation, self.view, self.paint
@@ -103,10 +106,11 @@ class _Shower:
             lines.append("")
             for outcome in result.skipped:
                 reason = outcome.reason.value if outcome.reason else "?"
-                text = _line(conversation.messages[outcome.message_index], view.width - 40)
-                lines.append(
-                    paint.warn(f"skipped: message {outcome.message_index}: {reason}: {text}")
-                )
+                index = outcome.message_index
+                text = _line(conversation.messages[index], view.width - 40)
+                lines.append(paint.warn(f"skipped: message {index}: {reason}: {text}"))
+                if outcome.reason is SkipReason.TARGET_TOO_LONG:
+                    lines.append(paint.warn(f"  {self.too_long(index)}"))
         return lines
 
     def sample_lines(self, k: int, sample: Sample) -> list[str]:
@@ -117,6 +121,7 @@ class _Shower:
                 f"(context {sample.context_tokens:,}, trained {sample.target_tokens:,})"
             )
         ]
+        lines += self.tools_line(sample)
         messages = self.conversation.messages
         previous_source = -1
         targets = set(sample.targets)
@@ -133,20 +138,62 @@ class _Shower:
                 dropped = f"  ... {plural(len(gap), 'message')}, {tokens:,} tokens dropped ..."
                 lines.append(paint.warn(dropped))
             previous_source = source
-            label = f"{visible(message.role):<10} {_line(message, self.view.width - 13)}"
             notes = ["truncated"] if position in sample.truncated else []
-            if position in targets:
+            trained = position in targets
+            if trained:
                 # One target: the sample's own figure (a cut target costs less than whole).
                 alone = len(targets) == 1
                 cost = sample.target_tokens if alone else self.layout.target_cost(source)
                 notes.insert(0, f"trained, {cost:,} tokens")
-                lines.append(paint.target(f"> {label}  [{', '.join(notes)}]"))
-                continue
-            if message.role in INSTRUCTION_ROLES:
+            elif message.role in INSTRUCTION_ROLES:
                 notes.append("pinned")
             suffix = f"  [{', '.join(notes)}]" if notes else ""
-            lines.append(paint.context(f"  {label}{suffix}"))
+            # The text gives way to the notes, so a line never wraps past the width.
+            text = _line(message, self.view.width - 13 - len(suffix))
+            row = f"{'> ' if trained else '  '}{visible(message.role):<10} {text}{suffix}"
+            lines.append(paint.target(row) if trained else paint.context(row))
+            if message.reasoning:  # counted where kept (targets; context with keep_reasoning)
+                thinking = _one_line(message.reasoning)
+                lines.append(
+                    paint.context(
+                        f"  {'':<10} {_cut('thinking: ' + thinking, self.view.width - 13)}"
+                    )
+                )
         return lines
+
+    def too_long(self, target: int) -> str:
+        """What a target skipped as too long needs, part by part, largest first: the tool
+        schemas, the pinned messages, the target and the rest of its turn (with the
+        sample's own framing); the parts add up to the split's own count."""
+        layout, budget = self.layout, self.spec.budget
+        start = layout.unit_start(target)
+        required = ((target if start is None else start, target + 1),)
+        total = layout.cost(required, (target,), reserve=budget.reserve_target)
+        pinned = sum(layout.context_cost[i] for i in layout.instruction_indices if i <= target)
+        alone = max(layout.target_cost(target), budget.reserve_target)
+        parts = {
+            "tool schemas": self.tools_tokens,
+            "pinned": pinned,
+            "target": alone,
+            "rest of its turn": total - self.tools_tokens - pinned - alone,
+        }
+        listed = ", ".join(
+            f"{name} {n:,}" for name, n in sorted(parts.items(), key=lambda p: -p[1]) if n
+        )
+        return f"needs {total:,} of {budget.max_tokens:,} tokens: {listed}"
+
+    def tools_line(self, sample: Sample) -> list[str]:
+        """The tool schemas every sample carries, with what they cost."""
+        if not sample.tools:
+            return []
+        names = ", ".join(
+            visible(str(tool.get("function", {}).get("name", "?"))) for tool in sample.tools
+        )
+        suffix = f"  [pinned, {self.tools_tokens:,} tokens]"
+        text = _cut(
+            f"{plural(len(sample.tools), 'schema')}: {names}", self.view.width - 13 - len(suffix)
+        )
+        return [self.paint.context(f"  {'tools':<10} {text}{suffix}")]
 
 
 def _line(message: Message, width: int) -> str:
@@ -154,7 +201,10 @@ def _line(message: Message, width: int) -> str:
     if message.tool_calls:
         calls = ", ".join(f"{c.function.name}({c.function.arguments})" for c in message.tool_calls)
         text = f"{text} -> {calls}" if text else f"-> {calls}"
-    flat = _one_line(text)
+    return _cut(_one_line(text), width)
+
+
+def _cut(flat: str, width: int) -> str:
     width = max(width, 20)
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 

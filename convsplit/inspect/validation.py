@@ -25,7 +25,7 @@ import orjson
 from convsplit.budget import Budget
 from convsplit.core.split import split_conversation
 from convsplit.errors import ConvsplitError
-from convsplit.formats import Record
+from convsplit.formats import Record, get_format
 from convsplit.inspect._written_checks import check_written
 from convsplit.inspect.findings import Finding, RecordFindings
 from convsplit.inspect.stats import conversation_tokens
@@ -101,9 +101,10 @@ class _Checker:
         chat_format = self.spec.chat_format
         self.counter, self.chat_format = self.spec.tokenizer, chat_format
         output_format = self.spec.output_format
-        self.alternate = output_format == "sharegpt" or chat_format.name == "llama2"
+        alternates = get_format(output_format).alternates
+        self.alternate = alternates or chat_format.name == "llama2"
         self.alternation_reason = (
-            "the sharegpt format" if output_format == "sharegpt" else f"{chat_format.name}"
+            f"the {output_format} format" if alternates else f"{chat_format.name}"
         )
         self.role_map = self.spec.role_map
         markers = special_tokens(None if spec is None else chat_format)
@@ -114,7 +115,7 @@ class _Checker:
 
     def check(self, record: Record) -> Iterator[Finding]:
         found = RecordFindings(record.path, record.lineno)
-        check_written(record, self.role_map, found)
+        check_written(record, self.role_map, found, self.spec.fields)
         if record.conversation is not None:
             self._conversation(record.conversation, found)
         yield from found.items

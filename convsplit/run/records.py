@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from convsplit.core.split import split_conversation
 from convsplit.errors import InvalidConversationError
-from convsplit.formats import RawRecord, SampleWriter, detect_format, get_reader
+from convsplit.formats import RawRecord, SampleWriter, get_reader, parse_record
 from convsplit.messages import Conversation, StringsEncode
 from convsplit.run.report import Reject, Report
 from convsplit.samples import SplitResult
@@ -53,9 +53,8 @@ class RecordSplitter:
 
     def parse(self, value: object) -> Conversation:
         """One JSON record as a conversation, in the spec's input format."""
-        role_map = self.spec.role_map
-        reader = self.reader or get_reader(detect_format(value, role_map=role_map))
-        return reader(value, role_map=role_map)
+        spec = self.spec
+        return parse_record(value, reader=self.reader, role_map=spec.role_map, fields=spec.fields)
 
     def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> SplitBatch:
         """Split ``records`` of file ``path``; the first is conversation ``first_index``."""

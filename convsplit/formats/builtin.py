@@ -1,0 +1,96 @@
+"""The formats convsplit ships, one :class:`~convsplit.formats.registry.Format` object
+each, registered when :mod:`convsplit.formats` is imported: each names its reader and
+detection (from its reader module), its structural checks (:mod:`.checks`) and its writer.
+"""
+
+from __future__ import annotations
+
+from convsplit.formats.checks import check_openai, check_sharegpt
+from convsplit.formats.completions import PromptCompletionWriter
+from convsplit.formats.openai import detect_openai, read_openai
+from convsplit.formats.openai_writer import OpenAIWriter
+from convsplit.formats.pairs import detect_pairs, read_pairs
+from convsplit.formats.registry import Format, register_format
+from convsplit.formats.sharegpt import ShareGPTWriter, detect_sharegpt, read_sharegpt
+from convsplit.formats.text import TextWriter
+from convsplit.formats.trl import TRLWriter
+
+OPENAI = Format(
+    name="openai",
+    description="OpenAI chat fine-tuning: a list of role/content messages, tools beside it",
+    example='{"messages": [{"role": "user", "content": "Hi"}, '
+    '{"role": "assistant", "content": "Hello"}]}',
+    reader=read_openai,
+    writer=OpenAIWriter,
+    detect=detect_openai,
+    priority=30,
+    detect_hint="'messages' (openai)",
+    check=check_openai,
+)
+"""The OpenAI chat format (also TRL's and axolotl's ``messages``, LLaMA-Factory's v1)."""
+
+SHAREGPT = Format(
+    name="sharegpt",
+    description="ShareGPT (FastChat, LLaMA-Factory): from/value turns under conversations",
+    example='{"conversations": [{"from": "human", "value": "Hi"}, '
+    '{"from": "gpt", "value": "Hello"}]}',
+    reader=read_sharegpt,
+    writer=ShareGPTWriter,
+    detect=detect_sharegpt,
+    priority=20,
+    detect_hint="'conversations' (sharegpt)",
+    check=check_sharegpt,
+    alternates=True,
+)
+"""The ShareGPT format: FastChat's and LLaMA-Factory's turns."""
+
+PAIRS = Format(
+    name="pairs",
+    description="one exchange per record: prompt/completion (legacy, TRL), alpaca, "
+    "question/answer and other user/assistant field pairs",
+    example='{"instruction": "Translate to French", "input": "cat", "output": "chat"}',
+    reader=read_pairs,
+    detect=detect_pairs,
+    priority=10,
+    detect_hint="'prompt' and 'completion', 'instruction' and 'output', or a user and an "
+    "assistant field such as 'user' and 'assistant' (pairs)",
+)
+"""Pairs: records of one exchange."""
+
+TRL = Format(
+    name="trl",
+    description="TRL conversational prompt/completion: the context as prompt messages, the "
+    "target as the completion",
+    example='{"prompt": [{"role": "user", "content": "Hi"}], '
+    '"completion": [{"role": "assistant", "content": "Hello"}]}',
+    writer=TRLWriter,
+    reads_back="pairs",
+)
+"""TRL's SFT format, written by :class:`TRLWriter` and read back by the pairs reader."""
+
+TEXT = Format(
+    name="text",
+    description="each sample rendered by its chat template, with the character spans to "
+    "train (or axolotl's input_output segments)",
+    example='{"text": "<|im_start|>user\\nHi<|im_end|>\\n...", "spans": [[30, 36]]}',
+    writer=TextWriter,
+)
+"""Rendered text, written only (there is no structure left to read back)."""
+
+PROMPT_COMPLETION = Format(
+    name="prompt_completion",
+    description="legacy completions: the transcript as a prompt string, the target as the "
+    "completion string",
+    example='{"prompt": "Hi\\n\\n###\\n\\n", "completion": " Hello END"}',
+    writer=PromptCompletionWriter,
+    reads_back="pairs",
+)
+"""Legacy prompt/completion text, read back by the pairs reader."""
+
+BUILTIN = (OPENAI, SHAREGPT, PAIRS, TRL, TEXT, PROMPT_COMPLETION)
+
+
+def register_builtin() -> None:
+    """Register (again) every format convsplit ships."""
+    for fmt in BUILTIN:
+        register_format(fmt)

@@ -1,0 +1,106 @@
+"""What ``validate`` checks in a record as written, per format: the ``check`` of the
+OpenAI and ShareGPT format objects (:mod:`.builtin`). Messages are counted as written (for
+ShareGPT, the turns)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from convsplit.formats.json_text import json_type
+from convsplit.formats.openai import OPENAI_MESSAGE_KEYS, OPENAI_RECORD_KEYS
+from convsplit.formats.registry import StructureIssue
+from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS, in_messages
+from convsplit.messages import ROLES
+
+
+def check_openai(
+    record: Mapping[str, Any], role_map: Mapping[str, str]
+) -> Iterator[StructureIssue]:
+    """The structure of an OpenAI record as written: messages, roles, documented keys."""
+    messages = record.get("messages")
+    if not isinstance(messages, list) or not messages:
+        what = "an empty list" if messages == [] else json_type(messages)
+        yield StructureIssue(
+            "missing_messages", f"field 'messages' is {what}; expected a list of messages"
+        )
+        return
+    for name in record:
+        if name not in OPENAI_RECORD_KEYS:
+            yield StructureIssue(
+                "unknown_key",
+                f"field {name!r} is not part of OpenAI's chat format (the openai writer "
+                "leaves it out)",
+                field=name,
+                severity="info",
+            )
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            yield StructureIssue("message_not_an_object", f"message {i} is {json_type(message)}", i)
+            continue
+        role = message.get("role")
+        if role is None:
+            yield StructureIssue("missing_role", f"message {i} has no 'role'", i, "role")
+        elif role not in ROLES and role != "function" and role not in role_map:
+            yield StructureIssue(
+                "unknown_role",
+                f"message {i} has role {role!r}; expected one of {', '.join(ROLES)} "
+                f"(map it with --role-map {role}=assistant)",
+                i,
+                "role",
+            )
+        unknown = [k for k in message if k not in OPENAI_MESSAGE_KEYS]
+        if unknown:
+            yield StructureIssue(
+                "unknown_key",
+                f"message {i} has field(s) {', '.join(map(repr, unknown))} that OpenAI's "
+                "chat format does not define (the openai writer drops them)",
+                i,
+                unknown[0],
+            )
+
+
+def check_sharegpt(
+    record: Mapping[str, Any], role_map: Mapping[str, str]
+) -> Iterator[StructureIssue]:
+    """The structure of a ShareGPT record as written: turns, their senders, known keys."""
+    list_key = "messages" if in_messages(record) else "conversations"
+    turns = record.get(list_key)
+    if not isinstance(turns, list) or not turns:
+        what = "an empty list" if turns == [] else json_type(turns)
+        yield StructureIssue("missing_messages", f"field {list_key!r} is {what}; expected turns")
+        return
+    for name in record:
+        if name not in RECORD_KEYS and name != list_key:
+            yield StructureIssue(
+                "unknown_key",
+                f"field {name!r} is not part of the ShareGPT format",
+                field=name,
+                severity="info",
+            )
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            yield StructureIssue("message_not_an_object", f"message {i} is {json_type(turn)}", i)
+            continue
+        sender = turn.get("from", turn.get("role"))
+        if sender is None:
+            yield StructureIssue("missing_role", f"message {i} has no 'from'", i, "from")
+        elif not isinstance(sender, str) or (
+            sender not in role_map and sender.lower() not in DEFAULT_ROLES
+        ):
+            yield StructureIssue(
+                "unknown_role",
+                f"message {i} is from {sender!r}; expected one of "
+                f"{', '.join(DEFAULT_ROLES)} (map it with --role-map {sender}=assistant)",
+                i,
+                "from",
+            )
+        unknown = [k for k in turn if k not in TURN_KEYS]
+        if unknown:
+            yield StructureIssue(
+                "unknown_key",
+                f"message {i} has field(s) {', '.join(map(repr, unknown))} that the "
+                "ShareGPT format does not define",
+                i,
+                unknown[0],
+            )
