@@ -67,7 +67,7 @@ if _typing.TYPE_CHECKING:
         ToolCall,
         parse_conversation,
     )
-    from convsplit.run.pipeline import split_files
+    from convsplit.run.pipeline import split_files, split_windows
     from convsplit.run.report import Reject, Report
     from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome
     from convsplit.spec import OnLongTarget, SplitSpec
@@ -116,7 +116,7 @@ _LAZY = {
         "ToolCall",
         "parse_conversation",
     ),
-    "convsplit.run.pipeline": ("split_files",),
+    "convsplit.run.pipeline": ("split_files", "split_windows"),
     "convsplit.run.report": ("Reject", "Report"),
     "convsplit.spec": ("OnLongTarget", "SplitSpec"),
     "convsplit.samples": (
@@ -256,6 +256,7 @@ __all__ = [
     "split_conversation",
     "split_conversations",
     "split_files",
+    "split_windows",
     "token_report",
     "truncation_names",
     "validate_records",

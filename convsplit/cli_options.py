@@ -45,12 +45,23 @@ def add_split_options(
     *,
     several_budgets: bool = False,
     budget_default: int | None = 4096,
+    several_windows: bool = False,
 ) -> argparse._ArgumentGroup:
     """The options every command that splits shares; returns the group where the flags of
     strategies' own options go (:func:`add_strategy_options`, once the command's every
-    other flag is in place)."""
+    other flag is in place). ``several_windows``: ``--max-tokens`` repeats, one output
+    file per window (``split``)."""
     group = parser.add_argument_group("budget and tokenizer")
-    if several_budgets:
+    if several_windows:
+        group.add_argument(
+            "--max-tokens",
+            type=positive,
+            action="append",
+            metavar="N",
+            help="tokens per sample, template included (default 4096); repeat, with "
+            "{max_tokens} in -o, to write one file per window in one pass",
+        )
+    elif several_budgets:
         group.add_argument(
             "--max-tokens",
             type=positive,
@@ -354,7 +365,7 @@ def split_spec(args: argparse.Namespace, max_tokens: int | None = None) -> Split
     if args.bpe_file is not None:
         tokenizer = load_counter(name or DEFAULT_ENCODING, bpe_file=args.bpe_file)
     return SplitSpec(
-        budget(args, max_tokens or args.max_tokens or 4096),
+        budget(args, max_tokens or _first(args.max_tokens) or 4096),
         tokenizer=tokenizer if args.bpe_file is not None else name,
         chat_format=args.chat_format,
         window=get_window(args.window, **strategies["--window"]),
@@ -367,3 +378,10 @@ def split_spec(args: argparse.Namespace, max_tokens: int | None = None) -> Split
         role_map=_pairs(args.role_map, "--role-map"),
         max_record_bytes=args.max_record_bytes or None,
     )
+
+
+def _first(max_tokens: int | list[int] | None) -> int | None:
+    """The first ``--max-tokens`` of a command where it repeats."""
+    if isinstance(max_tokens, list):
+        return max_tokens[0] if max_tokens else None
+    return max_tokens

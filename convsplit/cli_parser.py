@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument(
         "-o", "--output", required=True, help="samples file (.gz compresses); - for standard output"
     )
-    strategies = [add_split_options(split)]
+    strategies = [add_split_options(split, several_windows=True)]
     split.add_argument("--report", metavar="FILE", help="write the run's accounting as JSON")
     split.add_argument(
         "--rejects",

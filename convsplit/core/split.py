@@ -18,6 +18,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from convsplit.budget import Budget, check_count, describe
@@ -76,14 +77,40 @@ def split_conversation(
     convsplit.errors.InvalidConversationError: conversation #0: message 0: field 'role': \
 expected one of system, developer, user, assistant, tool; got 'bot'
     """
+    return prepare_split(conversation, spec, index=index).split()
+
+
+def prepare_split(
+    conversation: Conversation | Mapping[str, object], spec: SplitSpec, *, index: int = 0
+) -> PreparedSplit:
+    """``conversation`` read, put in its written form and counted once, to be split under
+    one budget or several (:meth:`PreparedSplit.split`): counts do not depend on the
+    window, so a sweep over window sizes counts each message once.
+
+    Raises what :func:`split_conversation` raises, except for ``TargetTooLongError``
+    (raised by :meth:`PreparedSplit.split`).
+
+    >>> conv = {"messages": [{"role": "user", "content": "Hi"},
+    ...                      {"role": "assistant", "content": "Hello there, friend."}]}
+    >>> prepared = prepare_split(conv, SplitSpec())
+    >>> [len(prepared.split(Budget(n)).samples) for n in (8, 4096)]
+    [0, 1]
+    """
     if type(spec) is not SplitSpec:
         _check_spec(spec)
     if type(index) is not int or index < 0:
         index = check_count("index", index, minimum=0)
     if not isinstance(conversation, Conversation):
         conversation = _as_conversation(conversation, index)
+    with _refusals(conversation, spec, index):
+        return PreparedSplit(conversation, spec, index)
+
+
+@contextmanager
+def _refusals(conversation: Conversation, spec: SplitSpec, index: int) -> Iterator[None]:
+    """A chat format's refusal of the conversation as an InvalidConversationError."""
     try:
-        return _split(conversation, spec, index)
+        yield
     except ChatFormatError as error:
         name = conversation.id or f"#{index}"
         raise InvalidConversationError(
@@ -91,50 +118,74 @@ expected one of system, developer, user, assistant, tool; got 'bot'
         ) from error
 
 
-def _split(conversation: Conversation, spec: SplitSpec, index: int) -> SplitResult:
-    written = _written(conversation, spec.written_form)
-    layout = Layout(
-        written.conversation,
-        counter=spec.tokenizer,
-        chat_format=spec.chat_format,
-        keep_reasoning=spec.keep_reasoning,
-    )
-    original = written.original
-    outcomes: dict[int, TurnOutcome] = dict(written.outcomes)
-    trainable: list[int] = []
-    for i, message in enumerate(layout.messages):
-        if message.role != "assistant":
-            continue
-        reason = _untrainable(layout, i, message)
-        if reason is None and original is not None and original[i] in written.orphaned:
-            reason = SkipReason.ORPHAN_TOOL_RESULT
-        if reason is None:
-            trainable.append(i)
-        else:
-            at = i if original is None else original[i]
-            outcomes[at] = trusted(TurnOutcome, message_index=at, reason=reason)
+class PreparedSplit:
+    """One conversation laid out and counted for a spec, ready to split under any budget
+    (see :func:`prepare_split`)."""
 
-    builder = _SampleBuilder(layout, spec.budget, spec.on_long_target, index, original)
-    samples: list[Sample] = []
-    for request in spec.window.requests(layout, trainable, spec.budget):
-        for sample_or_skip in builder.build(request, spec.truncation):
-            if isinstance(sample_or_skip, Sample):
-                for k in sample_or_skip.targets:
-                    t = sample_or_skip.source_indices[k]
-                    outcomes[t] = trusted(TurnOutcome, message_index=t, sample_index=len(samples))
-                samples.append(sample_or_skip)
-            elif original is None:
-                outcomes[sample_or_skip.message_index] = sample_or_skip
+    def __init__(self, conversation: Conversation, spec: SplitSpec, index: int) -> None:
+        self.conversation = conversation
+        self.spec = spec
+        self.index = index
+        written = self._written = _written(conversation, spec.written_form)
+        layout = self.layout = Layout(
+            written.conversation,
+            counter=spec.tokenizer,
+            chat_format=spec.chat_format,
+            keep_reasoning=spec.keep_reasoning,
+        )
+        original = written.original
+        self._outcomes: dict[int, TurnOutcome] = dict(written.outcomes)
+        self._trainable: list[int] = []
+        for i, message in enumerate(layout.messages):
+            if message.role != "assistant":
+                continue
+            reason = _untrainable(layout, i, message)
+            if reason is None and original is not None and original[i] in written.orphaned:
+                reason = SkipReason.ORPHAN_TOOL_RESULT
+            if reason is None:
+                self._trainable.append(i)
             else:
-                at = original[sample_or_skip.message_index]
-                outcomes[at] = trusted(TurnOutcome, message_index=at, reason=sample_or_skip.reason)
-    return trusted(
-        SplitResult,
-        conversation_id=conversation.id,
-        conversation_index=index,
-        samples=tuple(samples),
-        outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
-    )
+                at = i if original is None else original[i]
+                self._outcomes[at] = trusted(TurnOutcome, message_index=at, reason=reason)
+
+    def split(self, budget: Budget | None = None) -> SplitResult:
+        """The samples under ``budget`` (the spec's own by default), and every outcome.
+
+        Raises:
+            InvalidConversationError: the chat format cannot render a sample.
+            TargetTooLongError: with ``on_long_target="error"``, naming the message.
+        """
+        with _refusals(self.conversation, self.spec, self.index):
+            return self._split(self.spec.budget if budget is None else budget)
+
+    def _split(self, budget: Budget) -> SplitResult:
+        spec, layout, original = self.spec, self.layout, self._written.original
+        outcomes = dict(self._outcomes)
+        builder = _SampleBuilder(layout, budget, spec.on_long_target, self.index, original)
+        samples: list[Sample] = []
+        for request in spec.window.requests(layout, self._trainable, budget):
+            for sample_or_skip in builder.build(request, spec.truncation):
+                if isinstance(sample_or_skip, Sample):
+                    for k in sample_or_skip.targets:
+                        t = sample_or_skip.source_indices[k]
+                        outcomes[t] = trusted(
+                            TurnOutcome, message_index=t, sample_index=len(samples)
+                        )
+                    samples.append(sample_or_skip)
+                elif original is None:
+                    outcomes[sample_or_skip.message_index] = sample_or_skip
+                else:
+                    at = original[sample_or_skip.message_index]
+                    outcomes[at] = trusted(
+                        TurnOutcome, message_index=at, reason=sample_or_skip.reason
+                    )
+        return trusted(
+            SplitResult,
+            conversation_id=self.conversation.id,
+            conversation_index=self.index,
+            samples=tuple(samples),
+            outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
+        )
 
 
 @dataclass

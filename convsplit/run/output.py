@@ -72,7 +72,7 @@ class AtomicOutput:
                 self._file, self._descriptor(), advise=self._tmp is not None
             )
         except BaseException:  # an interrupt too: __exit__ will not run to remove the temporary
-            self._release()
+            self.discard()
             raise
         return self
 
@@ -91,7 +91,7 @@ class AtomicOutput:
         with self._errors():
             handle, self._tmp = _create_temporary(self._final)
             raw = os.fdopen(handle, "wb")
-            self._raw = raw  # closed by _release should fchmod fail
+            self._raw = raw  # closed by discard should fchmod fail
             os.fchmod(handle, _mode_for(self._final))  # not the 0600 it was created with
         return self._wrapped(raw)
 
@@ -142,15 +142,33 @@ class AtomicOutput:
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         try:
-            if self._writer is not None:
-                self._writer.finish()
             if kind is None:
-                self._raise_failure()
-            self._close(commit=kind is None)
+                self.complete()
+                self.commit()
         finally:  # on any exception (an interrupt, SystemExit) as on a failure to close
-            self._release()
+            self.discard()
 
-    def _release(self) -> None:
+    def complete(self) -> None:
+        """Write what is pending and close the file, without renaming it into place
+        (:meth:`commit` does): :class:`AtomicOutputs` renames several only once all are
+        complete.
+
+        Raises:
+            OutputError: a write or the close failed.
+        """
+        if self._writer is not None:
+            self._writer.finish()
+        self._raise_failure()
+        self._close()
+
+    def commit(self) -> None:
+        """Rename the completed file into place."""
+        if self._tmp is not None and self.target != "-":
+            with self._errors():
+                os.replace(self._tmp, self._final)
+            self._tmp = None  # in place: nothing left to remove
+
+    def discard(self) -> None:
         """Stop the writer, close what is still open and remove the temporary file (gone
         already once renamed into place)."""
         if self._writer is not None:
@@ -163,7 +181,7 @@ class AtomicOutput:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._tmp)
 
-    def _close(self, *, commit: bool) -> None:
+    def _close(self) -> None:
         with self._errors():
             if self.target == "-":
                 sys.stdout.buffer.flush()
@@ -173,8 +191,6 @@ class AtomicOutput:
             if self._file is not self._raw:
                 self._file.close()
             self._raw.close()
-            if commit and self._tmp is not None:
-                os.replace(self._tmp, self._final)
 
     def _raise_failure(self) -> None:
         error = self._writer.error if self._writer is not None else None
@@ -190,6 +206,44 @@ class AtomicOutput:
             raise OutputError(
                 f"cannot write {self.target}: {error.strerror or error}; nothing was written"
             ) from error
+
+
+class AtomicOutputs:
+    """Several :class:`AtomicOutput` files renamed into place together, once every one is
+    complete: a failure to write any leaves none of them (as one run of a window sweep).
+
+    The ``with`` block gives the list of outputs, in the order of ``targets``.
+    """
+
+    def __init__(self, targets: Sequence[str | os.PathLike[str]]) -> None:
+        self.outputs = [AtomicOutput(t) for t in targets]
+        self._opened: list[AtomicOutput] = []
+
+    def __enter__(self) -> list[AtomicOutput]:
+        try:
+            for output in self.outputs:
+                output.__enter__()
+                self._opened.append(output)
+        except BaseException:  # an interrupt too: remove the temporaries opened
+            self.discard()
+            raise
+        return self.outputs
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if kind is None:
+                for output in self._opened:
+                    output.complete()
+                for output in self._opened:
+                    output.commit()
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove every temporary file not renamed into place."""
+        for output in reversed(self._opened):
+            output.discard()
+        self._opened.clear()
 
 
 def check_targets(

@@ -33,15 +33,17 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from convsplit.budget import Budget
 from convsplit.errors import OutputError, WorkerError
 from convsplit.formats import RawRecord
 from convsplit.formats.records import parsed
 from convsplit.run._writeback import Writeback, write_pieces
-from convsplit.run.records import RecordSplitter, SplitBatch
+from convsplit.run.budgets import BudgetBatch, BudgetSplitter
 from convsplit.spec import SplitSpec
 
 Batches = Iterator[tuple[str, list[RawRecord], int]]
 Task = tuple[int, str, list[tuple[int, bytes, str | None]], int]
+Outputs = list[tuple[str, str]]
 
 _DIED = "a worker process died (killed or out of memory); no output was written"
 _PR_SET_PDEATHSIG = 1
@@ -96,25 +98,30 @@ class _Worker:
 
 
 def run_parallel(
-    batches: Batches, spec: SplitSpec, jobs: int, output: tuple[str, str] | None
-) -> Iterator[SplitBatch]:
+    batches: Batches,
+    spec: SplitSpec,
+    budgets: list[Budget],
+    jobs: int,
+    outputs: Outputs | None,
+) -> Iterator[BudgetBatch]:
     """Batches processed by ``jobs`` processes, yielded in input order, few in flight.
 
-    ``output`` is the output's (name, file to write at offsets), or None to get the bytes
-    back in each batch's ``chunks``. An error raised in a worker is raised here as it was
-    (or as a :class:`WorkerError` with its text, when it cannot be sent whole).
+    ``outputs`` are each budget's output (name, file to write at offsets), or None to get
+    the bytes back in each batch's ``chunks``. An error raised in a worker is raised here
+    as it was (or as a :class:`WorkerError` with its text, when it cannot be sent whole).
 
     Raises:
         WorkerError: a worker process died, or failed in a way it could not report.
     """
     context = get_context("fork") if sys.platform == "linux" else get_context("spawn")
     window = 2 * jobs  # batches handed out and not yet yielded, at most
-    placement = Placement(context, slots=2 * window + 8) if output else None
+    # One placement per output file: each grows in order, one writer at a time.
+    placements = [Placement(context, slots=2 * window + 8) for _ in outputs or ()]
     workers: list[_Worker] = []
     finished = False
     try:
         for _ in range(jobs):
-            _start(context, spec, output, placement, workers)
+            _start(context, (spec, budgets), outputs, placements, workers)
         yield from _schedule(batches, workers, window)
         finished = True
     finally:
@@ -123,9 +130,9 @@ def run_parallel(
 
 def _start(
     context: BaseContext,
-    spec: SplitSpec,
-    output: tuple[str, str] | None,
-    placement: Placement | None,
+    split: tuple[SplitSpec, list[Budget]],
+    outputs: Outputs | None,
+    placements: list[Placement],
     workers: list[_Worker],
 ) -> None:
     """Start one more worker, listed in ``workers`` before it starts: a signal that arrives
@@ -136,7 +143,7 @@ def _start(
     inherited = [w.conn for w in workers] + [ours] if context.get_start_method() == "fork" else []
     process = context.Process(  # type: ignore[attr-defined]
         target=_serve,
-        args=(theirs, spec, output, placement, os.getpid(), inherited),
+        args=(theirs, split, outputs, placements, os.getpid(), inherited),
         name="convsplit-worker",
         daemon=True,
     )
@@ -150,13 +157,13 @@ def _start(
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
-def _schedule(batches: Batches, workers: list[_Worker], window: int) -> Iterator[SplitBatch]:
+def _schedule(batches: Batches, workers: list[_Worker], window: int) -> Iterator[BudgetBatch]:
     """Hand batches to idle workers and yield the results in input order.
 
     At most ``window`` batches are handed out and not yet yielded: a worker whose batch is
     done waits while an older one is still running, so memory stays bounded.
     """
-    done: dict[int, SplitBatch] = {}
+    done: dict[int, BudgetBatch] = {}
     handed = yielded = 0
     pending = iter(batches)
     exhausted = False
@@ -190,7 +197,7 @@ def _send(worker: _Worker, task: Task) -> None:
     worker.batch = task[0]
 
 
-def _collect(workers: list[_Worker]) -> dict[int, SplitBatch]:
+def _collect(workers: list[_Worker]) -> dict[int, BudgetBatch]:
     """Wait until a worker reports; the batches finished, or the error raised.
 
     A worker's pipe and its process sentinel are watched together: a worker that died
@@ -198,7 +205,7 @@ def _collect(workers: list[_Worker]) -> dict[int, SplitBatch]:
     """
     by_sentinel = {w.process.sentinel: w for w in workers}
     by_conn = {w.conn: w for w in workers}
-    finished: dict[int, SplitBatch] = {}
+    finished: dict[int, BudgetBatch] = {}
     for ready in wait([*by_conn, *by_sentinel]):
         if isinstance(ready, int):
             worker = by_sentinel[ready]
@@ -248,9 +255,9 @@ def _packed(error: BaseException) -> BaseException:
 
 def _serve(  # noqa: PLR0917 (a Process target takes its arguments by position)
     conn: Connection,
-    spec: SplitSpec,
-    output: tuple[str, str] | None,
-    placement: Placement | None,
+    split: tuple[SplitSpec, list[Budget]],
+    outputs: Outputs | None,
+    placements: list[Placement],
     parent: int,
     inherited: list[Connection],
 ) -> None:
@@ -265,7 +272,7 @@ def _serve(  # noqa: PLR0917 (a Process target takes its arguments by position)
     for other in inherited:
         other.close()
     try:
-        state = _WorkerState(spec, output, placement)
+        state = _WorkerState(split, outputs, placements)
     except BaseException as error:  # reported to the parent, which raises it
         with contextlib.suppress(OSError):  # unless the parent has stopped listening
             conn.send(("error", -1, _packed(error)))
@@ -306,32 +313,37 @@ class _WorkerState:
     """What a worker process holds for its whole life."""
 
     def __init__(
-        self, spec: SplitSpec, output: tuple[str, str] | None, placement: Placement | None
+        self,
+        split: tuple[SplitSpec, list[Budget]],
+        outputs: Outputs | None,
+        placements: list[Placement],
     ) -> None:
-        self.splitter: RecordSplitter = RecordSplitter(spec)
-        self.placement = placement
-        self.target = output[0] if output else ""
-        self.fd = os.open(output[1], os.O_WRONLY) if output else -1
-        self.writeback = Writeback(self.fd) if output else None
+        self.splitter = BudgetSplitter(*split)
+        self.placements = placements
+        self.targets = [name for name, _ in outputs or ()]
+        self.fds = [os.open(path, os.O_WRONLY) for _, path in outputs or ()]
+        self.writebacks = [Writeback(fd) for fd in self.fds]
 
     def work(
         self, path: str, records: list[tuple[int, bytes, str | None]], index: int, number: int
-    ) -> SplitBatch:
-        """Split one batch; write it at its place in the output, or return its bytes."""
+    ) -> BudgetBatch:
+        """Split one batch; write it at its place in each output, or return its bytes."""
         cut = [parsed(RawRecord(lineno, text, None, error)) for lineno, text, error in records]
         batch = self.splitter.process(path, cut, index)
-        if self.placement is None:
-            batch.chunks = [batch.lines]  # one bytes object pickles far faster than many
+        if not self.placements:
+            # one bytes object pickles far faster than many
+            batch.chunks = [[b"".join(chunks)] for chunks in batch.chunks]
             return batch
-        start = self.placement.start(number)
-        try:
-            end = start + write_pieces(self.fd, batch.chunks, start)
-        except OSError as error:
-            raise OutputError(
-                f"cannot write {self.target}: {error.strerror or error}; nothing was written"
-            ) from None
-        self.placement.finished(number, end)
-        if self.writeback is not None:
-            self.writeback.wrote(start, end)
-        batch.chunks = []  # already in place
+        for k, placement in enumerate(self.placements):
+            start = placement.start(number)
+            try:
+                end = start + write_pieces(self.fds[k], batch.chunks[k], start)
+            except OSError as error:
+                raise OutputError(
+                    f"cannot write {self.targets[k]}: {error.strerror or error}; "
+                    "nothing was written"
+                ) from None
+            placement.finished(number, end)
+            self.writebacks[k].wrote(start, end)
+        batch.chunks = [[] for _ in batch.chunks]  # already in place
         return batch

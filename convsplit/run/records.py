@@ -56,6 +56,13 @@ class RecordSplitter:
         spec = self.spec
         return parse_record(value, reader=self.reader, role_map=spec.role_map, fields=spec.fields)
 
+    def read(self, raw: RawRecord) -> Conversation:
+        """The conversation of one raw record (an InvalidConversationError if none)."""
+        if raw.error is not None:
+            raise InvalidConversationError(raw.error)
+        with StringsEncode(raw.from_text):  # skip the surrogate check parse_json did
+            return self.parse(raw.value)
+
     def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> SplitBatch:
         """Split ``records`` of file ``path``; the first is conversation ``first_index``."""
         chunks: list[bytes] = []
@@ -65,11 +72,7 @@ class RecordSplitter:
         for offset, raw in enumerate(records):
             report.input_bytes += len(raw.text)
             try:
-                if raw.error is not None:
-                    raise InvalidConversationError(raw.error)
-                with StringsEncode(raw.from_text):  # skip the surrogate check parse_json did
-                    conversation = self.parse(raw.value)
-                result = self.split(conversation, first_index + offset)
+                result = self.split(self.read(raw), first_index + offset)
                 chunks.extend(pieces(result))
             except InvalidConversationError as error:
                 reject = Reject(path, raw.lineno, error.reason, error.field, raw.text, error.hints)
