@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 
+from convsplit.cli_formats import trainer_note
 from convsplit.cli_messages import EXIT_OK, EXIT_REJECTED, UsageError, warnings
 from convsplit.cli_options import budget, split_spec
 from convsplit.errors import InvalidConversationError
@@ -181,6 +182,9 @@ def report(args: argparse.Namespace) -> int:
 
 def _finish(report: Report, report_out: AtomicOutput | None, args: argparse.Namespace) -> None:
     print(report.summary(), file=sys.stderr)
+    note = trainer_note(args.output_format)
+    if note is not None and report.samples:  # once per run, however many inputs
+        print(note, file=sys.stderr)
     for line in warnings(report, args.rejects, args.flags):
         print(visible(line), file=sys.stderr)
     if report_out is not None:

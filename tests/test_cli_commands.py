@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import EXAMPLES, run
+from tests.test_cli import EXAMPLES, ROOT, run
+
+README_TEXT = (ROOT / "README.md").read_text(encoding="utf-8")
 
 STATS = """\
 conversations: 4
@@ -200,3 +202,34 @@ def test_dask_engine_writes_what_the_local_engine_writes(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr.decode()
     joined = b"".join(p.read_bytes() for p in sorted(parts.glob("part-*.jsonl")))
     assert joined == local.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("output_format", "setting"),
+    [
+        pytest.param("openai", "message_field_training: weight", id="openai"),
+        pytest.param("sharegpt", "mask_history: true", id="sharegpt"),
+        pytest.param("trl", "completion_only_loss", id="trl"),
+        pytest.param("prompt_completion", "completion_only_loss", id="prompt_completion"),
+        pytest.param("text", "spans", id="text"),
+    ],
+)
+def test_the_trainer_setting_is_printed_once_per_run(
+    tmp_path: Path, output_format: str, setting: str
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for k in range(3):
+        (inputs / f"part{k}.jsonl").write_bytes(EXAMPLES.read_bytes())
+    done = run("split", str(inputs), "-o", str(tmp_path / "o.jsonl"), "--to", output_format,
+               "--chat-format", "chatml")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.decode().splitlines() if line.startswith("note:")]
+    assert len(notes) == 1
+    assert setting in notes[0]
+    assert setting in README_TEXT  # README's "Training with ..." says the same
+
+
+def test_no_trainer_note_when_nothing_is_written(tmp_path: Path) -> None:
+    done = run("split", str(EXAMPLES), "-o", str(tmp_path / "o.jsonl"), "--max-tokens", "10")
+    assert "note:" not in done.stderr.decode()

@@ -108,7 +108,7 @@ def test_rejects_are_summarised_with_where_and_why(tmp_path: Path) -> None:
     data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     done = run("split", str(data), "-o", str(tmp_path / "o.jsonl"))
     assert done.returncode == 3
-    warning = done.stderr.decode().splitlines()[3:]
+    warning = done.stderr.decode().splitlines()[4:]  # after the summary and trainer note
     assert warning[0] == "warning: 9 records rejected (use --rejects FILE to keep them):"
     assert warning[1] == f"  {data}:2: field 'messages': expected a list of messages; got a number"
     assert warning[2].startswith(f"  {data}:10: ")

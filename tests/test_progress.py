@@ -62,4 +62,4 @@ def test_the_cli_draws_progress_on_a_real_terminal(tmp_path: Path) -> None:
     text = screen.decode()
     assert "records (" in text and "tokens/s" in text and "ETA" in text
     assert "\r\x1b[Kconversations: 4 of 4 records" in text  # the line is cleared first
-    assert text.rstrip().endswith("samples: 14 (2,443 tokens, 489 trained)")
+    assert "samples: 14 (2,443 tokens, 489 trained)\r\nnote: to train exactly" in text
