@@ -23,12 +23,14 @@ The ids come from the rendering that counts, never from searching text afterward
   ``plain``; Qwen's tokenizer has ChatML's markers). The mask covers the target's body and
   its end-of-turn marker, the text writer's spans.
 
-A token is trained when it holds a character of a trained span. Every sample's length is
+A token is trained when it holds a byte of a trained span (transformers' ``char_to_token``
+rule: a character split over two tokens trains both). Every sample's length is
 checked against its count: a difference is an error, never a silent row.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -66,13 +68,19 @@ class _HasSplitParts(Protocol):
     def tokenizer(self) -> TokenCounter: ...
 
 
-class _RenderedEncoder(Protocol):
-    """A counter that encodes a rendered chat as the model's tokenizer does (markers as
-    control tokens): :class:`~convsplit.tokens.huggingface.HFTokenizerCounter`."""
+class _OffsetEncoder(Protocol):
+    """A counter that gives each token's characters, as transformers' ``char_to_token``
+    reads them: :class:`~convsplit.tokens.huggingface.HFTokenizerCounter`."""
 
     def encode_rendered(self, text: str) -> list[int]: ...
 
-    def decode(self, tokens: Sequence[int]) -> str: ...
+    def encode_offsets(
+        self, text: str, *, rendered: bool = False
+    ) -> tuple[list[int], list[tuple[int, int]]]: ...
+
+
+#: Encodes a text and masks the tokens that hold a character of the given spans.
+_SpanEncoder = Callable[[str, Sequence[tuple[int, int]]], "TokenRow"]
 
 
 def special_token_ids(template: TemplateFormat, counter: TokenCounter) -> dict[str, int]:
@@ -189,15 +197,16 @@ class TokensWriter(SampleWriter):
                 "SplitSpec(output_format='tokens').writer() or TokensWriter().for_spec(spec)"
             )
         if isinstance(chat_format, TemplateFormat) and not isinstance(chat_format, OpenAIChat):
-            return _PieceEncoder(chat_format, counter, special_token_ids(chat_format, counter))
+            ids = special_token_ids(chat_format, counter)
+            return _PieceEncoder(chat_format, _text_encoder(counter), ids)
         if isinstance(chat_format, TrainedRendering):
             rendered_counter = getattr(chat_format, "counter", counter)
-            if not callable(getattr(rendered_counter, "encode_rendered", None)):
+            if not callable(getattr(rendered_counter, "encode_offsets", None)):
                 raise InvalidOptionError(
                     f"chat format {chat_format.name!r} has no tokenizer that encodes its "
                     "rendering; use a model's own template (hf:<model folder>)"
                 )
-            return _rendered_encoder(chat_format, cast(_RenderedEncoder, rendered_counter))
+            return _rendered_encoder(chat_format, cast(_OffsetEncoder, rendered_counter))
         raise InvalidOptionError(
             f"chat format {chat_format.name!r} only counts tokens and has no rendering, so it "
             "has no token ids; choose one that renders: hf:<model folder>, or chatml, llama2, "
@@ -236,8 +245,8 @@ class _PieceEncoder:
     """A built-in template's samples as tokens, each distinct message encoded once per
     writer (cached by the message object, as the other writers cache fragments)."""
 
-    def __init__(self, template: TemplateFormat, counter: TokenCounter, ids: dict[str, int]):
-        self.template, self.counter, self.ids = template, counter, ids
+    def __init__(self, template: TemplateFormat, encode: _SpanEncoder, ids: dict[str, int]):
+        self.template, self.encode, self.ids = template, encode, ids
         self._messages: dict[tuple[int, bool, bool], tuple[Message, TokenRow]] = {}
         self._ends: dict[int, tuple[object, list[int], list[int]]] = {}
 
@@ -294,11 +303,9 @@ class _PieceEncoder:
             if run:
                 text = "".join(run)
                 run.clear()
-                tokens = self.counter.encode(text)
+                tokens, bits = self.encode(text, [(lo - offset, hi - offset)])
                 ids.extend(tokens)
-                mask.extend(
-                    _run_mask(self.counter.decode, tokens, (offset, offset + len(text)), (lo, hi))
-                )
+                mask.extend(bits)
                 offset += len(text)
 
         for piece in pieces:
@@ -314,37 +321,71 @@ class _PieceEncoder:
         return ids, mask
 
 
-def _run_mask(
-    decode: Callable[[Sequence[int]], str],
-    tokens: list[int],
-    run: tuple[int, int],
-    span: tuple[int, int],
-) -> list[int]:
-    """The mask of the ``tokens`` of the text at ``[start, stop)`` that hold a character of
-    ``[lo, hi)``: found by decoding prefixes, O(log n) of them."""
-    (start, stop), (lo, hi) = run, span
-    if hi <= start or lo >= stop or lo >= hi:
-        return [0] * len(tokens)
-    first = 0 if lo <= start else _first_past(decode, tokens, lo - start)
-    last = len(tokens) if hi >= stop else _first_past(decode, tokens, hi - start - 1) + 1
-    return [0] * first + [1] * (last - first) + [0] * (len(tokens) - last)
+def _text_encoder(counter: TokenCounter) -> _SpanEncoder:
+    """Encodes ordinary text as ``counter.encode`` does (what the count counts), masking by
+    the bytes each token holds.
+
+    Raises:
+        InvalidOptionError: a tokenizer that cannot say which characters a token holds.
+    """
+    if isinstance(counter, TiktokenCounter):
+        return functools.partial(_tiktoken_spans, counter)
+    if callable(getattr(counter, "encode_offsets", None)):
+        offsets = cast(_OffsetEncoder, counter).encode_offsets
+        return lambda text, spans: _offset_spans(offsets(text), spans)
+    raise InvalidOptionError(
+        f"tokenizer {counter.name!r} cannot say which characters each token holds, so the "
+        "tokens writer cannot mask targets with it; use a tiktoken encoding or hf:<path>"
+    )
 
 
-def _first_past(decode: Callable[[Sequence[int]], str], tokens: list[int], char: int) -> int:
-    """The first token whose prefix, decoded, reaches past character ``char``: the token
-    holding (the end of) that character."""
-    low, high = 0, len(tokens) - 1
-    while low < high:
-        middle = (low + high) // 2
-        if len(decode(tokens[: middle + 1])) > char:
-            high = middle
-        else:
-            low = middle + 1
-    return low
+def _tiktoken_spans(
+    counter: TiktokenCounter, text: str, spans: Sequence[tuple[int, int]]
+) -> TokenRow:
+    tokens = counter.encode(text)
+    live = [(lo, hi) for lo, hi in spans if lo < hi and hi > 0 and lo < len(text)]
+    if not live:
+        return tokens, [0] * len(tokens)
+    if all(lo <= 0 and hi >= len(text) for lo, hi in live):
+        return tokens, [1] * len(tokens)
+    ranges: list[tuple[int, int]] = []
+    position = 0
+    for piece in counter.encoding.decode_tokens_bytes(tokens):
+        ranges.append((position, position + len(piece)))
+        position += len(piece)
+    return tokens, _mask(ranges, [(_bytes(text, lo), _bytes(text, hi)) for lo, hi in live])
+
+
+def _bytes(text: str, char: int) -> int:
+    """The UTF-8 length of ``text[:char]`` (a lone surrogate: three bytes, as tiktoken's
+    replacement character)."""
+    return len(text[: max(char, 0)].encode("utf-8", errors="surrogatepass"))
+
+
+def _offset_spans(
+    encoded: tuple[list[int], list[tuple[int, int]]], spans: Sequence[tuple[int, int]]
+) -> TokenRow:
+    tokens, offsets = encoded
+    return tokens, _mask(offsets, spans)
+
+
+def _mask(ranges: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
+    """1 from the first to the last token whose ``[start, end)`` meets each span, as
+    transformers marks ``char_to_token(start)`` to ``char_to_token(end - 1)``.
+
+    >>> _mask([(0, 2), (2, 3), (3, 5), (5, 6)], [(2, 4)])
+    [0, 1, 1, 0]
+    """
+    mask = [0] * len(ranges)
+    for lo, hi in spans:
+        hits = [k for k, (start, end) in enumerate(ranges) if start < hi and end > lo]
+        if hits:
+            mask[hits[0] : hits[-1] + 1] = [1] * (hits[-1] + 1 - hits[0])
+    return mask
 
 
 def _rendered_encoder(
-    chat_format: TrainedRendering, counter: _RenderedEncoder
+    chat_format: TrainedRendering, counter: _OffsetEncoder
 ) -> Callable[[Sample], TokenRow]:
     """A model's own template: each sample rendered whole, encoded as ``apply_chat_template``
     encodes it, and masked on the targets' spans: their ``{% generation %}`` blocks where the
@@ -357,13 +398,7 @@ def _rendered_encoder(
         text, spans = chat_format.render_trained(sample.messages, sample.tools, sample.targets)
         if generation and callable(tracked):
             spans = _generation_spans(sample, spans, tracked(sample.messages, sample.tools))
-        ids = counter.encode_rendered(text)
-        mask = [0] * len(ids)
-        for span in spans:
-            for k, bit in enumerate(_run_mask(counter.decode, ids, (0, len(text)), span)):
-                if bit:
-                    mask[k] = 1
-        return ids, mask
+        return _offset_spans(counter.encode_offsets(text, rendered=True), spans)
 
     return encode
 

@@ -147,6 +147,16 @@ class HFTokenizerCounter:
         encodings = self._marked.encode_batch(list(texts), add_special_tokens=False)
         return [list(encoding.ids) for encoding in encodings]
 
+    def encode_offsets(
+        self, text: str, *, rendered: bool = False
+    ) -> tuple[list[int], list[tuple[int, int]]]:
+        """The tokens of ``text`` (``rendered``: as :meth:`encode_rendered` reads it, else as
+        :meth:`encode`) and each one's ``[start, end)`` in characters: the offsets
+        transformers' ``char_to_token`` reads to build assistant masks."""
+        tokenizer = self._marked if rendered else self._plain
+        encoding = tokenizer.encode(text, add_special_tokens=False)
+        return list(encoding.ids), [(start, end) for start, end in encoding.offsets]
+
     def special_tokens_map(self) -> dict[str, str]:
         """The named special tokens a chat template sees (``bos_token``, ``eos_token``...)."""
         out: dict[str, str] = {}
