@@ -23,7 +23,7 @@ from convsplit.messages import Conversation
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, check_targets
 from convsplit.run.pipeline import WINDOW_FIELD, split_files, split_windows, window_output
-from convsplit.run.progress import Progress
+from convsplit.run.progress import Progress, input_size
 from convsplit.run.report import Report
 from convsplit.spec import SplitSpec
 from convsplit.terminal import visible
@@ -45,7 +45,7 @@ def split(args: argparse.Namespace) -> int:
     check_targets(targets, expand_inputs(args.inputs), folders=folders)
     # The report file is opened first: a folder that is not there fails before any work.
     with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
-        progress = Progress(_total_size(args.inputs))
+        progress = Progress(input_size(expand_inputs(args.inputs)))
         try:
             if args.engine == "dask":
                 from convsplit.integrations.dask import split_files_dask  # noqa: PLC0415 (imported when used: startup)
@@ -78,13 +78,22 @@ def split(args: argparse.Namespace) -> int:
 
 
 def _records(inputs: Sequence[str], spec: SplitSpec) -> Iterator[Record]:
-    for path in expand_inputs(inputs):
-        yield from read_records(
-            path,
-            input_format=spec.input_format,
-            role_map=spec.role_map,
-            max_record_bytes=spec.max_record_bytes,
-        )
+    """Every record of ``inputs``, with one progress line on a terminal while they are read."""
+    paths = expand_inputs(inputs)
+    progress = Progress(input_size(paths))
+    try:
+        for path in paths:
+            for record in read_records(
+                path,
+                input_format=spec.input_format,
+                role_map=spec.role_map,
+                max_record_bytes=spec.max_record_bytes,
+            ):
+                raw = record.raw
+                progress.advance(len(raw) if raw.isascii() else len(raw.encode(errors="replace")))
+                yield record
+    finally:
+        progress.close()
 
 
 def stats(args: argparse.Namespace) -> int:
@@ -191,13 +200,6 @@ def _finish(report: Report, report_out: AtomicOutput | None, args: argparse.Name
         report_out.write(report.to_json().encode())
 
 
-def _total_size(inputs: Sequence[str]) -> int | None:
-    try:
-        return sum(os.path.getsize(p) for p in inputs if p != "-" and os.path.isfile(p)) or None
-    except OSError:
-        return None
-
-
 def _split_windows(args: argparse.Namespace) -> int:
     """``split`` with ``{max_tokens}`` in ``-o``: every ``--max-tokens`` in one pass, one
     file each (:func:`~convsplit.run.pipeline.split_windows`)."""
@@ -216,7 +218,7 @@ def _split_windows(args: argparse.Namespace) -> int:
     targets.update({"--rejects": args.rejects, "--report": args.report})
     check_targets(targets, expand_inputs(args.inputs))
     with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
-        progress = Progress(_total_size(args.inputs))
+        progress = Progress(input_size(expand_inputs(args.inputs)))
         try:
             reports = split_windows(
                 args.inputs,
