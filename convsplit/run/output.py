@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, cast
 
 from convsplit.errors import OutputError
+from convsplit.formats.parquet import ParquetLines, is_parquet
 from convsplit.run._writeback import Writer, start_writer
 
 # ".NAME.RANDOM.partial": RANDOM is eight letters or digits (as tempfile's names, whose
@@ -45,9 +46,11 @@ class AtomicOutput:
     (``/dev/null``) is written in place; a link is written through to its file. The
     temporary is removed on any exception, an interrupt or ``SystemExit`` too. A name
     ending in ``.gz`` is gzip-compressed, with the same bytes for the same content run
-    after run. Any failure to create, write, close or rename it (a full disk, a missing
-    folder) is an :class:`OutputError` naming the file, raised by the next :meth:`write`
-    or on leaving the ``with`` block; the temporary file is removed.
+    after run; one ending in ``.parquet`` holds the lines' rows as Parquet row groups
+    (:class:`~convsplit.formats.parquet.ParquetLines`). Any failure to create, write, close
+    or rename it (a full disk, a missing folder) is an :class:`OutputError` naming the
+    file, raised by the next :meth:`write` or on leaving the ``with`` block; the temporary
+    file is removed.
     """
 
     def __init__(self, target: str | os.PathLike[str]) -> None:
@@ -112,6 +115,8 @@ class AtomicOutput:
 
     def _wrapped(self, raw: IO[bytes]) -> IO[bytes]:
         self._raw = raw
+        if is_parquet(self.target):  # the writers' JSON lines, as Parquet row groups
+            return cast(IO[bytes], ParquetLines(raw, name=self.target))
         if self.target.endswith(".gz"):
             # mtime=0 and no name: the same samples give the same bytes, run after run.
             zipped = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)

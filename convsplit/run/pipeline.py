@@ -18,6 +18,7 @@ from dataclasses import replace
 from convsplit.budget import Budget, check_count, describe
 from convsplit.errors import InvalidConversationError, InvalidOptionError
 from convsplit.formats import RawRecord, Source
+from convsplit.formats.parquet import check_parquet_output
 from convsplit.run.budgets import BudgetBatch, BudgetSplitter
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, AtomicOutputs, check_targets
@@ -161,6 +162,7 @@ def _split(  # noqa: PLR0917 (split_files' and split_windows' own arguments)
     worker = BudgetSplitter(spec, budgets)
     files = expand_inputs(inputs)
     check_targets({**outputs, "rejects": rejects}, files)
+    check_parquet_output(outputs.values(), spec.output_format, rejects=rejects)
     reports = [Report(files=files) for _ in budgets]
     started = time.perf_counter()
     with (
