@@ -74,7 +74,8 @@ def test_the_cookbook_toy_file_problems_are_each_reported_with_their_line() -> N
         f"{path} line 5: info: the conversation has 8031 tokens, over the budget of 4096: it "
         "will be split [over_budget]",
         f"{path} line 5: warning: message 2 (assistant) does not fit 4096 tokens even with no "
-        "history: it will be skipped (or use on_long_target='truncate') [target_too_long]",
+        "history: it will be skipped (or use on_long_target='truncate'); it needs 8,031 of "
+        "4,096 tokens: target 8,004, pinned 17, rest of its turn 10 [target_too_long]",
     ]
     assert not has_errors(findings)
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from convsplit.core.layout import Layout
-from convsplit.core.split import split_conversation
+from convsplit.core.split import as_written, split_conversation
 from convsplit.errors import InvalidOptionError
 from convsplit.inspect.labels import plural
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
@@ -62,15 +62,74 @@ def show_conversation(
     > assistant  Hello!  [trained, 6 tokens]
     """
     result = split_conversation(conversation, spec, index=index)
-    layout = Layout(
+    layout = _layout(conversation, spec)
+    shower = _Shower(
+        conversation, layout, view, _Painter(view.color), spec, _tools_tokens(layout, spec)
+    )
+    return "\n".join(shower.lines(result))
+
+
+def target_needs(conversation: Conversation, spec: SplitSpec, index: int) -> dict[str, int]:
+    """What assistant message ``index`` needs as a target with no history, part by part,
+    largest first: ``tool schemas``, ``pinned`` messages, the ``target`` itself (at least
+    ``reserve_target``) and the ``rest of its turn`` (with the sample's own framing). The
+    parts add up to the split's own count, so a target skipped as ``target_too_long``
+    shows what did not fit.
+
+    >>> conv = Conversation(messages=(Message(role="system", content="Be brief."),
+    ...                               Message(role="user", content="Hi"),
+    ...                               Message(role="assistant", content="Hello!")))
+    >>> target_needs(conv, SplitSpec(), 2)
+    {'rest of its turn': 8, 'pinned': 7, 'target': 6}
+    >>> split_conversation(conv, SplitSpec()).samples[0].total_tokens
+    21
+    """
+    layout = _layout(conversation, spec)
+    return _needs(layout, spec, _tools_tokens(layout, spec), index)
+
+
+def _layout(conversation: Conversation, spec: SplitSpec) -> Layout:
+    """The split's layout: of the messages as the output format writes them (reasoning
+    left out where it is not written), where that leaves every message in place."""
+    written = as_written(conversation, spec)
+    if len(written.messages) == len(conversation.messages):
+        conversation = written
+    return Layout(
         conversation,
         counter=spec.tokenizer,
         chat_format=spec.chat_format,
         keep_reasoning=spec.keep_reasoning,
     )
-    bare = spec.chat_format.sample_cost(None, spec.tokenizer)
-    shower = _Shower(conversation, layout, view, _Painter(view.color), spec, layout.fixed - bare)
-    return "\n".join(shower.lines(result))
+
+
+def _tools_tokens(layout: Layout, spec: SplitSpec) -> int:
+    return layout.fixed - spec.chat_format.sample_cost(None, spec.tokenizer)
+
+
+def _needs(layout: Layout, spec: SplitSpec, tools_tokens: int, target: int) -> dict[str, int]:
+    budget = spec.budget
+    start = layout.unit_start(target)
+    required = ((target if start is None else start, target + 1),)
+    total = layout.cost(required, (target,), reserve=budget.reserve_target)
+    pinned = sum(layout.context_cost[i] for i in layout.instruction_indices if i <= target)
+    alone = max(layout.target_cost(target), budget.reserve_target)
+    parts = {
+        "tool schemas": tools_tokens,
+        "pinned": pinned,
+        "target": alone,
+        "rest of its turn": total - tools_tokens - pinned - alone,
+    }
+    return {name: n for name, n in sorted(parts.items(), key=lambda p: -p[1]) if n}
+
+
+def needs_text(parts: dict[str, int], max_tokens: int) -> str:
+    """``parts`` (from :func:`target_needs`) in one line.
+
+    >>> needs_text({"tool schemas": 52, "target": 39}, 60)
+    'needs 91 of 60 tokens: tool schemas 52, target 39'
+    """
+    listed = ", ".join(f"{name} {n:,}" for name, n in parts.items())
+    return f"needs {sum(parts.values()):,} of {max_tokens:,} tokens: {listed}"
 
 
 @dataclass(frozen=True)
@@ -110,7 +169,8 @@ class _Shower:
                 text = _line(conversation.messages[index], view.width - 40)
                 lines.append(paint.warn(f"skipped: message {index}: {reason}: {text}"))
                 if outcome.reason is SkipReason.TARGET_TOO_LONG:
-                    lines.append(paint.warn(f"  {self.too_long(index)}"))
+                    needs = _needs(self.layout, self.spec, self.tools_tokens, index)
+                    lines.append(paint.warn(f"  {needs_text(needs, self.spec.budget.max_tokens)}"))
         return lines
 
     def sample_lines(self, k: int, sample: Sample) -> list[str]:
@@ -160,27 +220,6 @@ class _Shower:
                     )
                 )
         return lines
-
-    def too_long(self, target: int) -> str:
-        """What a target skipped as too long needs, part by part, largest first: the tool
-        schemas, the pinned messages, the target and the rest of its turn (with the
-        sample's own framing); the parts add up to the split's own count."""
-        layout, budget = self.layout, self.spec.budget
-        start = layout.unit_start(target)
-        required = ((target if start is None else start, target + 1),)
-        total = layout.cost(required, (target,), reserve=budget.reserve_target)
-        pinned = sum(layout.context_cost[i] for i in layout.instruction_indices if i <= target)
-        alone = max(layout.target_cost(target), budget.reserve_target)
-        parts = {
-            "tool schemas": self.tools_tokens,
-            "pinned": pinned,
-            "target": alone,
-            "rest of its turn": total - self.tools_tokens - pinned - alone,
-        }
-        listed = ", ".join(
-            f"{name} {n:,}" for name, n in sorted(parts.items(), key=lambda p: -p[1]) if n
-        )
-        return f"needs {total:,} of {budget.max_tokens:,} tokens: {listed}"
 
     def tools_line(self, sample: Sample) -> list[str]:
         """The tool schemas every sample carries, with what they cost."""

@@ -28,6 +28,7 @@ from convsplit.errors import ConvsplitError
 from convsplit.formats import Record, get_format
 from convsplit.inspect._written_checks import check_written
 from convsplit.inspect.findings import Finding, RecordFindings
+from convsplit.inspect.show import needs_text, target_needs
 from convsplit.inspect.stats import conversation_tokens
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import SkipReason
@@ -233,14 +234,17 @@ class _Checker:
             f"the conversation has {total} tokens, over the budget of {budget.max_tokens}: "
             "it will be split",
         )
-        result = split_conversation(conv, self.spec.with_budget(budget))
+        spec = self.spec.with_budget(budget)
+        result = split_conversation(conv, spec)
         for outcome in result.skipped:
             if outcome.reason is SkipReason.TARGET_TOO_LONG:
                 i = outcome.message_index
+                needs = needs_text(target_needs(conv, spec, i), budget.max_tokens)
                 found.add(
                     "target_too_long",
                     f"message {i} (assistant) does not fit {budget.max_tokens} tokens even "
-                    "with no history: it will be skipped (or use on_long_target='truncate')",
+                    f"with no history: it will be skipped (or use on_long_target='truncate'); "
+                    f"it {needs}",
                     index=i,
                 )
 
