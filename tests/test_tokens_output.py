@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import assume, given
 
-from convsplit import Budget, InvalidOptionError, SplitSpec, split_conversation
+from convsplit import Budget, InvalidOptionError, SplitSpec, split_conversation, split_files
 from convsplit.errors import InvalidConversationError
 from convsplit.formats import read_records
 from convsplit.messages import Conversation
@@ -293,3 +293,30 @@ def test_trl_takes_the_rows_as_already_tokenized(
             unpacked.append(tuple(row["input_ids"][start : start + length]))
             start += length
     assert sorted(unpacked) == sorted(tuple(r["input_ids"]) for r in out)
+
+
+# -- the Hugging Face datasets integration ------------------------------------------------------
+
+
+@pytest.mark.parametrize("metadata", [False, True], ids=["tokens", "tokens-metadata"])
+def test_split_dataset_gives_typed_token_columns(tmp_path: Path, metadata: bool) -> None:
+    """``split_dataset`` returns the JSONL rows as ``List(int32)`` ids and ``List(int8)``
+    masks (what ``SFTTrainer`` takes as tokenized), and writes the same bytes back."""
+    datasets = pytest.importorskip("datasets")
+    from convsplit.integrations import split_dataset
+
+    examples = Path(__file__).parents[1] / "examples" / "conversations.jsonl"
+    options = {"metadata": "columns"} if metadata else {}
+    spec = SplitSpec(
+        Budget(200), chat_format="plain", output_format="tokens", writer_options=options
+    )
+    chats = datasets.load_dataset("json", data_files=str(examples), split="train")
+    split = split_dataset(chats, spec)
+    features = split.samples.features
+    assert features["input_ids"] == datasets.List(datasets.Value("int32"))
+    assert features["assistant_masks"] == datasets.List(datasets.Value("int8"))
+    split_files([examples], tmp_path / "ref.jsonl", spec)
+    expected = (tmp_path / "ref.jsonl").read_bytes()
+    assert [json.loads(line) for line in expected.splitlines()] == split.samples.to_list()
+    split.to_json(tmp_path / "s.jsonl")
+    assert (tmp_path / "s.jsonl").read_bytes() == expected

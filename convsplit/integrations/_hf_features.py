@@ -16,7 +16,8 @@ column holds it as the string it is. (A rendered text that is itself valid JSON,
 JSON value; real chat templates add their markers.)
 
 Text columns are strings, ShareGPT's ``tools`` a JSON string (as LLaMA-Factory stores it),
-and the optional metadata column a typed struct.
+token ids ``List(int32)`` and loss masks ``List(int8)`` (ready for ``SFTTrainer``), and the
+optional metadata column a typed struct.
 
 **Nulls that Arrow invented are dropped before reading.** A struct column holds the union
 of its rows' keys, with ``null`` where a row had none, and a column missing from a row is
@@ -39,6 +40,7 @@ from convsplit.formats import (
     PromptCompletionWriter,
     ShareGPTWriter,
     TextWriter,
+    TokensWriter,
     TRLWriter,
 )
 from convsplit.spec import SplitSpec
@@ -121,6 +123,14 @@ def sample_features(spec: SplitSpec, *, metadata: bool = False) -> Features:
         else:
             segment = {"label": ds.Value("bool"), "text": ds.Value("string")}
             columns = {"segments": ds.List(segment)}
+    elif isinstance(writer, TokensWriter):
+        # what SFTTrainer takes as already tokenized; TRL reads any integer mask
+        columns = {
+            "input_ids": ds.List(ds.Value("int32")),
+            "assistant_masks": ds.List(ds.Value("int8")),
+        }
+        if writer.metadata == "columns":
+            columns.update(metadata_features())
     elif isinstance(writer, PromptCompletionWriter):
         columns = {"prompt": ds.Value("string"), "completion": ds.Value("string")}
     else:
