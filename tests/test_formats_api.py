@@ -32,8 +32,8 @@ from convsplit.formats import (
     register_reader,
     register_writer,
     splittable,
-    writer_names,
 )
+from convsplit.formats.preference import sft_writer_names
 from convsplit.formats.records import parse_record
 from convsplit.samples import SplitResult
 
@@ -206,7 +206,7 @@ CONVERSATION = Conversation(
 )
 
 
-@pytest.mark.parametrize("name", writer_names())
+@pytest.mark.parametrize("name", sft_writer_names())
 def test_every_registered_writer_offers_lines_and_chunks_of_the_same_bytes(name: str) -> None:
     writer = get_writer(name)
     result = split_conversation(CONVERSATION, SplitSpec(budget=Budget(200)))

@@ -41,6 +41,7 @@ from convsplit.formats import (
     read_records,
     writer_names,
 )
+from convsplit.formats.preference import sft_writer_names
 from convsplit.formats.text import render_message
 from convsplit.testing import conversations
 from convsplit.tokens.chat_formats import TemplateFormat
@@ -552,10 +553,12 @@ def test_prompt_completion_refuses_several_targets() -> None:
 
 
 def test_writer_registry() -> None:
-    assert writer_names() == ("openai", "prompt_completion", "sharegpt", "text", "trl")
+    sft = ("openai", "prompt_completion", "sharegpt", "text", "tokens", "trl")
+    assert sft_writer_names() == sft
+    assert set(writer_names()) - set(sft_writer_names()) == {"kto", "preference"}
     for name in writer_names():
         assert get_writer(name).name == name
-    with pytest.raises(UnknownNameError, match="unknown writer 'csv'; expected one of openai,"):
+    with pytest.raises(UnknownNameError, match="unknown writer 'csv'; expected one of kto, openai,"):
         get_writer("csv")
     with pytest.raises(UnknownNameError, match="unknown text writer option 'templat'"):
         get_writer("text", templat="chatml")
@@ -566,7 +569,7 @@ def test_writer_registry() -> None:
 @given(conversations(max_events=8))
 def test_every_writer_writes_one_line_per_sample(conv: Conversation) -> None:
     result = split_conversation(conv, SplitSpec(budget=Budget(3000)))
-    for name in writer_names():
+    for name in sft_writer_names():
         assert len(list(get_writer(name).lines(result))) == len(result.samples)
 
 
@@ -599,7 +602,7 @@ def test_integers_beyond_64_bits_survive_every_writer() -> None:
     (record,) = read_records(io.BytesIO(line))
     assert record.conversation is not None
     result = split_conversation(record.conversation, SplitSpec(budget=Budget(500)))
-    for name in writer_names():
+    for name in sft_writer_names():
         options = {"keep_extras": True} if name in ("openai", "trl") else {}
         (out,) = get_writer(name, **options).lines(result)
         assert str(big) in out.decode(), name

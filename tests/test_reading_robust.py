@@ -23,9 +23,10 @@ from convsplit import (
     split_files,
 )
 from convsplit.errors import InvalidOptionError
-from convsplit.formats import Source, writer_names
+from convsplit.formats import Source
 from convsplit.formats.containers import iter_raw_records
 from convsplit.formats.json_text import JSONTooDeepError, parse_json
+from convsplit.formats.preference import sft_writer_names
 from convsplit.messages import MAX_JSON_DEPTH, FunctionCall, ToolCall
 from tests.test_cli import run
 
@@ -86,7 +87,7 @@ def test_parse_json_reads_the_limit_and_refuses_one_level_more() -> None:
         parse_json("[" * 2000 + "]" * 2000)
 
 
-@pytest.mark.parametrize("writer", writer_names())
+@pytest.mark.parametrize("writer", sft_writer_names())
 def test_records_at_the_depth_limit_go_through_every_writer_and_one_more_is_rejected(
     tmp_path: Path, writer: str
 ) -> None:

@@ -47,6 +47,7 @@ from convsplit.formats.jsonl import RangeCount, count_range, read_range, splitta
 from convsplit.formats.openai import read_openai
 from convsplit.formats.openai_writer import OpenAIWriter
 from convsplit.formats.pairs import read_pairs
+from convsplit.formats.preference_formats import register_preference_formats
 from convsplit.formats.protocols import Reader, SampleWriter, as_sample_writer
 from convsplit.formats.reading import parse_record
 from convsplit.formats.record_fields import check_role_map, sample_metadata
@@ -131,6 +132,7 @@ class Record:
 
 
 register_builtin()
+register_preference_formats()
 
 
 class _Table(MutableMapping[str, Any]):
@@ -194,7 +196,7 @@ def reader_names() -> tuple[str, ...]:
     """``"auto"`` then the registered reader names, sorted.
 
     >>> reader_names()
-    ('auto', 'openai', 'pairs', 'sharegpt')
+    ('auto', 'kto', 'openai', 'pairs', 'preference', 'sharegpt')
     """
     return ("auto", *sorted(_READERS))
 
@@ -288,7 +290,7 @@ def writer_names() -> tuple[str, ...]:
     """The registered writer names, sorted.
 
     >>> writer_names()
-    ('openai', 'prompt_completion', 'sharegpt', 'text', 'tokens', 'trl')
+    ('kto', 'openai', 'preference', 'prompt_completion', 'sharegpt', 'text', 'tokens', 'trl')
     """
     return tuple(sorted(_WRITERS))
 

@@ -8,6 +8,7 @@ from typing import cast
 
 from convsplit.formats.detect import detect_format
 from convsplit.formats.field_names import rename_fields
+from convsplit.formats.preference import PREFERENCE_OUTPUTS, preference_kind
 from convsplit.formats.protocols import Reader
 from convsplit.formats.registry import get_format
 from convsplit.messages import Conversation
@@ -37,6 +38,9 @@ def parse_record(
     ('user', 'Hi')
     """
     record = rename_fields(value, fields) if fields else value
-    if reader is None:
+    kind = preference_kind(record)
+    if kind is not None:  # checked as preference data, then refused: never a conversation
+        reader = cast(Reader, get_format(PREFERENCE_OUTPUTS[kind]).reader)
+    elif reader is None:
         reader = cast(Reader, get_format(detect_format(record, role_map=role_map)).reader)
     return reader(record, role_map=role_map)

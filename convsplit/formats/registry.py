@@ -158,7 +158,7 @@ def format_names() -> tuple[str, ...]:
     """Every registered format, sorted (readers, writers or both).
 
     >>> format_names()[:5]
-    ('openai', 'pairs', 'prompt_completion', 'sharegpt', 'text')
+    ('kto', 'openai', 'pairs', 'preference', 'prompt_completion')
     """
     return tuple(sorted(_FORMATS))
 

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from convsplit.budget import Budget
-from convsplit.core.split import prepare_split
 from convsplit.errors import InvalidConversationError
 from convsplit.formats import RawRecord
 from convsplit.run.records import RecordSplitter
@@ -56,8 +55,7 @@ class BudgetSplitter:
             for report in reports:
                 report.input_bytes += len(raw.text)
             try:
-                conversation = self.records.read(raw)
-                prepared = prepare_split(conversation, self.spec, index=first_index + offset)
+                prepared = self.records.prepare(raw, first_index + offset)
             except InvalidConversationError as error:
                 reject = Reject(path, raw.lineno, error.reason, error.field, raw.text, error.hints)
                 rejects.append(reject)

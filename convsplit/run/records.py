@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from convsplit.core.split import split_conversation
+from convsplit.core.preference import PreparedJudged, preference_output, prepare_judged
+from convsplit.core.split import PreparedSplit, prepare_split, split_conversation
 from convsplit.errors import InvalidConversationError
 from convsplit.formats import RawRecord, SampleWriter, get_reader, parse_record
 from convsplit.messages import Conversation, StringsEncode
@@ -46,6 +47,7 @@ class RecordSplitter:
         self.spec = spec
         self.writer = writer or spec.writer()
         self.reader = None if spec.input_format == "auto" else get_reader(spec.input_format)
+        self.judged = preference_output(spec)  # preference data is read and split as such
 
     def split(self, conversation: Conversation, index: int) -> SplitResult:
         """Split one conversation with this spec (its position in the stream: ``index``)."""
@@ -63,6 +65,21 @@ class RecordSplitter:
         with StringsEncode(raw.from_text):  # skip the surrogate check parse_json did
             return self.parse(raw.value)
 
+    def prepare(self, raw: RawRecord, index: int) -> PreparedSplit | PreparedJudged:
+        """One raw record read and counted once, to split under one budget or several: a
+        conversation, or for a preference output a preference record."""
+        if self.judged is None:
+            return prepare_split(self.read(raw), self.spec, index=index)
+        if raw.error is not None:
+            raise InvalidConversationError(raw.error)
+        return prepare_judged(raw.value, self.spec, kind=self.judged, index=index)
+
+    def split_raw(self, raw: RawRecord, index: int) -> SplitResult:
+        """One raw record split with this spec (its position in the stream: ``index``)."""
+        if self.judged is None:
+            return self.split(self.read(raw), index)
+        return self.prepare(raw, index).split()
+
     def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> SplitBatch:
         """Split ``records`` of file ``path``; the first is conversation ``first_index``."""
         chunks: list[bytes] = []
@@ -72,7 +89,7 @@ class RecordSplitter:
         for offset, raw in enumerate(records):
             report.input_bytes += len(raw.text)
             try:
-                result = self.split(self.read(raw), first_index + offset)
+                result = self.split_raw(raw, first_index + offset)
                 chunks.extend(pieces(result))
             except InvalidConversationError as error:
                 reject = Reject(path, raw.lineno, error.reason, error.field, raw.text, error.hints)

@@ -1,0 +1,130 @@
+"""Preference data through a whole run: every pair accounted for in the report and the
+rejects, preference records refused by SFT outputs (never trained silently), and the
+command line's usage error and messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from convsplit import Budget, SplitSpec, split_files
+from convsplit.formats import read_records
+from tests.test_cli import run, write_jsonl
+
+HUMAN = {"from": "human", "value": "What is the capital of France?"}
+
+
+def dpo(k: int, earlier: int) -> dict[str, Any]:
+    """dpo_en_demo's shape: a prompt (with ``earlier`` answered turns) and two answers."""
+    turns: list[dict[str, str]] = []
+    for t in range(earlier):
+        turns += [{"from": "human", "value": f"Question {k}.{t} " + "more " * 20},
+                  {"from": "gpt", "value": f"Answer {k}.{t} " + "sure " * 20}]  # fmt: skip
+    return {
+        "conversations": [*turns, HUMAN],
+        "chosen": {"from": "gpt", "value": f"Paris ({k})."},
+        "rejected": {"from": "gpt", "value": "Lyon, " + "I think " * (5 * k)},
+    }
+
+
+RECORDS: list[Any] = [
+    dpo(0, 0),
+    dpo(1, 3),
+    {"conversations": [HUMAN]},  # a prompt alone: rejected with its reason, not lost
+    dpo(2, 1),
+    {"conversations": [HUMAN], "chosen": {"from": "gpt", "value": "Paris."}},  # no rejected
+    dpo(40, 0),  # its rejected answer alone is over the budget: skipped, counted
+    "not a record",
+]
+
+
+def test_every_pair_is_accounted_for(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "dpo.jsonl", RECORDS)
+    out, rejects = tmp_path / "pairs.jsonl", tmp_path / "rejects.jsonl"
+    spec = SplitSpec(Budget(150), output_format="preference")
+    report = split_files([source], out, spec, rejects=rejects)
+    assert (report.records, report.conversations, report.rejected) == (7, 4, 3)
+    assert (report.assistant_turns, report.targeted) == (4, 3)
+    assert report.skipped == {"target_too_long": 1}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["chosen"][0]["content"] for row in rows] == [
+        "Paris (0).",
+        "Paris (1).",
+        "Paris (2).",
+    ]
+    assert all(row["prompt"][-1]["content"] == HUMAN["value"] for row in rows)
+    assert report.samples == len(rows)
+    reasons = {r["line"]: r["reason"] for r in map(json.loads, rejects.read_text().splitlines())}
+    assert reasons == {
+        3: "not preference data: no 'chosen' and 'rejected' answers and no KTO label (keys "
+        "'conversations'); a prompt alone has nothing to compare",
+        5: "field 'rejected' is missing: a preference record needs both 'chosen' and 'rejected'",
+        7: "expected a JSON object (a preference record); got a string",
+    }
+
+
+def test_sft_outputs_reject_preference_records_with_their_reason(tmp_path: Path) -> None:
+    """The issue's dpo_en_demo run said "300 of 300 records (0 rejected)" while dropping
+    every answer; a KTO ``label: false`` answer became an SFT target."""
+    kto = {"messages": [{"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Go away."}], "label": False}  # fmt: skip
+    source = write_jsonl(tmp_path / "mixed.jsonl", [dpo(0, 1), kto])
+    for output in ("openai", "trl", "sharegpt"):
+        rejects = tmp_path / f"rejects-{output}.jsonl"
+        spec = SplitSpec(Budget(500), output_format=output, input_format="sharegpt")
+        report = split_files([source], tmp_path / f"{output}.jsonl", spec, rejects=rejects)
+        assert (report.records, report.rejected, report.samples) == (2, 2, 0)
+        reasons = [json.loads(line)["reason"] for line in rejects.read_text().splitlines()]
+        assert [r.split(":")[0] for r in reasons] == ["preference_data"] * 2
+        assert reasons[1].endswith("write it with output_format='kto'")
+    records = list(read_records(source))  # what validate, stats and show read
+    assert [
+        r.error is not None and r.error.reason.startswith("preference_data") for r in records
+    ] == [
+        True,
+        True,
+    ]
+
+
+def test_kto_records_keep_their_label(tmp_path: Path) -> None:
+    records = [
+        {"prompt": [{"role": "user", "content": "Hi"}],
+         "completion": [{"role": "assistant", "content": "Hello!"}], "label": True},
+        {"messages": [{"role": "user", "content": "Hi"},
+                      {"role": "assistant", "content": "Go away."}], "label": False},
+        {"conversations": [HUMAN, {"from": "gpt", "value": "Paris."}], "kto_tag": True},
+    ]  # fmt: skip
+    source = write_jsonl(tmp_path / "kto.jsonl", records)
+    out = tmp_path / "kto-out.jsonl"
+    report = split_files([source], out, SplitSpec(Budget(200), output_format="kto"))
+    assert (report.records, report.rejected, report.samples) == (3, 0, 3)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["label"] for row in rows] == [True, False, True]
+    assert [row["completion"][0]["content"] for row in rows] == ["Hello!", "Go away.", "Paris."]
+
+
+def test_the_command_line_refuses_preference_input_for_sft_at_the_start(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "dpo.jsonl", [dpo(0, 0)])
+    proc = run("split", str(source), "-o", str(tmp_path / "o.jsonl"), "--from", "preference")
+    assert proc.returncode == 2
+    assert proc.stderr.decode().splitlines()[0] == (
+        "error: --from preference reads preference data, which the SFT output format 'openai' "
+        "would train as if it were conversations; write it with --to preference or kto"
+    )
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_the_command_line_writes_pairs_and_names_the_output_in_rejects(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "dpo.jsonl", [dpo(0, 2), {"conversations": [HUMAN]}])
+    out = tmp_path / "pairs.jsonl"
+    proc = run("split", str(source), "-o", str(out), "--to", "preference", "--max-tokens", "300")
+    assert proc.returncode == 3
+    assert len(out.read_text().splitlines()) == 1
+    sft = run("split", str(source), "-o", str(tmp_path / "sft.jsonl"))
+    assert sft.returncode == 3
+    assert (
+        "preference_data: a preference record (chosen and rejected answers) is not SFT data: the "
+        "rejected answer would be lost and the prompt's own answers trained; write it with "
+        "--to preference"
+    ) in sft.stderr.decode()
