@@ -14,6 +14,9 @@ unless that first line is a whole JSON value followed by more lines (JSONL whose
 record is a list of messages); pretty-printed objects one after another when the first line
 is a lone ``{``; JSONL otherwise.
 
+A file named ``.parquet`` is read a row group at a time, each row a record numbered from 1
+(:func:`~convsplit.formats.parquet.parquet_records`).
+
 One broken record does not stop the reading: a JSONL line is its own record, and in an
 array or a run of objects the scanner matches brackets leniently and, when a record turns
 out unbalanced, starts again at the next line that opens a record at the column where the
@@ -43,6 +46,7 @@ from convsplit.formats._sniff import (
     sniff,
 )
 from convsplit.formats.jsonl import read_lines, skip_long_line
+from convsplit.formats.parquet import is_parquet, parquet_records
 from convsplit.formats.records import (
     MAX_RECORD_BYTES,
     OVERSIZE_PREFIX,
@@ -76,10 +80,13 @@ class Source:
     [{'a': 1}]
     """
 
-    def __init__(self, stream: IO[bytes], *, path: str, owned: list[IO[bytes]]) -> None:
+    def __init__(
+        self, stream: IO[bytes], *, path: str, owned: list[IO[bytes]], raw: IO[bytes] | None = None
+    ) -> None:
         self.stream = stream
         self.path = path
         self._owned = owned
+        self._raw = raw  # the undecoded stream: Parquet reads its footer first
 
     @classmethod
     def open(cls, source: str | os.PathLike[str] | IO[bytes], *, name: str | None = None) -> Source:
@@ -110,6 +117,8 @@ class Source:
             stream_name = getattr(source, "name", None)
             path = name or (stream_name if isinstance(stream_name, str) else "<stream>")
             gz_name = path.endswith(".gz")
+        if is_parquet(path) and raw.seekable():
+            return cls(raw, path=path, owned=owned, raw=raw)
         head = raw.read(2)
         stream: IO[bytes] = io.BufferedReader(Replay(head, raw), buffer_size=_sniff.CHUNK)
         if gz_name or head == GZIP_MAGIC:
@@ -122,8 +131,9 @@ class Source:
         """The records of the stream, in order; one over ``max_record_bytes`` is skipped
         unread (memory stays bounded) and comes back as an error with its first bytes.
 
-        A source named ``.jsonl`` or ``.ndjson`` (``.gz`` too) is read line by line; any
-        other is told from its data (see the module's notes).
+        A source named ``.jsonl`` or ``.ndjson`` (``.gz`` too) is read line by line, one
+        named ``.parquet`` row by row; any other is told from its data (see the module's
+        notes).
 
         Raises:
             InvalidOptionError: ``max_record_bytes`` is not None or a whole number >= 0
@@ -134,6 +144,11 @@ class Source:
         return self._records(check_max_record_bytes(max_record_bytes), parse)
 
     def _records(self, max_record_bytes: int | None, parse: bool) -> Iterator[RawRecord]:
+        if self._raw is not None:
+            yield from parquet_records(
+                self._raw, path=self.path, limit=max_record_bytes, parse=parse
+            )
+            return
         try:
             yield from _raw_records(
                 self.stream,

@@ -1,6 +1,15 @@
-"""Parquet: samples written as row groups while they stream (``pip install 'convsplit[parquet]'``).
+"""Parquet: records read and samples written a row group at a time
+(``pip install 'convsplit[parquet]'``).
 
-A file named ``.parquet`` holds the same rows as the JSON lines the writer makes, column by
+**Reading** (:func:`parquet_records`): each row is a record, numbered from 1 where a JSONL
+file numbers lines, so a reject names its file and row. A row is turned into the JSON text
+of its values (keys in the columns' order; a null value left out, since Arrow fills every
+field a struct row lacks with null) and parsed back as a JSONL line is, so the same records
+as JSONL give the same samples byte for byte. Row groups are read one batch at a time:
+memory follows a batch, not the file.
+
+**Writing**:
+a file named ``.parquet`` holds the same rows as the JSON lines the writer makes, column by
 column: each line is parsed as it comes and buffered until about :data:`ROW_GROUP_BYTES` of
 it, then written as one row group, so memory stays flat however many samples there are.
 Columns are typed from a table of the columns convsplit writes (``input_ids`` as
@@ -14,12 +23,15 @@ guessing: :func:`check_parquet_output` refuses them before any work.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any
 
-from convsplit.errors import InvalidOptionError, OutputError
+import orjson
+
+from convsplit.errors import InvalidConversationError, InvalidOptionError, OutputError
 from convsplit.extras import require
 from convsplit.formats.json_text import parse_json
+from convsplit.formats.records import OVERSIZE_PREFIX, RawRecord, oversize_error, parse_record
 
 __all__ = [
     "PARQUET_FORMATS",
@@ -27,8 +39,12 @@ __all__ = [
     "ParquetLines",
     "check_parquet_output",
     "is_parquet",
+    "parquet_records",
     "parquet_schema",
 ]
+
+#: Rows converted to Python at a time while reading.
+READ_BATCH_ROWS = 1024
 
 #: The output formats whose rows have one fixed set of typed columns.
 PARQUET_FORMATS = ("text", "tokens")
@@ -212,3 +228,53 @@ class ParquetLines:
             pa = require("pyarrow", extra="parquet", purpose=_PURPOSE)
             self._writer = self._pq.ParquetWriter(self._raw, pa.schema([]))
         self._writer.close()
+
+
+def parquet_records(
+    source: str | IO[bytes], *, path: str, limit: int | None, parse: bool = True
+) -> Iterator[RawRecord]:
+    """The rows of a Parquet file as records: row ``n`` (from 1) is the record of "line" ``n``.
+
+    Args:
+        source: the file's path, or a seekable binary stream holding it.
+        path: the name to report.
+        limit: a row whose JSON text is longer is rejected with its first bytes kept.
+        parse: parse each row's JSON text (else only make it; workers parse it).
+
+    Raises:
+        InvalidConversationError: the file is not Parquet pyarrow can read, naming it.
+        MissingExtraError: pyarrow is not installed.
+
+    >>> import io, pyarrow as pa, pyarrow.parquet as pq
+    >>> sink = io.BytesIO()
+    >>> pq.write_table(pa.table({"prompt": ["Hi", None], "completion": ["Hello", "Bye"]}), sink)
+    >>> [(r.lineno, r.text) for r in parquet_records(sink, path="pairs.parquet", limit=None)]
+    [(1, b'{"prompt":"Hi","completion":"Hello"}'), (2, b'{"completion":"Bye"}')]
+    """
+    pq = require("pyarrow.parquet", extra="parquet", purpose=_PURPOSE)
+    try:
+        parquet = pq.ParquetFile(source)
+        batches = parquet.iter_batches(batch_size=READ_BATCH_ROWS)
+        row = 0
+        for batch in batches:
+            for value in batch.to_pylist():
+                row += 1
+                yield _record(row, _without_nulls(value), limit, parse)
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        raise InvalidConversationError(f"cannot read as Parquet: {error}", path=path) from error
+
+
+def _record(row: int, value: object, limit: int | None, parse: bool) -> RawRecord:
+    text = orjson.dumps(value, default=str)
+    if limit is not None and len(text) > limit:
+        return RawRecord(row, text[:OVERSIZE_PREFIX], error=oversize_error(limit, len(text)))
+    return parse_record(row, text) if parse else RawRecord(row, text)
+
+
+def _without_nulls(value: Any) -> Any:
+    """``value`` without the null entries of its objects (at every depth)."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value

@@ -10,7 +10,7 @@ from pathlib import Path
 from convsplit.errors import InvalidConversationError
 from convsplit.run.output import is_temporary
 
-_INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+_INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".parquet")
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
