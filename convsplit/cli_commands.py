@@ -87,6 +87,7 @@ def _records(inputs: Sequence[str], spec: SplitSpec) -> Iterator[Record]:
                 path,
                 input_format=spec.input_format,
                 role_map=spec.role_map,
+                fields=spec.fields,
                 max_record_bytes=spec.max_record_bytes,
             ):
                 raw = record.raw
@@ -150,6 +151,7 @@ def show(args: argparse.Namespace) -> int:
         args.input,
         input_format=spec.input_format,
         role_map=spec.role_map,
+        fields=spec.fields,
         max_record_bytes=spec.max_record_bytes,
     )
     for index, record in enumerate(records):

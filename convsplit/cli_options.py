@@ -34,6 +34,7 @@ from convsplit.core.windows import (
 )
 from convsplit.errors import InvalidOptionError
 from convsplit.formats import MAX_RECORD_BYTES, reader_names, writer_names
+from convsplit.formats.llamafactory import read_dataset_info
 from convsplit.spec import SplitSpec
 from convsplit.tokens.chat_formats import chat_format_names
 from convsplit.tokens.counters import DEFAULT_ENCODING, load_counter
@@ -176,6 +177,26 @@ def add_split_options(
         default=[],
         metavar="FROM=TO",
         help="read role FROM as TO, e.g. bot=assistant (repeatable)",
+    )
+    group.add_argument(
+        "--field",
+        dest="fields",
+        action="append",
+        default=[],
+        metavar="NAME=KEY",
+        help="read field NAME (messages, system, tools, id, role, content, prompt, completion, "
+        "chosen, rejected, label...) from KEY, e.g. messages=dialog (repeatable)",
+    )
+    group.add_argument(
+        "--dataset-info",
+        metavar="FILE",
+        help="read the fields, roles and format from a LLaMA-Factory dataset_info.json entry "
+        "(with --dataset)",
+    )
+    group.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="the entry of --dataset-info to read",
     )
     group.add_argument(
         "--writer-option",
@@ -328,6 +349,20 @@ def natural(text: str) -> int:
     return value
 
 
+def _reading(args: argparse.Namespace) -> dict[str, Any]:
+    """How records are read: --from, --field and --role-map over a --dataset-info entry."""
+    if (args.dataset_info is None) != (args.dataset is None):
+        raise UsageError("--dataset-info and --dataset go together: the file and its entry")
+    options: dict[str, Any] = {"input_format": "auto", "fields": {}, "role_map": {}}
+    if args.dataset_info is not None:
+        options = read_dataset_info(args.dataset_info, args.dataset).options()
+    if args.input_format != "auto":
+        options["input_format"] = args.input_format
+    options["fields"].update(_pairs(args.fields, "--field"))
+    options["role_map"].update(_pairs(args.role_map, "--role-map"))
+    return options
+
+
 def _pairs(items: Sequence[str], option: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in items:
@@ -372,10 +407,9 @@ def split_spec(args: argparse.Namespace, max_tokens: int | None = None) -> Split
         truncation=get_truncation(args.truncation, **strategies["--truncation"]),
         on_long_target=args.on_long_target,
         keep_reasoning=args.keep_reasoning,
-        input_format=args.input_format,
         output_format=args.output_format,
         writer_options=_writer_options(args.writer_options),
-        role_map=_pairs(args.role_map, "--role-map"),
+        **_reading(args),
         max_record_bytes=args.max_record_bytes or None,
     )
 

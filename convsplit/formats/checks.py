@@ -9,6 +9,7 @@ from typing import Any
 
 from convsplit.formats.json_text import json_type
 from convsplit.formats.openai import OPENAI_MESSAGE_KEYS, OPENAI_RECORD_KEYS
+from convsplit.formats.record_fields import role_choices
 from convsplit.formats.registry import StructureIssue
 from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS, in_messages
 from convsplit.messages import ROLES
@@ -26,7 +27,7 @@ def check_openai(
         )
         return
     for name in record:
-        if name not in OPENAI_RECORD_KEYS:
+        if name not in OPENAI_RECORD_KEYS and name != "system":  # system: the first message
             yield StructureIssue(
                 "unknown_key",
                 f"field {name!r} is not part of OpenAI's chat format (the openai writer "
@@ -41,11 +42,10 @@ def check_openai(
         role = message.get("role")
         if role is None:
             yield StructureIssue("missing_role", f"message {i} has no 'role'", i, "role")
-        elif role not in ROLES and role != "function" and role not in role_map:
+        elif role not in ROLES and role not in _READ_ROLES and role not in role_map:
             yield StructureIssue(
                 "unknown_role",
-                f"message {i} has role {role!r}; expected one of {', '.join(ROLES)} "
-                f"(map it with --role-map {role}=assistant)",
+                f"message {i} has role {role!r}; expected one of {', '.join(ROLES)}{_map_it(role)}",
                 i,
                 "role",
             )
@@ -91,7 +91,7 @@ def check_sharegpt(
             yield StructureIssue(
                 "unknown_role",
                 f"message {i} is from {sender!r}; expected one of "
-                f"{', '.join(DEFAULT_ROLES)} (map it with --role-map {sender}=assistant)",
+                f"{', '.join(DEFAULT_ROLES)}{_map_it(sender)}",
                 i,
                 "from",
             )
@@ -104,3 +104,14 @@ def check_sharegpt(
                 i,
                 unknown[0],
             )
+
+
+#: Roles the OpenAI reader reads beyond :data:`~convsplit.messages.ROLES`.
+_READ_ROLES = ("function", "function_call", "observation")
+
+
+def _map_it(role: object) -> str:
+    """How to map an unknown role, in the command line's words."""
+    if not isinstance(role, str):
+        return ""
+    return f" (map it with --role-map {' or '.join(role_choices(role))})"

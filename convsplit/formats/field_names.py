@@ -13,7 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from convsplit.errors import InvalidConversationError, InvalidOptionError, UnknownNameError
+from convsplit.errors import (
+    InvalidConversationError,
+    InvalidOptionError,
+    OptionHint,
+    UnknownNameError,
+)
 
 #: Record-level names a field can be given for.
 RECORD_FIELDS = (
@@ -90,8 +95,12 @@ def rename_fields(record: object, fields: Mapping[str, str]) -> object:
     if message_names:
         for name in _MESSAGE_LISTS:
             items = out.get(name)
-            if isinstance(items, list):
-                renamed = _rename_items(items, message_names, name)
+            if isinstance(items, (list, dict)):  # LLaMA-Factory's chosen: one message
+                renamed = (
+                    _rename_items(items, message_names, name)
+                    if isinstance(items, list)
+                    else _rename(items, message_names, f"{name}: field")
+                )
                 if renamed is not items:
                     if out is record:
                         out = dict(out)
@@ -121,3 +130,31 @@ def _rename(value: dict[str, Any], names: Mapping[str, str], where: str) -> dict
                 field=name,
             )
     return {names.get(key, key): item for key, item in value.items()}
+
+
+#: Keys that often hold a message's role, and its text, under other names.
+_ROLE_KEYS = ("speaker", "author", "sender", "from", "who", "type", "name", "participant")
+_CONTENT_KEYS = ("text", "value", "message", "utterance", "body", "parts", "content")
+
+
+def message_keys_hint(message: Mapping[str, Any]) -> tuple[str, tuple[OptionHint, ...]]:
+    """For a message with no ``role``: the keys it has, and the ``fields`` that would read
+    its role and content (words for the error, and the hints they word); nothing where no
+    key looks like a role.
+
+    >>> message_keys_hint({"speaker": "user", "text": "Hi"})[0]
+    "; it has the keys 'speaker', 'text': read them with fields={'role': 'speaker'} and \
+fields={'content': 'text'}"
+    """
+    role = next((k for k in _ROLE_KEYS if isinstance(message.get(k), str)), None)
+    if role is None:  # nothing looks like a role: the plain error says enough
+        return "", ()
+    content = next((k for k in _CONTENT_KEYS if k in message and k != "content"), None)
+    if "content" in message:
+        content = None
+    keys = ", ".join(map(repr, message))
+    hints = [OptionHint("fields", (f"role={role}",), mapping=True)]
+    if content is not None:
+        hints.append(OptionHint("fields", (f"content={content}",), mapping=True))
+    named = " and ".join(map(str, hints))
+    return f"; it has the keys {keys}: read them with {named}", tuple(hints)

@@ -7,7 +7,11 @@ weight; content as a string or a list of parts; top-level tools and
 parallel_tool_calls; and the legacy function_call / function role / top-level
 functions, which become tool calls, tool results and tools. It also reads
 LLaMA-Factory's v1 content parts, {"type": "text" | "reasoning" | "tool_call", "value"},
-and reasoning_content (a chat-template convention) as reasoning.
+and reasoning_content (a chat-template convention) as reasoning; LLaMA-Factory's tool roles
+function_call (the content is the JSON of the call) and observation, read as the
+ShareGPT reader reads them (a call right after a speaking assistant message joins it);
+and a system column beside the messages (axolotl's field_system, LLaMA-Factory's
+system), which becomes the first message.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from convsplit.errors import InvalidConversationError
+from convsplit.formats.field_names import message_keys_hint
 from convsplit.formats.json_text import json_type
 from convsplit.formats.record_fields import (
+    FUNCTION_CALL,
     arguments_text,
     check_role_map,
     list_field,
@@ -34,6 +40,10 @@ from convsplit.messages import ROLES, ContentPart, Conversation, ToolCall, parse
 OPENAI_MESSAGE_KEYS = frozenset(
     {"role", "content", "name", "tool_calls", "tool_call_id", "function_call", "weight"}
 )
+#: Other role names read as a role: the legacy ``function`` and LLaMA-Factory's
+#: ``observation`` are tool results; Gemini's ``model`` is the assistant.
+_TOOL_ROLES = {"function": "tool", "observation": "tool", "model": "assistant"}
+
 #: Top-level keys OpenAI's chat fine-tuning format documents.
 OPENAI_RECORD_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 
@@ -64,12 +74,38 @@ def read_openai(record: object, *, role_map: Mapping[str, str] | None = None) ->
         fields, messages = {}, record
     else:
         fields, messages = list_field(record, "messages", "messages")
-    converted = [_message(m, i, roles) for i, m in enumerate(messages)]
+    converted: list[Any] = []
+    for i, message in enumerate(messages):
+        out, calling = _message(message, i, roles)
+        previous: Any = converted[-1] if converted else None
+        if calling and _speaks_only(previous) and previous.get("weight") == out.get("weight"):
+            converted[-1] = {**previous, "tool_calls": out["tool_calls"]}  # as ShareGPT reads it
+        else:
+            converted.append(out)
     return parse_conversation(_top_level(fields, converted))
+
+
+def _speaks_only(message: object) -> bool:
+    return (
+        isinstance(message, dict)
+        and message.get("role") == "assistant"
+        and not message.get("tool_calls")
+        and not message.get("function_call")
+    )
 
 
 def _top_level(record: dict[str, Any], messages: list[object]) -> dict[str, Any]:
     out = dict(record)
+    system = out.pop("system", None)
+    if system not in (None, ""):
+        if not isinstance(system, str):
+            raise InvalidConversationError(
+                f"field 'system': expected a string; got {json_type(system)}", field="system"
+            )
+        first = messages[0] if messages else None
+        if not (isinstance(first, dict) and first.get("role") == "system"
+                and first.get("content") == system):  # fmt: skip
+            messages = [{"role": "system", "content": system}, *messages]
     out["messages"] = messages
     if "tools" in out or "functions" in out:
         tools = tools_from_json(out.pop("tools", None))
@@ -83,8 +119,9 @@ def _top_level(record: dict[str, Any], messages: list[object]) -> dict[str, Any]
     return out
 
 
-def _message(message: object, index: int, roles: Mapping[str, str]) -> object:
-    """One message made ready for pydantic: legacy and v1 forms turned into the current one."""
+def _message(message: object, index: int, roles: Mapping[str, str]) -> tuple[Any, bool]:
+    """One message made ready for pydantic (legacy and v1 forms turned into the current
+    one), and whether it is a LLaMA-Factory ``function_call`` turn."""
     if not isinstance(message, dict):
         raise InvalidConversationError(
             f"message {index}: expected an object with 'role' and 'content'; "
@@ -93,7 +130,10 @@ def _message(message: object, index: int, roles: Mapping[str, str]) -> object:
         )
     role = message.get("role")
     if role is None:
-        raise InvalidConversationError(f"message {index}: field 'role' is required", field="role")
+        hint, hints = message_keys_hint(message) if "role" not in message else ("", ())
+        raise InvalidConversationError(
+            f"message {index}: field 'role' is required{hint}", field="role", hints=hints
+        )
     out: dict[str, Any] | None = None
 
     def edit() -> dict[str, Any]:
@@ -102,11 +142,15 @@ def _message(message: object, index: int, roles: Mapping[str, str]) -> object:
             out = dict(message)
         return out
 
-    if isinstance(role, str) and role in roles:
-        edit()["role"] = roles[role]
-    elif role == "function":
-        edit()["role"] = "tool"
-    elif role not in ROLES:
+    name = roles.get(role, role) if isinstance(role, str) else role
+    name = _TOOL_ROLES.get(name, name) if isinstance(name, str) else name
+    calling = name == FUNCTION_CALL
+    if calling:
+        where = f"message {index}: field 'content'"
+        calls = tool_calls_from_text(message.get("content"), where=where, field="content")
+        target = edit()
+        target.update(role="assistant", content=None, tool_calls=list(calls))
+    elif name not in ROLES:
         hint, hints = role_hint(role)
         raise InvalidConversationError(
             f"message {index}: field 'role': expected one of {', '.join(ROLES)}; "
@@ -114,7 +158,12 @@ def _message(message: object, index: int, roles: Mapping[str, str]) -> object:
             field="role",
             hints=hints,
         )
-    content = message.get("content")
+    elif name != role:
+        edit()["role"] = name
+    content = message.get("content") if not calling else None
+    if isinstance(content, list) and any(_untyped_text(part) for part in content):
+        content = [{"type": "text", **p} if _untyped_text(p) else p for p in content]
+        edit()["content"] = content
     if isinstance(content, list) and any(_is_value_part(part) for part in content):
         _from_value_parts(content, index, edit())
     if "function_call" in message:
@@ -135,7 +184,12 @@ def _message(message: object, index: int, roles: Mapping[str, str]) -> object:
         edit()["weight"] = int(weight)
     if "loss_weight" in message:
         _loss_weight(edit())
-    return message if out is None else out
+    return (message if out is None else out), calling
+
+
+def _untyped_text(part: object) -> bool:
+    """A Gemini-style part, ``{"text": ...}`` with no ``type``: a text part."""
+    return isinstance(part, dict) and "text" in part and "type" not in part
 
 
 def _is_value_part(part: object) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from convsplit.errors import InvalidConversationError, OptionHint
 from convsplit.formats.json_text import json_type
 from convsplit.formats.openai import read_openai
-from convsplit.formats.record_fields import check_role_map
+from convsplit.formats.record_fields import check_role_map, tools_from_json
 from convsplit.messages import Conversation, Message, parse_conversation
 
 #: Field names read as the user's side of a dictionary pair.
@@ -193,6 +193,10 @@ def _text(record: Mapping[str, Any], name: str) -> str:
 
 
 def _conversation(messages: list[Message], extras: dict[str, Any]) -> Conversation:
+    """The conversation, with its ``id``, its ``tools`` column (a list or LLaMA-Factory's
+    JSON text) and every other column kept as an extra field."""
+    if "tools" in extras:
+        extras["tools"] = tools_from_json(extras["tools"])
     conv_id = extras.pop("id", None)
     if isinstance(conv_id, int) and not isinstance(conv_id, bool):
         conv_id = str(conv_id)

@@ -24,16 +24,48 @@ def check_role_map(role_map: Mapping[str, str] | None) -> dict[str, str]:
     if not role_map:
         return {}
     for value in role_map.values():
-        if value not in ROLES:
-            raise UnknownNameError("role", value, ROLES)
+        if value not in ROLES and value != FUNCTION_CALL:
+            raise UnknownNameError("role", value, (*ROLES, FUNCTION_CALL))
     return dict(role_map)
 
 
+FUNCTION_CALL = "function_call"
+"""The role a role map may give an assistant turn that calls tools (LLaMA-Factory's
+``function_tag``): its text is the JSON of the call."""
+
+#: Words in a role name that say it is the user's side: never suggested as the assistant.
+_USER_WORDS = ("user", "human", "customer", "client", "person", "prompter", "question",
+               "student", "patient", "caller", "visitor", "asker", "player", "me")  # fmt: skip
+#: Words in a role name that say it is the assistant's side.
+_ASSISTANT_WORDS = ("assistant", "bot", "gpt", "model", "ai", "agent", "answer", "response",
+                    "tutor", "helper", "llm", "claude", "gemini")  # fmt: skip
+
+
+def role_choices(role: str) -> tuple[str, ...]:
+    """The role map entries that could read ``role``: the side its name says, or both sides
+    where it says neither (so that user text is never suggested as a target).
+
+    >>> role_choices("User"), role_choices("Bot"), role_choices("narrator")
+    (('User=user',), ('Bot=assistant',), ('narrator=user', 'narrator=assistant'))
+    """
+    words = "".join(c if c.isalnum() else " " for c in role.lower()).split()
+    joined = role.lower()
+    if any(w in _USER_WORDS for w in words) or any(w in joined for w in _USER_WORDS[:3]):
+        return (f"{role}=user",)
+    if any(w in _ASSISTANT_WORDS for w in words) or any(w in joined for w in _ASSISTANT_WORDS[:3]):
+        return (f"{role}=assistant",)
+    return (f"{role}=user", f"{role}=assistant")
+
+
 def role_hint(role: object) -> tuple[str, tuple[OptionHint, ...]]:
-    """How to map an unknown role: the words to add to the message, and the hint they word."""
+    """How to map an unknown role: the words to add to the message, and the hint they word.
+
+    >>> role_hint("User")[0]
+    " (map it: role_map={'User': 'user'})"
+    """
     if not isinstance(role, str):
         return "", ()
-    hint = OptionHint("role_map", (f"{role}=assistant",), mapping=True)
+    hint = OptionHint("role_map", role_choices(role), mapping=True)
     return f" (map it: {hint})", (hint,)
 
 

@@ -1,0 +1,284 @@
+"""Named fields, extra columns, system and tools columns, LLaMA-Factory's tool roles in
+``messages``: the shapes of issue 18 that people's data has, each read as the canonical
+record it stands for, or refused with the option that would read it."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from convsplit import Budget, SplitSpec
+from convsplit.errors import InvalidConversationError, InvalidOptionError, UnknownNameError
+from convsplit.formats import Record, check_fields, parse_record, read_records, rename_fields
+from convsplit.inspect.validation import validate_records
+from convsplit.messages import Conversation
+from convsplit.run.records import RecordSplitter
+
+CANONICAL = {
+    "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4"},
+    ]
+}
+
+
+def read(record: object, **options: Any) -> Record:
+    data = (json.dumps(record) + "\n").encode()
+    (found,) = read_records(io.BytesIO(data), name="in.jsonl", **options)
+    return found
+
+
+def conversation(record: object, **options: Any) -> Conversation:
+    found = read(record, **options)
+    assert found.error is None, str(found.error)
+    assert found.conversation is not None
+    return found.conversation
+
+
+def split_bytes(record: object, **options: Any) -> bytes:
+    """What ``convsplit split`` writes for one record: the run's own unit of work."""
+    splitter = RecordSplitter(SplitSpec(Budget(200), **options))
+    result = splitter.split(splitter.parse(record), 0)
+    return b"".join(splitter.writer.lines(result))
+
+
+def turns(conv: Conversation) -> list[tuple[str, str]]:
+    return [(m.role, m.text) for m in conv.messages]
+
+
+# -- named fields ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("record", "fields"),
+    [
+        pytest.param({"dialog": CANONICAL["messages"]}, {"messages": "dialog"}, id="dialog"),
+        pytest.param(
+            {"conversation": CANONICAL["messages"]}, {"messages": "conversation"}, id="conversation"
+        ),
+        pytest.param(
+            {
+                "turns": [
+                    {"speaker": m["role"], "text": m["content"]} for m in CANONICAL["messages"]
+                ]
+            },
+            {"messages": "turns", "role": "speaker", "content": "text"},
+            id="speaker-text",
+        ),
+        pytest.param(
+            {"system_prompt": "You are terse.", "messages": CANONICAL["messages"][1:]},
+            {"system": "system_prompt"},
+            id="system-column-named",
+        ),
+    ],
+)
+def test_named_fields_split_as_the_canonical_record(
+    record: dict[str, Any], fields: dict[str, str]
+) -> None:
+    assert split_bytes(record, fields=fields) == split_bytes(CANONICAL)
+
+
+def test_gemini_contents_with_parts_read_with_two_fields() -> None:
+    record = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "2+2?"}]},
+            {"role": "model", "parts": [{"text": "4"}]},
+        ]
+    }
+    conv = conversation(record, fields={"messages": "contents", "content": "parts"})
+    assert turns(conv) == [("user", "2+2?"), ("assistant", "4")]
+
+
+def test_messages_with_from_and_value_read_as_sharegpt_turns() -> None:
+    record = {
+        "messages": [{"from": "human", "value": "2+2?"}, {"from": "gpt", "value": "4"}],
+        "system": "You are terse.",
+    }
+    assert split_bytes(record) == split_bytes(CANONICAL)
+
+
+def test_alpaca_system_prompt_column_with_a_field_name() -> None:
+    record = {"instruction": "2+2?", "output": "4", "system_prompt": "You are terse."}
+    assert split_bytes(record, fields={"system": "system_prompt"}) == split_bytes(CANONICAL)
+
+
+def test_an_unreadable_list_names_the_field_that_would_read_it() -> None:
+    found = read({"dialog": CANONICAL["messages"], "source": "web"})
+    assert found.error is not None
+    assert str(found.error).endswith(
+        "'dialog' holds a list of messages: read it with fields={'messages': 'dialog'}"
+    )
+    assert found.error.hints[0].values == ("messages=dialog",)
+
+
+def test_a_message_without_role_lists_its_keys_and_the_fields_that_read_them() -> None:
+    found = read({"messages": [{"speaker": "user", "text": "Hi"}]})
+    assert str(found.error) == (
+        "in.jsonl line 1: message 0: field 'role' is required; it has the keys 'speaker', "
+        "'text': read them with fields={'role': 'speaker'} and fields={'content': 'text'}"
+    )
+
+
+def test_the_command_line_words_the_hint_as_the_flag(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    said = [{"speaker": "user", "text": "Hi"}, {"speaker": "assistant", "text": "Hello"}]
+    data.write_text(json.dumps({"dialog": said}) + "\n")
+    out = tmp_path / "o.jsonl"
+    command = [sys.executable, "-m", "convsplit", "split", str(data), "-o", str(out)]
+    first = subprocess.run(command, capture_output=True, check=False)
+    assert first.returncode == 3
+    assert b"read it with --field messages=dialog" in first.stderr
+    second = subprocess.run(
+        [*command, "--field", "messages=dialog"], capture_output=True, check=False
+    )
+    assert b"read them with --field role=speaker and --field content=text" in second.stderr
+    third = subprocess.run(
+        [*command, "--field", "messages=dialog", "--field", "role=speaker", "--field",
+         "content=text"],
+        capture_output=True,
+        check=False,
+    )  # fmt: skip
+    assert third.returncode == 0, third.stderr
+    assert json.loads(out.read_text()) == {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    }
+
+
+def test_fields_are_checked_when_the_spec_is_made() -> None:
+    with pytest.raises(UnknownNameError, match="unknown field 'turns'"):
+        SplitSpec(fields={"turns": "dialog"})
+    with pytest.raises(InvalidOptionError, match="key 'x' is given for both 'messages' and"):
+        check_fields({"messages": "x", "system": "x"})
+    with pytest.raises(InvalidOptionError, match="must be a non-empty key"):
+        check_fields({"messages": ""})
+
+
+def test_a_named_key_beside_the_canonical_one_is_refused_not_dropped() -> None:
+    with pytest.raises(InvalidConversationError, match="the record also has 'messages'"):
+        parse_record({"dialog": [], "messages": []}, fields={"messages": "dialog"})
+
+
+def test_renaming_never_modifies_the_callers_record() -> None:
+    record = {"dialog": [{"speaker": "user", "text": "Hi"}]}
+    before = json.dumps(record)
+    rename_fields(record, {"messages": "dialog", "role": "speaker", "content": "text"})
+    assert json.dumps(record) == before
+
+
+def test_validate_reads_the_named_fields() -> None:
+    data = json.dumps({"dialog": CANONICAL["messages"]}).encode() + b"\n"
+    spec = SplitSpec(fields={"messages": "dialog"})
+    records = read_records(io.BytesIO(data), name="d.jsonl", fields=spec.fields)
+    codes = {f.code for f in validate_records(records, spec)}
+    assert codes == set()
+
+
+# -- extra, system and tools columns ---------------------------------------------------------
+
+
+def test_a_system_column_beside_messages_is_the_first_message() -> None:
+    record = {"messages": CANONICAL["messages"][1:], "system": "You are terse."}
+    assert split_bytes(record) == split_bytes(CANONICAL)
+    for output in ("openai", "trl", "sharegpt"):
+        assert b"You are terse." in split_bytes(record, output_format=output)
+
+
+def test_a_system_column_equal_to_the_first_message_is_not_doubled() -> None:
+    record = {**CANONICAL, "system": "You are terse."}
+    assert turns(conversation(record))[:2] == [("system", "You are terse."), ("user", "2+2?")]
+
+
+def test_validate_no_longer_calls_a_system_column_unknown() -> None:
+    data = json.dumps({"messages": CANONICAL["messages"][1:], "system": "Be terse."}).encode()
+    findings = list(validate_records(read_records(io.BytesIO(data + b"\n"), name="d.jsonl")))
+    assert [f.code for f in findings] == []
+
+
+TOOL = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        pytest.param({**CANONICAL, "tools": [TOOL]}, id="openai"),
+        pytest.param({**CANONICAL, "tools": json.dumps([TOOL])}, id="openai-json-text"),
+        pytest.param(
+            {"instruction": "2+2?", "output": "4", "system": "You are terse.", "tools": [TOOL]},
+            id="alpaca",
+        ),
+        pytest.param(
+            {
+                "question": "2+2?",
+                "answer": "4",
+                "system": "You are terse.",
+                "tools": json.dumps([TOOL]),
+            },
+            id="question-answer",
+        ),
+    ],
+)
+def test_a_tools_column_is_read_for_every_format_that_can_have_it(record: dict[str, Any]) -> None:
+    conv = conversation(record)
+    assert conv.tools is not None
+    assert conv.tools[0]["function"]["name"] == "add"
+    assert split_bytes(record) == split_bytes({**CANONICAL, "tools": [TOOL]})
+
+
+def test_extra_columns_of_a_pair_are_kept_as_metadata_not_trained() -> None:
+    record = {"question": "2+2?", "answer": "4", "source": "faq/../../etc/passwd", "id": 7}
+    conv = conversation(record)
+    assert conv.id == "7"
+    assert conv.model_extra == {"source": "faq/../../etc/passwd"}
+    assert turns(conv) == [("user", "2+2?"), ("assistant", "4")]
+    written = split_bytes(record, writer_options={"keep_extras": True})
+    assert json.loads(written)["messages"][-1] == {"role": "assistant", "content": "4"}
+
+
+# -- LLaMA-Factory's tool roles in messages --------------------------------------------------
+
+LF_TOOLS = {
+    "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "Let me look."},
+        {"role": "function_call", "content": json.dumps({"name": "weather", "arguments": {"city": "Paris"}})},
+        {"role": "observation", "content": "Sunny"},
+        {"role": "assistant", "content": "Sunny in Paris."},
+    ]
+}  # fmt: skip
+
+
+def test_llamafactory_tool_roles_read_as_the_sharegpt_reader_reads_them() -> None:
+    conv = conversation(LF_TOOLS)
+    assert [m.role for m in conv.messages] == ["user", "assistant", "tool", "assistant"]
+    call = conv.messages[1]
+    assert call.content == "Let me look."  # the call joins the speaking turn before it
+    assert call.tool_calls is not None
+    assert call.tool_calls[0].function.arguments == '{"city": "Paris"}'
+    sharegpt = {
+        "conversations": [
+            {"from": {"user": "human", "assistant": "gpt"}.get(m["role"], m["role"]),
+             "value": m["content"]}
+            for m in LF_TOOLS["messages"]
+        ]
+    }  # fmt: skip
+    assert split_bytes(LF_TOOLS) == split_bytes(sharegpt)
+    written = [json.loads(line) for line in split_bytes(LF_TOOLS).splitlines()]
+    last = written[-1]["messages"]
+    assert last[1]["tool_calls"][0]["id"] == last[2]["tool_call_id"]
+
+
+def test_role_hints_never_suggest_training_user_text() -> None:
+    found = read({"messages": [{"role": "User", "content": "Hi"}]})
+    assert "role_map={'User': 'user'}" in str(found.error)
+    assert "assistant" not in found.error.hints[0].values[0]
+    found = read({"messages": [{"role": "narrator", "content": "Once"}]})
+    assert "role_map={'narrator': 'user'} or {'narrator': 'assistant'}" in str(found.error)
+    found = read({"messages": [{"role": "Bot", "content": "Hi"}]})
+    assert "role_map={'Bot': 'assistant'}" in str(found.error)
