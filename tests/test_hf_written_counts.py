@@ -190,10 +190,15 @@ def check_written(
 @pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("name", list(TEMPLATES))
 @settings(deadline=None)
-@given(conversation=conversations(max_events=8), max_tokens=st.integers(60, 700))
+@given(
+    conversation=conversations(max_events=8, tools=False),
+    max_tokens=st.integers(60, 700),
+)
 def test_generated_samples_recount_with_apply_chat_template(
     name: str, output: str, conversation: Conversation, max_tokens: int
 ) -> None:
+    # Tool exchanges are left to the real files: Llama 3.x refuses parallel calls and Qwen
+    # 2.5 groups tool results, so most generated ones would be rejects, not checks.
     check_written(name, output, [conversation], max_tokens)
 
 
