@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from convsplit import Budget, SplitSpec, split_files
 from convsplit.formats import read_records
 from tests.test_cli import run, write_jsonl
@@ -128,3 +130,27 @@ def test_the_command_line_writes_pairs_and_names_the_output_in_rejects(tmp_path:
         "rejected answer would be lost and the prompt's own answers trained; write it with "
         "--to preference"
     ) in sft.stderr.decode()
+
+
+def test_hugging_face_datasets_split_pairs_as_the_command_line_writes_them(
+    tmp_path: Path,
+) -> None:
+    datasets = pytest.importorskip("datasets")
+    from convsplit.integrations import split_dataset
+
+    kto = [
+        {"messages": [{"role": "user", "content": "Hi"},
+                      {"role": "assistant", "content": "Go away."}], "label": False},
+        {"messages": [{"role": "user", "content": "Hi"},
+                      {"role": "assistant", "content": "Hello!"}], "label": True},
+    ]  # fmt: skip
+    for output, rows in (("preference", [dpo(0, 2), dpo(1, 0), dpo(40, 0)]), ("kto", kto)):
+        source = write_jsonl(tmp_path / f"{output}-in.jsonl", rows)
+        spec = SplitSpec(Budget(300), output_format=output)
+        out = tmp_path / f"{output}.jsonl"
+        report = split_files([source], out, spec)
+        split = split_dataset(datasets.Dataset.from_list(rows), spec)
+        expected = [json.loads(line) for line in out.read_text().splitlines()]
+        got = [{k: v for k, v in row.items() if v is not None} for row in split.samples]
+        assert got == expected
+        assert split.report.summary() == report.summary()

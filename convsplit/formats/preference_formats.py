@@ -49,6 +49,7 @@ PREFERENCE = Format(
     '"rejected": [{"role": "assistant", "content": "5"}]}',
     reader=_refuse_pairwise,
     writer=PreferenceWriter,
+    features=lambda writer, ds: dict.fromkeys(("prompt", "chosen", "rejected", "tools"), ds.Json()),
 )
 """Pairs: written as TRL's conversational preference rows."""
 
@@ -60,6 +61,12 @@ KTO = Format(
     '"completion": [{"role": "assistant", "content": "5"}], "label": false}',
     reader=_refuse_unpaired,
     writer=KTOWriter,
+    features=lambda writer, ds: {
+        "prompt": ds.Json(),
+        "completion": ds.Json(),
+        "label": ds.Value("bool"),
+        "tools": ds.Json(),
+    },
 )
 """Judged answers: written as TRL's conversational unpaired preference rows."""
 

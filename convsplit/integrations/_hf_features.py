@@ -33,7 +33,7 @@ from typing import Any, TypeAlias
 
 import orjson
 
-from convsplit.errors import InvalidOptionError
+from convsplit.errors import InvalidOptionError, UnknownNameError
 from convsplit.extras import require
 from convsplit.formats import (
     OpenAIWriter,
@@ -42,6 +42,7 @@ from convsplit.formats import (
     TextWriter,
     TokensWriter,
     TRLWriter,
+    get_format,
 )
 from convsplit.spec import SplitSpec
 
@@ -134,14 +135,30 @@ def sample_features(spec: SplitSpec, *, metadata: bool = False) -> Features:
     elif isinstance(writer, PromptCompletionWriter):
         columns = {"prompt": ds.Value("string"), "completion": ds.Value("string")}
     else:
+        columns = _registered_columns(writer, ds)
+    if metadata and METADATA not in columns:
+        columns[METADATA] = metadata_features()
+    return ds.Features(columns)
+
+
+def _registered_columns(writer: Any, ds: Any) -> dict[str, Any]:
+    """The columns its registered format's ``features`` hook gives for ``writer``.
+
+    Raises:
+        InvalidOptionError: no hook knows them (pass ``features=``).
+    """
+    try:
+        hook = get_format(writer.name).features
+    except UnknownNameError:
+        hook = None
+    columns = hook(writer, ds) if hook is not None else None
+    if columns is None:
         raise InvalidOptionError(
             f"the columns of writer {writer.name!r} are not known: pass "
             "features=datasets.Features({...}) naming each field it writes "
             "(Json() suits a list of objects)"
         )
-    if metadata and METADATA not in columns:
-        columns[METADATA] = metadata_features()
-    return ds.Features(columns)
+    return dict(columns)
 
 
 def same(value: Any) -> Any:
