@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 
-from convsplit.cli_formats import trainer_note
+from convsplit.cli_formats import formats_text, trainer_note
 from convsplit.cli_messages import EXIT_OK, EXIT_REJECTED, UsageError, warnings
 from convsplit.cli_options import budget, split_spec
 from convsplit.errors import InvalidConversationError
@@ -189,6 +189,12 @@ def report(args: argparse.Namespace) -> int:
     write_report(args.output, data, title=args.title)
     print(f"{visible(str(args.output))}: {data.summary()}", file=sys.stderr)
     return EXIT_REJECTED if data.rejected else EXIT_OK
+
+
+def list_formats(args: argparse.Namespace) -> int:
+    """``convsplit formats``: every format, from the registry (:func:`formats_text`)."""
+    print(formats_text())
+    return EXIT_OK
 
 
 def _finish(report: Report, report_out: AtomicOutput | None, args: argparse.Namespace) -> None:

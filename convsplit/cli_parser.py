@@ -53,6 +53,12 @@ Example:
 """
 
 
+FORMATS_EXAMPLE = """\
+Example:
+  convsplit formats | less
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"error: {message}\n(see '{self.prog} --help')\n")
@@ -232,7 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     strategies.append(add_split_options(report, several_budgets=True))
     report.set_defaults(run=commands.report)
-    for command in (split, stats, validate, show, report):
+    listing = subcommands.add_parser(
+        "formats",
+        help="list every input and output format, its trainer setting and writer options",
+        description="Every format --from reads and --to writes: what it is, an example "
+        "record or row, the trainer setting that trains exactly the targets, and every "
+        "--writer-option with its default.",
+        epilog=FORMATS_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listing.set_defaults(run=commands.list_formats)
+    for command in (split, stats, validate, show, report, listing):
         # Also after the command; SUPPRESS keeps the top-level --debug when not repeated.
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"

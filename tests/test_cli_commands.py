@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from convsplit.cli_formats import EXAMPLE, TRAINER_SETTINGS, writer_options
+from convsplit.formats import OpenAIWriter, get_format, reader_names, writer_names
 from tests.test_cli import EXAMPLES, ROOT, run
 
 README_TEXT = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -233,3 +237,48 @@ def test_the_trainer_setting_is_printed_once_per_run(
 def test_no_trainer_note_when_nothing_is_written(tmp_path: Path) -> None:
     done = run("split", str(EXAMPLES), "-o", str(tmp_path / "o.jsonl"), "--max-tokens", "10")
     assert "note:" not in done.stderr.decode()
+
+
+def test_formats_lists_every_format_trainer_setting_and_writer_option() -> None:
+    done = run("formats")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode()
+    inputs, outputs = text.split("\nOutput formats")
+    for name in reader_names()[1:]:  # after "auto"
+        assert f"\n  {name} " in inputs
+    for name in writer_names():
+        assert f"\n  {name} " in outputs
+        fmt = get_format(name)
+        for option, default, _ in writer_options(fmt):
+            assert f" {option}={default}" in outputs
+    for name, setting in TRAINER_SETTINGS.items():
+        assert " ".join(setting.split()) in " ".join(outputs.split()), name
+    every_option = {f.name for f in dataclasses.fields(OpenAIWriter) if f.init}
+    assert {option for option, _, _ in writer_options(get_format("openai"))} == every_option
+    # Wrapped at 100, but for examples (a row as written) and long JSON defaults.
+    wide = [line for line in text.splitlines() if len(line) > 100]
+    assert all("  example  " in line or "={" in line for line in wide)
+
+
+def test_formats_examples_are_rows_the_writers_write(tmp_path: Path) -> None:
+    text = run("formats").stdout.decode().split("\nOutput formats")[1]
+    examples = dict(re.findall(r"\n  (\w+) [^\n]*(?:\n {20}[^\n]*)*\n  example +(\{[^\n]*)", text))
+    source = tmp_path / "example.jsonl"
+    source.write_text(
+        json.dumps({"messages": [m.model_dump(exclude_none=True) for m in EXAMPLE.messages]})
+        + "\n",
+        encoding="utf-8",
+    )
+    for name in ("openai", "sharegpt", "trl", "prompt_completion"):
+        out = tmp_path / f"{name}.jsonl"
+        assert run("split", str(source), "-o", str(out), "--to", name).returncode == 0
+        assert out.read_text(encoding="utf-8").splitlines()[-1] == examples[name]
+
+
+def test_readme_formats_section_is_the_listing() -> None:
+    found = re.search(r"```text\n\$ convsplit formats\n(.*?)```", README_TEXT, flags=re.S)
+    assert found, "README has no 'convsplit formats' block"
+    listing = run("formats").stdout.decode()
+    assert found.group(1) == listing, (
+        "README's formats section is out of date: replace its block with `convsplit formats`"
+    )
