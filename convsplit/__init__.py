@@ -12,6 +12,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from convsplit.budget import Budget
     from convsplit.core.layout import Layout
+    from convsplit.core.preference import split_judged
     from convsplit.core.split import split_conversation, split_conversations
     from convsplit.core.truncation import (
         DropOldest,
@@ -54,6 +55,14 @@ if _typing.TYPE_CHECKING:
         reader_names,
         writer_names,
     )
+    from convsplit.formats.preference import (
+        PreferencePair,
+        PreferenceRecord,
+        PreferenceResult,
+        UnpairedRecord,
+        UnpairedSample,
+    )
+    from convsplit.formats.preference_read import read_judged
     from convsplit.inspect.findings import Finding, Severity
     from convsplit.inspect.report_collect import ReportData, collect_report
     from convsplit.inspect.report_render import render_report, write_report
@@ -108,6 +117,15 @@ _LAZY = {
         "writer_names",
     ),
     "convsplit.core.layout": ("Layout",),
+    "convsplit.core.preference": ("split_judged",),
+    "convsplit.formats.preference": (
+        "PreferencePair",
+        "PreferenceRecord",
+        "PreferenceResult",
+        "UnpairedRecord",
+        "UnpairedSample",
+    ),
+    "convsplit.formats.preference_read": ("read_judged",),
     "convsplit.messages": (
         "ContentPart",
         "Conversation",
@@ -210,6 +228,9 @@ __all__ = [
     "MissingExtraError",
     "OnLongTarget",
     "OutputError",
+    "PreferencePair",
+    "PreferenceRecord",
+    "PreferenceResult",
     "Record",
     "Reject",
     "Report",
@@ -231,6 +252,8 @@ __all__ = [
     "TruncationStrategy",
     "TurnOutcome",
     "UnknownNameError",
+    "UnpairedRecord",
+    "UnpairedSample",
     "UnsupportedSampleError",
     "WindowStrategy",
     "WorkerError",
@@ -246,6 +269,7 @@ __all__ = [
     "hf_chat_format",
     "load_hf_tokenizer",
     "parse_conversation",
+    "read_judged",
     "read_records",
     "reader_names",
     "register_chat_format",
@@ -256,6 +280,7 @@ __all__ = [
     "split_conversation",
     "split_conversations",
     "split_files",
+    "split_judged",
     "split_windows",
     "token_report",
     "truncation_names",

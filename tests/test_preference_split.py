@@ -307,3 +307,21 @@ def test_trl_accepts_the_rows_and_its_template_gives_the_counts() -> None:
                     assert len(ids["input_ids"]) == counted <= 220
                 checked += 1
     assert checked > 12
+
+
+def test_answers_too_long_for_any_prompt_are_cut_with_on_long_target_truncate() -> None:
+    record = trl_record([(10, 10)], 3, 300, 200, True)
+    for chat_format in ("openai", "chatml"):
+        spec = SplitSpec(
+            Budget(120), chat_format=chat_format, on_long_target="truncate",
+            output_format="preference",
+        )  # fmt: skip
+        result = split_preference_value(record, spec, kind="pairwise")
+        row = json.loads(next(PreferenceWriter().lines(result)))
+        (pair,) = result.pairs
+        assert isinstance(pair, PreferencePair)
+        assert recount(row["prompt"], row["chosen"], None, chat_format) == pair.chosen_tokens
+        assert recount(row["prompt"], row["rejected"], None, chat_format) == pair.rejected_tokens
+        assert max(pair.chosen_tokens, pair.rejected_tokens) <= 120
+        assert record["chosen"][0]["content"].startswith(row["chosen"][0]["content"])
+        assert record["rejected"][0]["content"].startswith(row["rejected"][0]["content"])
