@@ -205,7 +205,10 @@ class ParquetLines:
         if self._writer is None:
             schema = parquet_schema(self._rows[0])
             self._writer = self._pq.ParquetWriter(self._raw, schema)
-        table = pa.Table.from_pylist(self._rows, schema=self._writer.schema)
+        schema = self._writer.schema
+        # column by column: about ten times faster than from_pylist on token rows
+        columns = {name: [row[name] for row in self._rows] for name in schema.names}
+        table = pa.Table.from_pydict(columns, schema=schema)
         self._writer.write_table(table, row_group_size=len(self._rows))
         self._rows, self._size = [], 0
 
