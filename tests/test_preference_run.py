@@ -154,3 +154,26 @@ def test_hugging_face_datasets_split_pairs_as_the_command_line_writes_them(
         got = [{k: v for k, v in row.items() if v is not None} for row in split.samples]
         assert got == expected
         assert split.report.summary() == report.summary()
+
+
+def test_named_fields_read_preference_data_under_other_keys(tmp_path: Path) -> None:
+    records = [{"question": "2+2?", "good": "4", "bad": "5", "source": "quiz"}]
+    source = write_jsonl(tmp_path / "named.jsonl", records)
+    out = tmp_path / "pairs.jsonl"
+    names = {"prompt": "question", "chosen": "good", "rejected": "bad"}
+    spec = SplitSpec(Budget(100), output_format="preference", fields=names)
+    report = split_files([source], out, spec)
+    assert (report.records, report.rejected) == (1, 0)
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [
+        row["prompt"][0]["content"],
+        row["chosen"][0]["content"],
+        row["rejected"][0]["content"],
+    ] == [
+        "2+2?",
+        "4",
+        "5",
+    ]
+    # Read for SFT, the same names make it preference data, refused.
+    sft = split_files([source], tmp_path / "sft.jsonl", SplitSpec(fields=names))
+    assert (sft.rejected, sft.first_rejects[0].reason.split(":")[0]) == (1, "preference_data")
