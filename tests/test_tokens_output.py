@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 from hypothesis import assume, given
 
-from convsplit import Budget, InvalidOptionError, SplitSpec, split_conversation, split_files
+from convsplit import (
+    Budget,
+    Chunks,
+    FullHistory,
+    InvalidOptionError,
+    SplitSpec,
+    split_conversation,
+    split_files,
+)
 from convsplit.errors import InvalidConversationError
 from convsplit.formats import read_records
 from convsplit.messages import Conversation
@@ -41,15 +49,12 @@ def rows(spec: SplitSpec, conversation: Conversation) -> tuple[list[dict[str, An
 # -- a built-in template, tiktoken --------------------------------------------------------------
 
 
-@given(rich_conversations())
-def test_plain_ids_are_tiktokens_encoding_of_the_rendered_text(conv: Conversation) -> None:
-    """o200k_base with ``plain``: the ids are tiktoken's encoding of the text writer's text
-    (``<|endoftext|>`` as its special token), and the mask is 1 exactly on the tokens that
-    hold a byte of the text writer's spans. (Text holding the marker itself is the next
-    test's: tiktoken alone cannot tell it from the marker.)"""
-    assume("<|endoftext|>" not in conv.model_dump_json())
-    spec = SplitSpec(Budget(300), chat_format="plain", output_format="tokens")
-    text_spec = SplitSpec(Budget(300), chat_format="plain", output_format="text")
+def check_against_tiktoken(conv: Conversation, window: Any) -> None:
+    """Every sample's ids are tiktoken's encoding of the text writer's text (``plain``,
+    ``<|endoftext|>`` as its special token) and the mask is 1 exactly on the tokens that
+    hold a byte of the text writer's spans."""
+    spec = SplitSpec(Budget(300), chat_format="plain", output_format="tokens", window=window)
+    text_spec = SplitSpec(Budget(300), chat_format="plain", output_format="text", window=window)
     encoding = get_counter("o200k_base").encoding  # type: ignore[attr-defined]
     token_rows, result = rows(spec, conv)
     text_rows, _ = rows(text_spec, conv)
@@ -65,6 +70,21 @@ def test_plain_ids_are_tiktokens_encoding_of_the_rendered_text(conv: Conversatio
             expected.append(int(any(start < hi and position > lo for lo, hi in spans)))
         assert row["assistant_masks"] == expected
         assert 1 in row["assistant_masks"]
+
+
+@given(rich_conversations())
+def test_plain_ids_are_tiktokens_encoding_of_the_rendered_text(conv: Conversation) -> None:
+    """o200k_base with ``plain``, one target per sample. (Text holding the marker itself is
+    the next test's: tiktoken alone cannot tell it from the marker.)"""
+    assume("<|endoftext|>" not in conv.model_dump_json())
+    check_against_tiktoken(conv, FullHistory())
+
+
+@given(rich_conversations())
+def test_chunks_mask_every_target_of_a_sample(conv: Conversation) -> None:
+    """``chunks``: several targets per sample, each masked, the messages between them not."""
+    assume("<|endoftext|>" not in conv.model_dump_json())
+    check_against_tiktoken(conv, Chunks(carry_tokens=20))
 
 
 def test_a_marker_look_alike_in_content_is_text_not_the_marker() -> None:
