@@ -282,3 +282,87 @@ def test_role_hints_never_suggest_training_user_text() -> None:
     assert "role_map={'narrator': 'user'} or {'narrator': 'assistant'}" in str(found.error)
     found = read({"messages": [{"role": "Bot", "content": "Hi"}]})
     assert "role_map={'Bot': 'assistant'}" in str(found.error)
+
+
+# -- axolotl's training flags ----------------------------------------------------------------
+
+
+def flagged(assistant: dict[str, Any], user: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "user", "content": "2+2?", **(user or {})},
+            {"role": "assistant", **assistant},
+            {"role": "user", "content": "3+3?"},
+            {"role": "assistant", "content": "6"},
+        ]
+    }
+
+
+def part(text: str, **flags: Any) -> dict[str, Any]:
+    return {"type": "text", "text": text, **flags}
+
+
+@pytest.mark.parametrize(
+    ("assistant", "weight"),
+    [
+        pytest.param({"content": "4", "train": False}, 0, id="message-train-false"),
+        pytest.param({"content": "4", "train": True}, 1, id="message-train-true"),
+        pytest.param(
+            {"content": [part("4", train=False), part("!", train=False)]}, 0, id="parts-off"
+        ),
+        pytest.param({"content": [part("4", train=True), part("!")]}, 1, id="parts-on"),
+        pytest.param({"content": [part("4", weight=0)]}, 0, id="part-weight-0"),
+    ],
+)
+def test_training_flags_are_honoured_and_not_written(
+    assistant: dict[str, Any], weight: int
+) -> None:
+    conv = conversation(flagged(assistant))
+    assert conv.messages[1].weight == weight
+    written = split_bytes(flagged(assistant), writer_options={"keep_extras": True})
+    assert b'"train"' not in written
+    samples = [json.loads(line) for line in written.splitlines()]
+    trained = [s["messages"][-1]["content"] for s in samples]
+    assert ("6" in trained) and (len(trained) == 1 + weight)
+
+
+def test_an_assistant_message_trained_in_part_is_refused_naming_the_parts() -> None:
+    found = read(flagged({"content": [part("4"), part(" (a guess)", train=False)]}))
+    assert str(found.error) == (
+        "in.jsonl line 1: message 1: content part(s) 1 are marked untrained and the others "
+        "trained; convsplit trains whole messages: split the message in two, or drop the "
+        "part flags"
+    )
+    assert found.error is not None and found.error.field == "content.1.train"
+
+
+def test_a_flag_that_is_not_a_boolean_is_an_error() -> None:
+    found = read(flagged({"content": "4", "train": "no"}))
+    assert str(found.error).endswith(
+        "message 1: field 'train': expected true or false (or 0 or 1); got a string"
+    )
+
+
+def validate_codes(record: object) -> list[tuple[str, str]]:
+    data = json.dumps(record).encode() + b"\n"
+    return [
+        (f.code, f.severity.value)
+        for f in validate_records(read_records(io.BytesIO(data), name="d.jsonl"))
+    ]
+
+
+def test_train_true_on_a_user_message_is_a_validate_warning_and_not_written() -> None:
+    record = flagged({"content": "4"}, user={"train": True})
+    assert ("unhonoured_flag", "warning") in validate_codes(record)
+    assert b'"train"' not in split_bytes(record, writer_options={"keep_extras": True})
+    parts = flagged({"content": "4"}, user={"content": [part("2+2?", train=True)]})
+    assert ("unhonoured_flag", "warning") in validate_codes(parts)
+    sharegpt = {"conversations": [{"from": "human", "value": "Hi", "train": True},
+                                  {"from": "gpt", "value": "Hello"}]}  # fmt: skip
+    assert ("unhonoured_flag", "warning") in validate_codes(sharegpt)
+
+
+def test_flags_convsplit_honours_raise_no_finding() -> None:
+    assert validate_codes(flagged({"content": "4", "train": False}, user={"train": False})) == [
+        ("no_system_message", "info")
+    ]

@@ -12,6 +12,7 @@ from convsplit.formats.openai import OPENAI_MESSAGE_KEYS, OPENAI_RECORD_KEYS
 from convsplit.formats.record_fields import role_choices
 from convsplit.formats.registry import StructureIssue
 from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS, in_messages
+from convsplit.formats.training_flags import unhonoured_flags
 from convsplit.messages import ROLES
 
 
@@ -49,7 +50,10 @@ def check_openai(
                 i,
                 "role",
             )
-        unknown = [k for k in message if k not in OPENAI_MESSAGE_KEYS]
+        yield from _unhonoured(
+            message, role_map.get(role, role) if isinstance(role, str) else role, i
+        )
+        unknown = [k for k in message if k not in OPENAI_MESSAGE_KEYS and k != "train"]
         if unknown:
             yield StructureIssue(
                 "unknown_key",
@@ -95,6 +99,10 @@ def check_sharegpt(
                 i,
                 "from",
             )
+        if isinstance(sender, str) and turn.get("train") is True:
+            side = role_map.get(sender) or DEFAULT_ROLES.get(sender.lower())
+            if side is not None and side not in ("assistant", "function_call"):
+                yield _unhonoured_issue(f"train: true on a {side} message", i)
         unknown = [k for k in turn if k not in TURN_KEYS]
         if unknown:
             yield StructureIssue(
@@ -115,3 +123,24 @@ def _map_it(role: object) -> str:
     if not isinstance(role, str):
         return ""
     return f" (map it with --role-map {' or '.join(role_choices(role))})"
+
+
+def _unhonoured(message: Mapping[str, Any], role: object, i: int) -> Iterator[StructureIssue]:
+    for what in unhonoured_flags(
+        message, _READ_AS.get(role, role) if isinstance(role, str) else role
+    ):
+        yield _unhonoured_issue(what, i)
+
+
+def _unhonoured_issue(what: str, i: int) -> StructureIssue:
+    return StructureIssue(
+        "unhonoured_flag",
+        f"message {i}: {what}: convsplit trains only assistant messages, so it is read "
+        "without effect (and not written)",
+        i,
+        "train",
+        severity="warning",
+    )
+
+
+_READ_AS = {"function": "tool", "observation": "tool", "model": "assistant"}

@@ -10,8 +10,9 @@ LLaMA-Factory's v1 content parts, {"type": "text" | "reasoning" | "tool_call", "
 and reasoning_content (a chat-template convention) as reasoning; LLaMA-Factory's tool roles
 function_call (the content is the JSON of the call) and observation, read as the
 ShareGPT reader reads them (a call right after a speaking assistant message joins it);
-and a system column beside the messages (axolotl's field_system, LLaMA-Factory's
-system), which becomes the first message.
+a system column beside the messages (axolotl's field_system, LLaMA-Factory's
+system), which becomes the first message; and axolotl's training flags (a message's
+train, its content parts' train/weight: :mod:`.training_flags`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from convsplit.formats.record_fields import (
     tool_calls_from_text,
     tools_from_json,
 )
+from convsplit.formats.training_flags import read_flags
 from convsplit.messages import ROLES, ContentPart, Conversation, ToolCall, parse_conversation
 
 #: Message keys OpenAI's chat fine-tuning format documents.
@@ -142,25 +144,19 @@ def _message(message: object, index: int, roles: Mapping[str, str]) -> tuple[Any
             out = dict(message)
         return out
 
-    name = roles.get(role, role) if isinstance(role, str) else role
-    name = _TOOL_ROLES.get(name, name) if isinstance(name, str) else name
+    name = _role(role, index, roles)
     calling = name == FUNCTION_CALL
     if calling:
         where = f"message {index}: field 'content'"
         calls = tool_calls_from_text(message.get("content"), where=where, field="content")
-        target = edit()
-        target.update(role="assistant", content=None, tool_calls=list(calls))
-    elif name not in ROLES:
-        hint, hints = role_hint(role)
-        raise InvalidConversationError(
-            f"message {index}: field 'role': expected one of {', '.join(ROLES)}; "
-            f"got {role!r}{hint}",
-            field="role",
-            hints=hints,
-        )
+        edit().update(role="assistant", content=None, tool_calls=list(calls))
     elif name != role:
         edit()["role"] = name
-    content = message.get("content") if not calling else None
+    current = out if out is not None else message
+    read = read_flags(current, index, "assistant" if calling else name)
+    if read is not current:
+        out = read
+    content = read.get("content") if not calling else None
     if isinstance(content, list) and any(_untyped_text(part) for part in content):
         content = [{"type": "text", **p} if _untyped_text(p) else p for p in content]
         edit()["content"] = content
@@ -185,6 +181,22 @@ def _message(message: object, index: int, roles: Mapping[str, str]) -> tuple[Any
     if "loss_weight" in message:
         _loss_weight(edit())
     return (message if out is None else out), calling
+
+
+def _role(role: object, index: int, roles: Mapping[str, str]) -> str:
+    """The role ``role`` is read as (mapped, and the other names read), or an error that
+    says how to map it."""
+    name = roles.get(role, role) if isinstance(role, str) else role
+    name = _TOOL_ROLES.get(name, name) if isinstance(name, str) else name
+    if name != FUNCTION_CALL and name not in ROLES:
+        hint, hints = role_hint(role)
+        raise InvalidConversationError(
+            f"message {index}: field 'role': expected one of {', '.join(ROLES)}; "
+            f"got {role!r}{hint}",
+            field="role",
+            hints=hints,
+        )
+    return str(name)
 
 
 def _untyped_text(part: object) -> bool:
