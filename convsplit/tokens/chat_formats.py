@@ -18,17 +18,16 @@ built by :mod:`convsplit.tokens.huggingface`, imported only when such a name is 
 
 from __future__ import annotations
 
-import importlib
 import json
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, SupportsIndex, runtime_checkable
 
-from convsplit.errors import UnknownNameError
+from convsplit.core.registry import Registered
 from convsplit.messages import INSTRUCTION_ROLES, Message
 from convsplit.tokens.counters import HF_PREFIX, TokenCounter
+from convsplit.tokens.registry import SharedRegistry
 
 ToolSchemas = Sequence[Mapping[str, Any]]
 #: Name prefixes whose formats another module builds: ``"module:function"``, imported and
@@ -328,10 +327,15 @@ def openai_tools_cost(tools: ToolSchemas, counter: TokenCounter) -> int:
     return total + func_end
 
 
-_FORMATS: dict[str, ChatFormat] = {
-    f.name: f for f in (OpenAIChat(), ChatML(), Llama2(), Llama3(), Plain())
-}
-_lock = threading.RLock()  # building an hf: format asks for its counter, which may lock
+_FORMATS: SharedRegistry[ChatFormat] = SharedRegistry(
+    "chat format",
+    {
+        f.name: Registered(lambda f=f: f)
+        for f in (OpenAIChat(), ChatML(), Llama2(), Llama3(), Plain())
+    },
+    prefixes=PREFIX_LOADERS,
+    placeholders=("hf:<folder with tokenizer.json and template>",),
+)
 
 
 def register_chat_format(chat_format: ChatFormat) -> None:
@@ -340,13 +344,12 @@ def register_chat_format(chat_format: ChatFormat) -> None:
     A registered format pickles by its name: to unpickle one in another process (a worker),
     register it there too, for example at the import of the module that defines it.
     """
-    with _lock:
-        _FORMATS[chat_format.name] = chat_format
+    _FORMATS.register(chat_format.name, lambda: chat_format)
 
 
 def chat_format_names() -> tuple[str, ...]:
     """The registered chat format names, sorted."""
-    return tuple(sorted(_FORMATS))
+    return _FORMATS.names()
 
 
 def get_chat_format(name: str) -> ChatFormat:
@@ -362,27 +365,10 @@ def get_chat_format(name: str) -> ChatFormat:
     >>> get_chat_format("llama3").name
     'llama3'
     """
-    with _lock:
-        chat_format = _FORMATS.get(name)
-        if chat_format is not None:
-            return chat_format
-        prefix = next((p for p in PREFIX_LOADERS if name.startswith(p)), None)
-        if prefix is None:
-            raise UnknownNameError(
-                "chat format", name, [*_FORMATS, "hf:<folder with tokenizer.json and template>"]
-            )
-        chat_format = _FORMATS[name] = _prefix_loader(PREFIX_LOADERS[prefix])(name)
-        return chat_format
+    return _FORMATS.get(name)
 
 
 def is_registered(chat_format: ChatFormat) -> bool:
     """Whether ``chat_format`` is the one ``get_chat_format(chat_format.name)`` returns, so
     that its name alone finds it again (how formats pickle)."""
-    with _lock:
-        return _FORMATS.get(chat_format.name) is chat_format
-
-
-def _prefix_loader(target: str) -> Callable[[str], ChatFormat]:
-    module, _, function = target.partition(":")
-    loader: Callable[[str], ChatFormat] = getattr(importlib.import_module(module), function)
-    return loader
+    return _FORMATS.is_shared(chat_format, chat_format.name)

@@ -22,7 +22,6 @@ such a name is asked for (:data:`PREFIX_LOADERS`): this module imports none of t
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -30,9 +29,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import tiktoken
 
-from convsplit.errors import ConvsplitError, InvalidOptionError, UnknownNameError
+from convsplit.core.registry import Registered
+from convsplit.errors import InvalidOptionError, UnknownNameError
 from convsplit.tokens.fast_count import fast_count
 from convsplit.tokens.offline import OFFICIAL_ENCODINGS, load_ranks, official_spec
+from convsplit.tokens.registry import SharedRegistry
 from convsplit.tokens.whitespace_runs import LongRunEncoder, has_long_run
 
 DEFAULT_ENCODING = "o200k_base"
@@ -197,15 +198,20 @@ class TiktokenCounter:
 
 CounterFactory = Callable[[], TokenCounter]
 
-# Every official single-file encoding (o200k_base, cl100k_base, r50k_base, p50k_base...).
-_FACTORIES: dict[str, CounterFactory] = {
-    name: (lambda name=name: _official_counter(name, None))  # type: ignore[misc]
-    for name in OFFICIAL_ENCODINGS
-}
-_instances: dict[str, TokenCounter] = {}
+_COUNTERS: SharedRegistry[TokenCounter] = SharedRegistry(
+    "tokenizer",
+    # Every official single-file encoding (o200k_base, cl100k_base, r50k_base, p50k_base...).
+    {
+        name: Registered(lambda name=name: _official_counter(name, None))
+        for name in OFFICIAL_ENCODINGS
+    },
+    prefixes=PREFIX_LOADERS,
+    unknown=lambda model: _encoding_for_model(model),  # noqa: PLW0108 (defined below)
+    placeholders=("<any OpenAI model name>", "hf:<path to tokenizer.json>"),
+)
 #: Counters loaded from official vocabularies, by encoding and vocabulary file.
 _official: dict[tuple[str, str | None], TiktokenCounter] = {}
-_lock = threading.RLock()  # a factory may itself ask the registry for a counter
+_official_lock = threading.RLock()
 
 
 def register_counter(name: str, factory: CounterFactory) -> None:
@@ -214,14 +220,12 @@ def register_counter(name: str, factory: CounterFactory) -> None:
     The counter it builds pickles by ``name``: to unpickle one in another process (a worker),
     register it there too, for example at the import of the module that defines it.
     """
-    with _lock:
-        _FACTORIES[name] = factory
-        _instances.pop(name, None)
+    _COUNTERS.register(name, factory)
 
 
 def counter_names() -> tuple[str, ...]:
     """The registered counter names, sorted."""
-    return tuple(sorted(_FACTORIES))
+    return _COUNTERS.names()
 
 
 def load_counter(name: str, *, bpe_file: str | os.PathLike[str]) -> TiktokenCounter:
@@ -257,50 +261,19 @@ def get_counter(name: str = DEFAULT_ENCODING) -> TokenCounter:
     >>> get_counter("gpt-4o").name
     'o200k_base'
     """
-    with _lock:
-        counter = _instances.get(name)
-        if counter is not None:
-            return counter
-        factory = _FACTORIES.get(name)
-        prefix = next((p for p in PREFIX_LOADERS if name.startswith(p)), None)
-        if factory is None and prefix is not None:
-            counter = _prefix_loader(PREFIX_LOADERS[prefix])(name)
-        elif factory is None:
-            encoding_name = _encoding_for_model(name)
-            if encoding_name not in _FACTORIES:
-                raise UnknownNameError("tokenizer", name, _FACTORIES)
-            counter = _instances.get(encoding_name) or _FACTORIES[encoding_name]()
-            _instances[encoding_name] = counter
-        else:
-            counter = factory()
-        _instances[name] = counter
-        return counter
+    return _COUNTERS.get(name)
 
 
 def is_registered(counter: TokenCounter) -> bool:
     """Whether ``counter`` is the one ``get_counter(counter.name)`` returns, so that its name
     alone finds it again (how counters pickle)."""
-    with _lock:
-        if _instances.get(counter.name) is counter:
-            return True
-        if counter.name not in _FACTORIES or counter.name in _instances:
-            return False
-    try:  # a factory not called yet may return this very counter, built beforehand
-        return get_counter(counter.name) is counter
-    except ConvsplitError:
-        return False
-
-
-def _prefix_loader(target: str) -> Callable[[str], TokenCounter]:
-    module, _, function = target.partition(":")
-    loader: Callable[[str], TokenCounter] = getattr(importlib.import_module(module), function)
-    return loader
+    return _COUNTERS.is_shared(counter, counter.name)
 
 
 def _official_counter(encoding_name: str, bpe_file: str | None) -> TiktokenCounter:
     """The counter for an official encoding (from ``bpe_file`` if named), loaded once."""
     key = (encoding_name, bpe_file)
-    with _lock:
+    with _official_lock:
         counter = _official.get(key)
         if counter is None:
             counter = _official[key] = TiktokenCounter.load(encoding_name, bpe_file=bpe_file)
@@ -318,5 +291,5 @@ def _encoding_for_model(model: str) -> str:
         raise UnknownNameError(
             "tokenizer or OpenAI model",
             model,
-            [*_FACTORIES, "<any OpenAI model name>", "hf:<path to tokenizer.json>"],
+            [*_COUNTERS.names(), "<any OpenAI model name>", "hf:<path to tokenizer.json>"],
         ) from None
