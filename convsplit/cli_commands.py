@@ -40,12 +40,16 @@ def split(args: argparse.Namespace) -> int:
         raise UsageError("--blocksize goes with --engine dask")
     if args.engine == "dask" and args.output.endswith(".gz"):
         raise UsageError("--engine dask writes a folder of uncompressed part files; drop .gz")
+    urls = [name for name in args.inputs if "://" in name]  # s3://..., read by Dask's fsspec
+    if urls and args.engine != "dask":
+        raise UsageError(f"an input named by URL ({urls[0]}) is read by --engine dask")
+    local = [] if urls else expand_inputs(args.inputs)
     targets = {"-o": args.output, "--rejects": args.rejects, "--report": args.report}
     folders = {"-o": targets.pop("-o")} if args.engine == "dask" else None
-    check_targets(targets, expand_inputs(args.inputs), folders=folders)
+    check_targets(targets, local, folders=folders)
     # The report file is opened first: a folder that is not there fails before any work.
     with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
-        progress = Progress(input_size(expand_inputs(args.inputs)))
+        progress = Progress(input_size(local) if local else None)
         try:
             if args.engine == "dask":
                 from convsplit.integrations.dask import split_files_dask  # noqa: PLC0415 (imported when used: startup)

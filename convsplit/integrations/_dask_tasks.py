@@ -59,17 +59,37 @@ def split_part(
     splitter is cheap to build: the spec's tokenizer and chat format come from the worker's
     own registry, loaded once per process.
     """
+    first_line, index = start
+    try:
+        with open_records(part, first_line, spec.max_record_bytes) as records:
+            return split_records(
+                part.name, records, index, spec, output, rejects=rejects, strict=strict
+            )
+    except Exception as error:
+        reraise(error)
+
+
+def split_records(
+    name: str,
+    records: Iterable[RawRecord],
+    index: int,
+    spec: SplitSpec,
+    output: str,
+    *,
+    rejects: str | None,
+    strict: bool,
+) -> PartResult:
+    """Split the ``records`` of file ``name``, the first conversation ``index``, into the
+    file ``output`` (and the rejects into ``rejects``)."""
     try:
         splitter = RecordSplitter(spec)
         report = Report()
-        first_line, index = start
         with (
-            open_records(part, first_line, spec.max_record_bytes) as records,
             open(output, "wb") as out,
             open(rejects, "wb") if rejects is not None else contextlib.nullcontext() as bad,
         ):
             for batch in batched(records):
-                result = splitter.process(part.name, batch, index)
+                result = splitter.process(name, batch, index)
                 index += len(batch)
                 if result.rejects and strict:
                     return PartResult(report, result.rejects[0])

@@ -27,9 +27,11 @@ Pointing it at a real cluster
    run it from and on every worker (and whatever the options need, such as
    ``convsplit[hf]`` for a Hugging Face tokenizer, and the tiktoken vocabulary: set
    ``TIKTOKEN_CACHE_DIR`` or install ``convsplit[offline]`` on the workers too).
-2. Put the input and output folders on storage that the client and every worker see at
-   the same path (NFS, a shared disk, a mounted bucket). Paths are made absolute on the
-   client; object-store URLs (``s3://``) are not read.
+2. Put the output folder on storage that the client and every worker see at the same
+   path (NFS, a shared disk, a mounted bucket), and the inputs there too, or name them by
+   URL (``s3://bucket/chats/``, any filesystem fsspec knows, with its package installed:
+   ``s3fs``, ``gcsfs``...): URLs are read by each worker through Dask's ``read_bytes``.
+   Paths are made absolute on the client.
 3. Start a scheduler and workers, for example ``dask scheduler`` on one machine
    (it prints ``tcp://10.0.0.5:8786``) and ``dask worker tcp://10.0.0.5:8786 --nthreads 1``
    on each worker machine (one thread per process: splitting is CPU-bound Python; start
@@ -77,6 +79,14 @@ from convsplit.integrations._dask_parts import (
     count_part,
     part_starts,
     plan_partitions,
+)
+from convsplit.integrations._dask_remote import (
+    count_block,
+    expand_urls,
+    is_url,
+    plan_blocks,
+    split_block,
+    total_size,
 )
 from convsplit.integrations._dask_tasks import PartResult, split_part
 from convsplit.integrations.dask_bag import BagSplit, split_bag
@@ -164,7 +174,8 @@ def split_files_dask(
     """
     _check_blocksize(blocksize)
     distributed = require("distributed", extra="dask", purpose=PURPOSE)
-    files = expand_inputs(inputs)
+    remote = any(is_url(os.fspath(name)) for name in inputs)
+    files = expand_urls([os.fspath(name) for name in inputs]) if remote else expand_inputs(inputs)
     if "-" in files:
         raise InvalidConversationError(
             "Dask workers cannot read standard input; write it to a file first", path="-"
@@ -175,31 +186,44 @@ def split_files_dask(
         )
     target = os.path.abspath(os.fspath(output_dir))
     check_output(target)
-    check_targets({"rejects": rejects}, files, folders={"output folder": output_dir})
+    local = [] if remote else files  # a URL cannot be a local output
+    check_targets({"rejects": rejects}, local, folders={"output folder": output_dir})
     started = time.perf_counter()
     report = Report(files=files)
     folder = make_temporary(target)
     try:
         with quiet_logs(), client_for(distributed, scheduler, n_workers) as client:
             if blocksize == "auto":
-                total = sum(os.path.getsize(name) for name in files)
+                total = total_size(files) if remote else sum(map(os.path.getsize, files))
                 blocksize = auto_blocksize(total, worker_threads(client))
-            parts = plan_partitions(files, blocksize=blocksize)
-            starts = part_starts(parts, _counts(distributed, client, parts, spec))
-            names = part_names(len(parts))
-            futures = [
-                client.submit(
-                    split_part,
-                    part,
-                    start,
+            if remote:
+                names, futures = _submit_remote(
+                    distributed,
+                    client,
+                    files,
                     spec,
-                    os.path.join(folder, name),
-                    rejects=os.path.join(folder, rejects_name(name)) if rejects else None,
+                    blocksize=blocksize,
+                    folder=folder,
+                    rejects=rejects is not None,
                     strict=strict,
-                    pure=False,
                 )
-                for part, start, name in zip(parts, starts, names, strict=True)
-            ]
+            else:
+                parts = plan_partitions(files, blocksize=blocksize)
+                starts = part_starts(parts, _counts(distributed, client, parts, spec))
+                names = part_names(len(parts))
+                futures = [
+                    client.submit(
+                        split_part,
+                        part,
+                        start,
+                        spec,
+                        os.path.join(folder, name),
+                        rejects=os.path.join(folder, rejects_name(name)) if rejects else None,
+                        strict=strict,
+                        pure=False,
+                    )
+                    for part, start, name in zip(parts, starts, names, strict=True)
+                ]
 
             def done(result: PartResult) -> None:
                 report.add(result.report)
@@ -208,6 +232,10 @@ def split_files_dask(
                     progress(report)
 
             results: list[PartResult] = gather(distributed, client, futures, done)
+        # Added up again in input order, so the first rejects are those the local run lists.
+        report = Report(files=files)
+        for result in results:
+            report.add(result.report)
         if strict:
             _raise_first_reject(results)
         if rejects is not None:
@@ -217,6 +245,43 @@ def split_files_dask(
     finally:  # on any exception, an interrupt too
         remove(folder)
     return report
+
+
+def _submit_remote(
+    distributed: Any,
+    client: Any,
+    urls: Sequence[str],
+    spec: SplitSpec,
+    *,
+    blocksize: int | None,
+    folder: str,
+    rejects: bool,
+    strict: bool,
+) -> tuple[list[str], list[Any]]:
+    """The part names and futures of inputs read through ``dask.bytes.read_bytes``: the
+    blocks are counted on the cluster, then split, each task reading its own block."""
+    delayed = require("dask", extra="dask", purpose=PURPOSE).delayed
+    planned = plan_blocks(urls, blocksize=blocksize)
+    counts: list[tuple[int, int]] = [(0, 0)] * len(planned)
+    if len(planned) > 1:
+        limit = spec.max_record_bytes
+        counting = [delayed(count_block, pure=False)(d, b, limit) for b, d in planned]
+        counts = gather(distributed, client, client.compute(counting))
+    starts = part_starts([Partition(b.name, b.name) for b, _ in planned], counts)
+    names = part_names(len(planned))
+    splitting = [
+        delayed(split_block, pure=False)(
+            data,
+            block,
+            start,
+            spec,
+            os.path.join(folder, name),
+            rejects=os.path.join(folder, rejects_name(name)) if rejects else None,
+            strict=strict,
+        )
+        for (block, data), start, name in zip(planned, starts, names, strict=True)
+    ]
+    return names, list(client.compute(splitting))
 
 
 def _check_blocksize(blocksize: object) -> None:
