@@ -177,3 +177,30 @@ def test_named_fields_read_preference_data_under_other_keys(tmp_path: Path) -> N
     # Read for SFT, the same names make it preference data, refused.
     sft = split_files([source], tmp_path / "sft.jsonl", SplitSpec(fields=names))
     assert (sft.rejected, sft.first_rejects[0].reason.split(":")[0]) == (1, "preference_data")
+
+
+def test_validate_checks_preference_data_as_the_preference_output_reads_it(tmp_path: Path) -> None:
+    from convsplit import validate_records
+
+    source = write_jsonl(tmp_path / "dpo.jsonl", RECORDS)
+    spec = SplitSpec(Budget(150), output_format="preference")
+    found = [
+        (f.lineno, f.code, f.severity.value, f.message)
+        for f in validate_records(read_records(source), spec, check_tokens=True)
+    ]
+    assert found == [
+        (3, "invalid_record", "error", "not preference data: no 'chosen' and 'rejected' answers "
+         "and no KTO label (keys 'conversations'); a prompt alone has nothing to compare"),
+        (5, "invalid_record", "error", "field 'rejected' is missing: a preference record needs "
+         "both 'chosen' and 'rejected'"),
+        (6, "target_too_long", "warning", "the answer is never written: target_too_long "
+         "(max_tokens 150)"),
+        (7, "invalid_record", "error", "expected a JSON object (a preference record); got a "
+         "string"),
+    ]  # fmt: skip
+    # For an SFT output, every preference record is an error naming the output to use.
+    sft = [f for f in validate_records(read_records(source), SplitSpec()) if f.lineno == 1]
+    assert ("invalid_record", "preference_data") in [(f.code, f.message.split(":")[0]) for f in sft]
+    proc = run("validate", str(source), "--to", "preference", "--max-tokens", "150")
+    assert proc.returncode == 3
+    assert "dpo.jsonl:6: the answer is never written: target_too_long" in proc.stdout.decode()

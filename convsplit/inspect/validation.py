@@ -23,11 +23,13 @@ from collections.abc import Iterable, Iterator
 import orjson
 
 from convsplit.budget import Budget
+from convsplit.core.preference import preference_output
 from convsplit.core.split import split_conversation
 from convsplit.errors import ConvsplitError
 from convsplit.formats import Record, get_format
 from convsplit.inspect._written_checks import check_written
 from convsplit.inspect.findings import Finding, RecordFindings
+from convsplit.inspect.preference_checks import check_judged
 from convsplit.inspect.show import needs_text, target_needs
 from convsplit.inspect.stats import conversation_tokens
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
@@ -67,8 +69,12 @@ def validate_records(
     d.jsonl line 2: error: the record is a string, not a JSON object [not_an_object]
     """
     checker = _Checker(spec, check_tokens=check_tokens)
+    kind = None if spec is None else preference_output(spec)
     for record in records:
-        yield from checker.check(record)
+        judged = None  # a preference output reads preference data: checked as it reads it
+        if kind is not None and spec is not None:
+            judged = check_judged(record, spec, kind, check_tokens=check_tokens)
+        yield from checker.check(record) if judged is None else judged
 
 
 def special_tokens(chat_format: ChatFormat | None = None) -> frozenset[str]:
