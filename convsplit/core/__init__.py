@@ -2,5 +2,6 @@
 
 :mod:`~convsplit.core.layout` counts a conversation once, :mod:`~convsplit.core.windows`
 chooses each sample's targets and history, :mod:`~convsplit.core.truncation` makes the
-history fit, and :mod:`~convsplit.core.split` puts them together.
+history fit, :mod:`~convsplit.core.builder` makes each sample, and
+:mod:`~convsplit.core.split` puts them together (under one budget or several).
 """

@@ -15,27 +15,23 @@ that answers no call (the assistant messages after it in its turn are skipped as
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from convsplit.budget import Budget, check_count, describe
-from convsplit.core.layout import Block, Layout
-from convsplit.core.truncation import Fit, TruncationStrategy
-from convsplit.core.windows import Request
+from convsplit.core.builder import SampleBuilder
+from convsplit.core.layout import Layout
 from convsplit.errors import (
     ChatFormatError,
     InvalidConversationError,
     InvalidOptionError,
-    OptionHint,
-    TargetTooLongError,
 )
 from convsplit.formats.protocols import WrittenForm, written_message
 from convsplit.messages import Conversation, Message, parse_conversation
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
-from convsplit.spec import OnLongTarget, SplitSpec
+from convsplit.spec import SplitSpec
 
 
 def split_conversation(
@@ -155,23 +151,39 @@ class PreparedSplit:
             InvalidConversationError: the chat format cannot render a sample.
             TargetTooLongError: with ``on_long_target="error"``, naming the message.
         """
-        with _refusals(self.conversation, self.spec, self.index):
-            return self._split(self.spec.budget if budget is None else budget)
+        outcomes: list[TurnOutcome] = []
+        samples = tuple(self.stream(budget, outcomes))
+        return trusted(
+            SplitResult,
+            conversation_id=self.conversation.id,
+            conversation_index=self.index,
+            samples=samples,
+            outcomes=tuple(outcomes),
+        )
 
-    def _split(self, budget: Budget) -> SplitResult:
+    def stream(self, budget: Budget | None, outcomes: list[TurnOutcome]) -> Iterator[Sample]:
+        """The samples of :meth:`split`, one at a time as they are made (a conversation of
+        many turns need not hold them all); once they are all taken, ``outcomes`` holds
+        the outcome of every assistant message, in order.
+
+        Raises as :meth:`split` does, while iterating.
+        """
+        with _refusals(self.conversation, self.spec, self.index):
+            yield from self._stream(self.spec.budget if budget is None else budget, outcomes)
+
+    def _stream(self, budget: Budget, into: list[TurnOutcome]) -> Iterator[Sample]:
         spec, layout, original = self.spec, self.layout, self._written.original
         outcomes = dict(self._outcomes)
-        builder = _SampleBuilder(layout, budget, spec.on_long_target, self.index, original)
-        samples: list[Sample] = []
+        builder = SampleBuilder(layout, budget, spec.on_long_target, self.index, original)
+        made = 0
         for request in spec.window.requests(layout, self._trainable, budget):
             for sample_or_skip in builder.build(request, spec.truncation):
                 if isinstance(sample_or_skip, Sample):
                     for k in sample_or_skip.targets:
                         t = sample_or_skip.source_indices[k]
-                        outcomes[t] = trusted(
-                            TurnOutcome, message_index=t, sample_index=len(samples)
-                        )
-                    samples.append(sample_or_skip)
+                        outcomes[t] = trusted(TurnOutcome, message_index=t, sample_index=made)
+                    made += 1
+                    yield sample_or_skip
                 elif original is None:
                     outcomes[sample_or_skip.message_index] = sample_or_skip
                 else:
@@ -179,13 +191,7 @@ class PreparedSplit:
                     outcomes[at] = trusted(
                         TurnOutcome, message_index=at, reason=sample_or_skip.reason
                     )
-        return trusted(
-            SplitResult,
-            conversation_id=self.conversation.id,
-            conversation_index=self.index,
-            samples=tuple(samples),
-            outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
-        )
+        into.extend(outcomes[i] for i in sorted(outcomes))
 
 
 @dataclass
@@ -364,129 +370,3 @@ def _untrainable(layout: Layout, index: int, message: Message) -> SkipReason | N
     if not (message.text or message.tool_calls or message.reasoning):
         return SkipReason.EMPTY_TARGET
     return None
-
-
-class _SampleBuilder:
-    """Turns requests into samples under one budget and long-target policy."""
-
-    def __init__(
-        self,
-        layout: Layout,
-        budget: Budget,
-        on_long_target: OnLongTarget,
-        index: int,
-        original: Sequence[int] | None = None,
-    ) -> None:
-        self.layout = layout
-        self.original = original
-        self.budget = budget
-        self.on_long_target = on_long_target
-        self.conversation_index = index
-        first_user = layout.first_user or 0
-        self._preamble = sum(1 for i in range(first_user) if not layout.instruction[i])
-
-    def build(
-        self, request: Request, truncation: TruncationStrategy
-    ) -> Iterator[Sample | TurnOutcome]:
-        layout, budget = self.layout, self.budget
-        required: tuple[Block, ...] = ((request.required_start, request.targets[-1] + 1),)
-        cost = layout.cost(required, request.targets, reserve=budget.reserve_target)
-        if cost <= budget.max_tokens:
-            yield from self._finish(request, truncation.fit(layout, request, budget))
-            return
-        if len(request.targets) > 1:  # a custom window asked too much: one sample per target
-            for t in request.targets:
-                start = layout.unit_start(t)
-                assert start is not None  # targets always follow a user message
-                single = Request((t,), start, request.history_start, request.history_cap)
-                yield from self.build(single, truncation)
-            return
-        (target,) = request.targets
-        if self.on_long_target == "error":
-            name = layout.conversation.id or f"#{self.conversation_index}"
-            at = target if self.original is None else self.original[target]
-            hint = OptionHint("on_long_target", ("skip", "truncate"))
-            raise TargetTooLongError(
-                f"conversation {name}: message {at} needs {cost} tokens with its turn "
-                f"and pinned messages; max_tokens is {budget.max_tokens} (use {hint})",
-                hints=[hint],
-            )
-        cut = self._cut_target(target, required) if self.on_long_target == "truncate" else None
-        if cut is None:
-            yield trusted(TurnOutcome, message_index=target, reason=SkipReason.TARGET_TOO_LONG)
-        else:
-            yield from self._finish(request, Fit(required, {target: cut}))
-
-    def _cut_target(self, target: int, blocks: tuple[Block, ...]) -> Message | None:
-        """The target with its text cut at the end to the most tokens that fit, if any do."""
-        layout, budget = self.layout, self.budget
-        message = layout.messages[target]
-        tokens = layout.counter.encode(message.text)
-
-        def cut(keep: int) -> Message:
-            return message.model_copy(update={"content": layout.counter.decode(tokens[:keep])})
-
-        def fits(candidate: Message) -> bool:
-            return (
-                layout.cost(blocks, (target,), reserve=budget.reserve_target,
-                            replacements={target: candidate})
-                <= budget.max_tokens
-            )  # fmt: skip
-
-        best = cut(0)
-        if not fits(best):
-            return None
-        lo, hi = 0, len(tokens)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            candidate = cut(mid)
-            if fits(candidate):
-                lo, best = mid, candidate
-            else:
-                hi = mid - 1
-        return best
-
-    def _finish(self, request: Request, fit: Fit) -> Iterator[Sample | TurnOutcome]:
-        layout = self.layout
-        targets = request.targets
-        replacements = fit.replacements
-        indices, messages = layout.select(fit.blocks)
-        for t in targets:
-            messages[bisect_left(indices, t)] = layout.messages[t]
-        truncated = sorted(bisect_left(indices, i) for i in replacements) if replacements else []
-        for k in truncated:
-            messages[k] = replacements[indices[k]]
-        total = layout.cost(fit.blocks, targets, replacements=replacements)
-        if replacements:
-            target_tokens = sum(
-                layout.replacement_cost(t, replacements[t])
-                if t in replacements
-                else layout.target_cost(t)
-                for t in targets
-            )
-        else:
-            target_tokens = sum(map(layout.target_cost, targets))
-        history_tokens, dropped_messages, dropped_tokens = layout.history(fit.blocks, targets)
-        history_cut = dropped_messages > self._preamble or bool(replacements)
-        if history_cut and total - target_tokens < self.budget.min_context:
-            for t in targets:
-                yield trusted(TurnOutcome, message_index=t, reason=SkipReason.TOO_LITTLE_CONTEXT)
-            return
-        yield trusted(
-            Sample,
-            messages=tuple(messages),
-            targets=tuple(bisect_left(indices, t) for t in targets),
-            source_indices=tuple(
-                indices if self.original is None else map(self.original.__getitem__, indices)
-            ),
-            tools=layout.conversation.tools,
-            conversation_id=layout.conversation.id,
-            conversation_index=self.conversation_index,
-            total_tokens=total,
-            context_tokens=total - target_tokens,
-            target_tokens=target_tokens,
-            dropped_messages=dropped_messages,
-            dropped_tokens=dropped_tokens,
-            history_tokens=history_tokens,
-            truncated=tuple(truncated),
-        )

@@ -8,14 +8,17 @@ is the ordinary split. A window's samples are the bytes a run with that budget a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from convsplit.budget import Budget
-from convsplit.errors import InvalidConversationError
+from convsplit.core.preference import PreparedJudged
+from convsplit.core.split import PreparedSplit
+from convsplit.errors import ConvsplitError, InvalidConversationError
 from convsplit.formats import RawRecord
 from convsplit.run.records import RecordSplitter
 from convsplit.run.report import Reject, Report
+from convsplit.samples import Sample, SplitResult, TurnOutcome, trusted
 from convsplit.spec import SplitSpec
 
 
@@ -35,6 +38,14 @@ class BudgetBatch:
     reports: list[Report]
 
 
+Emit = Callable[[int, list[bytes]], None]
+"""Where budget ``k``'s output pieces go as they are made: ``emit(k, chunks)``."""
+
+_HELD_MESSAGES = 1 << 16
+"""Messages the samples of one conversation may hold before they go to the writer: a
+conversation of 200,000 turns makes 100,000 samples of hundreds of messages each."""
+
+
 class BudgetSplitter:
     """Raw records in, written samples out under each of ``budgets`` (the spec's own alone
     by default), each budget with its own writer."""
@@ -44,10 +55,28 @@ class BudgetSplitter:
         self.budgets = list(budgets) if budgets is not None else [spec.budget]
         self.records = RecordSplitter(spec)
         self.writers = [spec.with_budget(b).writer() for b in self.budgets]
+        # A writer that numbers samples within their conversation (inline metadata) is
+        # given each conversation whole; the others may be given its samples in parts.
+        self._in_parts = [getattr(w, "metadata", "none") == "none" for w in self.writers]
 
-    def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> BudgetBatch:
-        """Split ``records`` of file ``path``; the first is conversation ``first_index``."""
-        budgets, writers = self.budgets, self.writers
+    def process(
+        self,
+        path: str,
+        records: Iterable[RawRecord],
+        first_index: int,
+        emit: Emit | None = None,
+    ) -> BudgetBatch:
+        """Split ``records`` of file ``path``; the first is conversation ``first_index``.
+
+        With ``emit``, a conversation whose samples grow large is written as its samples
+        are made (what the batch held before for that budget goes first), so memory stays
+        flat however long one conversation is; the rest comes back in the batch.
+
+        Raises:
+            ConvsplitError: a conversation was refused (an InvalidConversationError) after
+                part of its samples had been emitted: they cannot be taken back.
+        """
+        budgets = self.budgets
         chunks: list[list[bytes]] = [[] for _ in budgets]
         reports = [Report() for _ in budgets]
         rejects: list[Reject] = []
@@ -63,21 +92,86 @@ class BudgetSplitter:
                     report.reject(reject)
                 continue
             first: Reject | None = None
-            for k, budget in enumerate(budgets):
+            for k in range(len(budgets)):
                 try:
-                    result = prepared.split(budget)
-                    # Whole before any is kept: a writer refusing a later sample rejects
-                    # the record, and no line of it is written.
-                    pieces = list(writers[k].chunks(result))
+                    if isinstance(prepared, PreparedJudged):  # preference data: a pair at most
+                        self._split_judged(prepared, k, chunks, reports[k])
+                    else:
+                        self._split(prepared, k, chunks, reports[k], emit)
                 except InvalidConversationError as error:
                     reject = Reject(
                         path, raw.lineno, error.reason, error.field, raw.text, error.hints
                     )
                     reports[k].reject(reject)
                     first = first or reject
-                    continue
-                chunks[k].extend(pieces)
-                reports[k].count(result)
             if first is not None:
                 rejects.append(first)
         return BudgetBatch(chunks, rejects, reports)
+
+    def _split_judged(
+        self, prepared: PreparedJudged, k: int, chunks: list[list[bytes]], report: Report
+    ) -> None:
+        """Budget ``k``'s pair (or the reason it has none) of one preference record."""
+        result = prepared.split(self.budgets[k])
+        chunks[k].extend(self.writers[k].chunks(result))
+        report.count(result)
+
+    def _split(
+        self,
+        prepared: PreparedSplit,
+        k: int,
+        chunks: list[list[bytes]],
+        report: Report,
+        emit: Emit | None,
+    ) -> None:
+        """Budget ``k``'s samples of one conversation, written into ``chunks[k]`` (or
+        emitted, in parts), and counted in ``report``."""
+        writer, index = self.writers[k], prepared.index
+        outcomes: list[TurnOutcome] = []
+        held: list[Sample] = []
+        size = emitted = 0
+        counts = [0, 0, 0]  # samples, their tokens, their trained tokens
+
+        def written(samples: list[Sample]) -> list[bytes]:
+            counts[0] += len(samples)
+            counts[1] += sum(s.total_tokens for s in samples)
+            counts[2] += sum(s.target_tokens for s in samples)
+            part = trusted(
+                SplitResult, conversation_id=prepared.conversation.id,
+                conversation_index=index, samples=tuple(samples), outcomes=(),
+            )  # fmt: skip
+            # Whole before any is kept: a writer refusing a later sample rejects the
+            # record, and no line of it is written.
+            return list(writer.chunks(part))
+
+        try:
+            for sample in prepared.stream(self.budgets[k], outcomes):
+                held.append(sample)
+                size += len(sample.messages)
+                if size >= _HELD_MESSAGES and emit is not None and self._in_parts[k]:
+                    pieces = written(held)
+                    if chunks[k]:  # what the batch holds comes first
+                        emit(k, chunks[k])
+                        chunks[k] = []
+                    emit(k, pieces)
+                    emitted += len(held)
+                    held, size = [], 0
+            pieces = written(held)
+        except InvalidConversationError as error:
+            if emitted:
+                name = prepared.conversation.id or f"#{index}"
+                raise ConvsplitError(
+                    f"conversation {name} was refused after {emitted:,} of its samples were "
+                    f"written: {error.reason}"
+                ) from error
+            raise
+        chunks[k].extend(pieces)
+        report.count(
+            trusted(
+                SplitResult, conversation_id=prepared.conversation.id, conversation_index=index,
+                samples=(), outcomes=tuple(outcomes),
+            )
+        )  # fmt: skip
+        report.samples += counts[0]
+        report.sample_tokens += counts[1]
+        report.training_tokens += counts[2]

@@ -327,23 +327,41 @@ class _WorkerState:
     def work(
         self, path: str, records: list[tuple[int, bytes, str | None]], index: int, number: int
     ) -> BudgetBatch:
-        """Split one batch; write it at its place in each output, or return its bytes."""
+        """Split one batch; write it at its place in each output, or return its bytes.
+
+        A conversation whose samples grow large is written as they are made, once the
+        batch before is written (memory stays flat, see :meth:`BudgetSplitter.process`).
+        """
         cut = [parsed(RawRecord(lineno, text, None, error)) for lineno, text, error in records]
-        batch = self.splitter.process(path, cut, index)
         if not self.placements:
+            batch = self.splitter.process(path, cut, index)
             # one bytes object pickles far faster than many
             batch.chunks = [[b"".join(chunks)] for chunks in batch.chunks]
             return batch
+        at: list[int | None] = [None] * len(self.placements)
+
+        def emit(k: int, chunks: list[bytes]) -> None:
+            start = at[k]
+            if start is None:
+                start = self.placements[k].start(number)
+            at[k] = self._write(k, chunks, start)
+
+        batch = self.splitter.process(path, cut, index, emit=emit)
         for k, placement in enumerate(self.placements):
-            start = placement.start(number)
-            try:
-                end = start + write_pieces(self.fds[k], batch.chunks[k], start)
-            except OSError as error:
-                raise OutputError(
-                    f"cannot write {self.targets[k]}: {error.strerror or error}; "
-                    "nothing was written"
-                ) from None
-            placement.finished(number, end)
-            self.writebacks[k].wrote(start, end)
+            start = at[k]
+            if start is None:
+                start = placement.start(number)
+            placement.finished(number, self._write(k, batch.chunks[k], start))
         batch.chunks = [[] for _ in batch.chunks]  # already in place
         return batch
+
+    def _write(self, k: int, chunks: list[bytes], start: int) -> int:
+        """Write ``chunks`` into output ``k`` at ``start``; where they end."""
+        try:
+            end = start + write_pieces(self.fds[k], chunks, start)
+        except OSError as error:
+            raise OutputError(
+                f"cannot write {self.targets[k]}: {error.strerror or error}; nothing was written"
+            ) from None
+        self.writebacks[k].wrote(start, end)
+        return end

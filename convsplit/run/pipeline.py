@@ -225,10 +225,10 @@ def _run(
 ) -> Generator[BudgetBatch, None, None]:
     limit = worker.spec.max_record_bytes
     if jobs <= 1:
-        # One conversation at a time: its samples are written before the next is read, so
-        # memory follows the largest conversation's output, not a batch's.
+        # One conversation at a time, its samples written as they are made: memory stays
+        # flat however large a conversation or its output.
         for path, records, index in _batches(files, limit, records=1):
-            yield worker.process(path, records, index)
+            yield worker.process(path, records, index, emit=lambda k, c: outs[k].write_chunks(c))
         return
     # The parent only cuts records (parse=False); the workers parse them.
     batches = _batches(files, limit, parse=False)

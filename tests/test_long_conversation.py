@@ -1,0 +1,55 @@
+"""One very long conversation is written as its samples are made (memory flat in its
+length): the output is the bytes of its samples written whole, whatever the parts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from convsplit import Budget, SplitSpec, split_conversation
+from convsplit.formats.openai import read_openai
+from convsplit.run import budgets
+from convsplit.run.pipeline import split_files, split_windows
+
+
+def _conversation() -> dict[str, object]:
+    """600 turns: a question, a tool call and its result, an answer."""
+    messages: list[dict[str, object]] = [{"role": "system", "content": "Be brief."}]
+    for i in range(600):
+        call = {"id": f"c{i}", "type": "function",
+                "function": {"name": "look_up", "arguments": json.dumps({"q": i})}}  # fmt: skip
+        messages += [
+            {"role": "user", "content": f"What is item {i}?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": f"c{i}", "content": f"item {i} is {i * 7}"},
+            {"role": "assistant", "content": f"Item {i} is {i * 7}, as the tool says."},
+        ]
+    return {"id": "long", "messages": messages}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("output_format", ["openai", "sharegpt", "trl", "text"])
+def test_written_in_parts_is_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int, output_format: str
+) -> None:
+    record = _conversation()
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"},
+                                             {"role": "assistant", "content": "Hello"}]})
+                    + "\n" + json.dumps(record) + "\n")  # fmt: skip
+    spec = SplitSpec(Budget(300), output_format=output_format)
+    writer = spec.writer()
+    whole = b"".join(
+        b"".join(writer.lines(split_conversation(read_openai(json.loads(line)), spec, index=i)))
+        for i, line in enumerate(path.read_text().splitlines())
+    )
+    monkeypatch.setattr(budgets, "_HELD_MESSAGES", 50)  # parts of a few samples each
+    report = split_files([path], tmp_path / "out.jsonl", spec, jobs=jobs)
+    assert (tmp_path / "out.jsonl").read_bytes() == whole
+    assert report.samples == len(whole.splitlines()) > 1000
+    assert report.targeted == report.samples
+    reports = split_windows([path], tmp_path / "w{max_tokens}.jsonl", spec, [300, 90], jobs=jobs)
+    assert (tmp_path / "w300.jsonl").read_bytes() == whole
+    assert reports[300].sample_tokens == report.sample_tokens
