@@ -76,6 +76,22 @@ PAIRWISE = [
         id="trl-conversational",
     ),
     pytest.param(
+        {"prompt": "What color is the sky?",
+         "chosen": [{"role": "assistant", "content": "It is blue."}],
+         "rejected": [{"role": "assistant", "content": "It is green."}]},
+        ((("user", "What color is the sky?"),), ("It is blue.", "It is green."), None),
+        id="trl-text-prompt-message-answers",
+    ),
+    pytest.param(
+        {"prompt": "ignored, as TRL ignores it",
+         "chosen": [{"role": "user", "content": "What color is the sky?"},
+                    {"role": "assistant", "content": "It is blue."}],
+         "rejected": [{"role": "user", "content": "What color is the sky?"},
+                      {"role": "assistant", "content": "It is green."}]},
+        ((("user", "What color is the sky?"),), ("It is blue.", "It is green."), None),
+        id="trl-text-prompt-beside-an-implicit-one",
+    ),
+    pytest.param(
         {"chosen": [{"role": "user", "content": "What color is the sky?"},
                     {"role": "assistant", "content": "It is blue."}],
          "rejected": [{"role": "user", "content": "What color is the sky?"},

@@ -9,7 +9,8 @@ Pairwise (:class:`~convsplit.formats.preference.PreferenceRecord`):
   ``chosen``/``rejected`` strings, or ``output`` as ``[chosen, rejected]`` (its earlier form);
 - TRL preference: ``prompt``, ``chosen``, ``rejected`` as strings or lists of messages, or
   without ``prompt`` (the implicit prompt: the answers' common beginning, as TRL's
-  ``extract_prompt`` takes it).
+  ``extract_prompt`` takes it, also where a text ``prompt`` stands beside message answers;
+  if they share no beginning, that text is the user's message).
 
 Unpaired (:class:`~convsplit.formats.preference.UnpairedRecord`): TRL's ``prompt``,
 ``completion``, ``label``; LLaMA-Factory's ``messages`` or ``conversations`` whose last turn is
@@ -208,11 +209,14 @@ def _trl(
             rejected=Message(role="assistant", content=rejected),
         )
     if isinstance(chosen, list) and isinstance(rejected, list):
-        if not isinstance(prompt, list):  # TRL's maybe_extract_prompt ignores a text prompt
+        if not isinstance(prompt, list):  # the implicit prompt, as TRL's extract_prompt
+            text = prompt
             shared = 0
             while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
                 shared += 1
             prompt, chosen, rejected = chosen[:shared], chosen[shared:], rejected[shared:]
+            if not prompt and isinstance(text, str):  # the text is the prompt, then
+                prompt = [{"role": "user", "content": text}]
         conversation = _read(read_openai, {**rest, "messages": prompt}, role_map, "prompt")
         return PreferenceRecord(
             prompt=conversation,
