@@ -79,8 +79,10 @@ def gather(
     client: Any,
     futures: list[Any],
     done: Callable[[Any], None] | None = None,
+    idle: Callable[[], None] | None = None,
 ) -> list[Any]:
-    """The tasks' results in input order, ``done`` called with each as it finishes.
+    """The tasks' results in input order, ``done`` called with each as it finishes and
+    ``idle`` while none has (every few hundredths of a second).
 
     A run whose scheduler has had no worker for the no-workers timeout fails, rather than
     wait for ever; so does one whose scheduler is lost or fails its tasks.
@@ -93,6 +95,8 @@ def gather(
         while not completed.is_empty():
             if not completed.has_ready():
                 watch.check(completed.count(), len(futures))
+                if idle is not None:
+                    idle()
                 time.sleep(_POLL_SECONDS)
                 continue
             future = next(completed)

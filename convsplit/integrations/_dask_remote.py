@@ -127,8 +127,11 @@ def split_block(
     *,
     rejects: str | None,
     strict: bool,
+    topic: str | None = None,
 ) -> PartResult:
     """Split one block's bytes into the part file ``output``, as ``split_part`` does."""
     first_line, index = start
     records = _records(data, block, first_line, spec.max_record_bytes)
-    return split_records(block.name, records, index, spec, output, rejects=rejects, strict=strict)
+    return split_records(
+        block.name, records, index, spec, output, rejects=rejects, strict=strict, topic=topic
+    )

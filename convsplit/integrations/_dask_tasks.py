@@ -8,12 +8,15 @@ rejects and accounting on a cluster as on a laptop.
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from convsplit.errors import WorkerError
+from convsplit.extras import require
 from convsplit.formats import RawRecord
 from convsplit.integrations._dask_parts import Partition, open_records
 from convsplit.run.records import RecordSplitter
@@ -36,12 +39,49 @@ def batched(records: Iterable[RawRecord]) -> Iterator[list[RawRecord]]:
         yield batch
 
 
+#: Seconds between the progress events a running task sends (see :func:`split_records`).
+PROGRESS_SECONDS = 1.0
+
+
 @dataclass
 class PartResult:
-    """What a task sends back: its accounting and, for ``strict``, its first reject."""
+    """What a task sends back: its accounting, for ``strict`` its first reject, and the
+    name of its part file (the key of its progress events)."""
 
     report: Report
     first_reject: Reject | None = None
+    part: str = ""
+
+
+def progress_sender(topic: str | None, part: str) -> Callable[[Report], None]:
+    """What a task calls after each batch: at most every :data:`PROGRESS_SECONDS`, it logs
+    its counts so far as an event of ``topic`` on the scheduler (``Worker.log_event``),
+    which the client reads while it waits, so the progress line moves within a partition.
+    Outside a worker, or without a topic, it does nothing."""
+    worker: Any = None
+    if topic is not None:
+        with contextlib.suppress(ImportError, ValueError):  # not on a worker
+            worker = require("distributed", extra="dask").get_worker()
+    last = time.monotonic()
+
+    def send(report: Report) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if worker is None or now - last < PROGRESS_SECONDS:
+            return
+        last = now
+        worker.log_event(topic, {"part": part, **counts(report)})
+
+    return send
+
+
+def counts(report: Report) -> dict[str, int]:
+    """What the progress line shows of a report."""
+    return {
+        "records": report.records,
+        "input_bytes": report.input_bytes,
+        "sample_tokens": report.sample_tokens,
+    }
 
 
 def split_part(
@@ -52,6 +92,7 @@ def split_part(
     *,
     rejects: str | None,
     strict: bool,
+    topic: str | None = None,
 ) -> PartResult:
     """Split one partition into the file ``output`` (and its rejects into ``rejects``).
 
@@ -63,8 +104,9 @@ def split_part(
     try:
         with open_records(part, first_line, spec.max_record_bytes) as records:
             return split_records(
-                part.name, records, index, spec, output, rejects=rejects, strict=strict
-            )
+                part.name, records, index, spec, output, rejects=rejects, strict=strict,
+                topic=topic,
+            )  # fmt: skip
     except Exception as error:
         reraise(error)
 
@@ -78,12 +120,16 @@ def split_records(
     *,
     rejects: str | None,
     strict: bool,
+    topic: str | None = None,
 ) -> PartResult:
     """Split the ``records`` of file ``name``, the first conversation ``index``, into the
-    file ``output`` (and the rejects into ``rejects``)."""
+    file ``output`` (and the rejects into ``rejects``), sending progress events to
+    ``topic`` (see :func:`progress_sender`)."""
+    part = os.path.basename(output)
     try:
         splitter = RecordSplitter(spec)
         report = Report()
+        send = progress_sender(topic, part)
         with (
             open(output, "wb") as out,
             open(rejects, "wb") if rejects is not None else contextlib.nullcontext() as bad,
@@ -92,12 +138,13 @@ def split_records(
                 result = splitter.process(name, batch, index)
                 index += len(batch)
                 if result.rejects and strict:
-                    return PartResult(report, result.rejects[0])
+                    return PartResult(report, result.rejects[0], part)
                 out.write(result.lines)
                 if bad is not None:
                     bad.write(b"".join(r.json_line() for r in result.rejects))
                 report.add(result.report)
-        return PartResult(report)
+                send(report)
+        return PartResult(report, part=part)
     except Exception as error:
         reraise(error)
 

@@ -80,6 +80,7 @@ from convsplit.integrations._dask_parts import (
     part_starts,
     plan_partitions,
 )
+from convsplit.integrations._dask_progress import RunningProgress, new_topic
 from convsplit.integrations._dask_remote import (
     count_block,
     expand_urls,
@@ -146,7 +147,8 @@ def split_files_dask(
             ``None`` keeps one partition per file.
         n_workers: worker processes of the local cluster (default: one per core).
         strict: fail on the first bad record (in input order) instead of rejecting it.
-        progress: called with the running report each time a partition is done.
+        progress: called with the running report each time a partition is done, and about
+            twice a second with the counts the running partitions have sent.
 
     Returns:
         The run's :class:`~convsplit.run.report.Report`, added up over the partitions.
@@ -189,13 +191,13 @@ def split_files_dask(
     local = [] if remote else files  # a URL cannot be a local output
     check_targets({"rejects": rejects}, local, folders={"output folder": output_dir})
     started = time.perf_counter()
-    report = Report(files=files)
     folder = make_temporary(target)
     try:
         with quiet_logs(), client_for(distributed, scheduler, n_workers) as client:
             if blocksize == "auto":
                 total = total_size(files) if remote else sum(map(os.path.getsize, files))
                 blocksize = auto_blocksize(total, worker_threads(client))
+            topic = new_topic() if progress is not None else None
             if remote:
                 names, futures = _submit_remote(
                     distributed,
@@ -206,6 +208,7 @@ def split_files_dask(
                     folder=folder,
                     rejects=rejects is not None,
                     strict=strict,
+                    topic=topic,
                 )
             else:
                 parts = plan_partitions(files, blocksize=blocksize)
@@ -220,18 +223,22 @@ def split_files_dask(
                         os.path.join(folder, name),
                         rejects=os.path.join(folder, rejects_name(name)) if rejects else None,
                         strict=strict,
+                        topic=topic,
                         pure=False,
                     )
                     for part, start, name in zip(parts, starts, names, strict=True)
                 ]
 
-            def done(result: PartResult) -> None:
-                report.add(result.report)
-                if progress is not None:
-                    report.seconds = time.perf_counter() - started
-                    progress(report)
-
-            results: list[PartResult] = gather(distributed, client, futures, done)
+            running = None
+            if progress is not None and topic is not None:
+                running = RunningProgress(progress, client, topic, started)
+            results: list[PartResult] = gather(
+                distributed,
+                client,
+                futures,
+                None if running is None else running.part_done,
+                None if running is None else running.poll,
+            )
         # Added up again in input order, so the first rejects are those the local run lists.
         report = Report(files=files)
         for result in results:
@@ -257,6 +264,7 @@ def _submit_remote(
     folder: str,
     rejects: bool,
     strict: bool,
+    topic: str | None,
 ) -> tuple[list[str], list[Any]]:
     """The part names and futures of inputs read through ``dask.bytes.read_bytes``: the
     blocks are counted on the cluster, then split, each task reading its own block."""
@@ -278,6 +286,7 @@ def _submit_remote(
             os.path.join(folder, name),
             rejects=os.path.join(folder, rejects_name(name)) if rejects else None,
             strict=strict,
+            topic=topic,
         )
         for (block, data), start, name in zip(planned, starts, names, strict=True)
     ]
