@@ -94,11 +94,10 @@ def _prompt_completion(record: dict[str, Any], roles: Mapping[str, str]) -> Conv
     if isinstance(prompt, list) and isinstance(completion, list):
         return _conversational(record, roles)
     if isinstance(prompt, str) and isinstance(completion, str):
-        messages = [
-            Message(role="user", content=prompt),
-            Message(role="assistant", content=completion),
-        ]
-        extras = {k: v for k, v in record.items() if k not in ("prompt", "completion")}
+        messages = _system(record)
+        messages.append(Message(role="user", content=prompt))
+        messages.append(Message(role="assistant", content=completion))
+        extras = {k: v for k, v in record.items() if k not in ("prompt", "completion", "system")}
         return _conversation(messages, extras)
     raise InvalidConversationError(
         "fields 'prompt' and 'completion': expected two strings (legacy completions) or "
