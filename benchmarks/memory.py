@@ -7,6 +7,11 @@ set size of each process (``os.wait4``; the issue's target: large within 10% of 
 Samples go to standard output, sent to ``/dev/null``: writing gigabytes to disk would
 measure the disk, not the pipeline's memory, and page cache is not RSS anyway.
 
+It also splits one record of ``--long-messages`` short messages (200,000 by default, about
+14 MB: a user and an assistant message in turn) and one of as many messages in turns of a
+question, two tool calls and their results: memory must stay flat in the length of one
+conversation too (the issue's target: under 500 MB at every window).
+
 The corpora are generated on the fly into the system's temporary folder and deleted after
 the run (``--keep`` keeps them for the next run). Writes ``memory.csv`` and ``memory.md``.
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,6 +75,25 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                     f"peak RSS {row['peak_rss_mb']:>7} MB  x{row['x_small']}",
                     file=sys.stderr,
                 )
+        for kind in ("short", "tools") if args.long_messages else ():
+            record = long_record(kind, args.long_messages)
+            for max_tokens in args.windows:
+                cmd = [sys.executable, "-m", "convsplit", "split", str(record), "-o", "-",
+                       "--max-tokens", str(max_tokens)]  # fmt: skip
+                result = harness.run(cmd, env=env, stdout_to=Path(os.devnull))
+                megabytes = record.stat().st_size / 1e6
+                rows.append({
+                    "max_tokens": max_tokens,
+                    "input_mb": f"{megabytes:.1f} (one record, {args.long_messages:,} {kind})",
+                    "seconds": round(result.seconds, 2),
+                    "mb_per_s": round(megabytes / result.seconds, 2),
+                    "peak_rss_mb": round(result.max_rss_mb, 1),
+                    "x_small": "",
+                })  # fmt: skip
+                print(f"{max_tokens:>6} one record of {kind}: peak RSS "
+                      f"{result.max_rss_mb:.1f} MB", file=sys.stderr)  # fmt: skip
+            if not args.keep:
+                record.unlink(missing_ok=True)
     finally:
         if not args.keep:
             for size in fresh:
@@ -76,15 +101,52 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def long_record(kind: str, messages: int) -> Path:
+    """One conversation of ``messages`` short messages: ``short``, a user and an assistant
+    message in turn; ``tools``, turns of a question, two tool calls and their results."""
+    import orjson  # noqa: PLC0415 (the benchmark's own dependency, as in harness)
+
+    path = harness.scratch() / f"long-{kind}-{messages}.jsonl"
+    if path.exists():
+        return path
+    pick = random.Random(0).choice
+    words = ("the", "a", "of", "to", "and", "in", "is", "it", "you", "that", "was", "for")
+    body: list[dict[str, object]] = []
+    while len(body) < messages:
+        i = len(body)
+        text = " ".join(pick(words) for _ in range(8)) + f" {i}"
+        if kind == "short":
+            body.append({"role": "user" if i % 2 == 0 else "assistant", "content": text})
+            continue
+        body.append({"role": "user", "content": f"Look up item {i}"})
+        for j in range(2):
+            arguments = orjson.dumps({"q": i}).decode()
+            call = {"id": f"call_{i}_{j}", "type": "function",
+                    "function": {"name": "lookup", "arguments": arguments}}  # fmt: skip
+            body.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            body.append({"role": "tool", "tool_call_id": call["id"], "content": text})
+    path.write_bytes(orjson.dumps({"messages": body[:messages]}) + b"\n")
+    return path
+
+
 def verdicts(rows: list[dict[str, Any]]) -> list[str]:
-    """Whether each large input's peak stayed within 10% of the small one's."""
-    smallest = min(r["input_mb"] for r in rows)
-    return [
+    """Whether each large input's peak stayed within 10% of the small one's, and each long
+    conversation's under 500 MB."""
+    corpora = [r for r in rows if r["x_small"] != ""]
+    smallest = min(r["input_mb"] for r in corpora)
+    lines = [
         f"peak RSS at {row['max_tokens']}, {row['input_mb']} MB: {row['x_small']:.3f}x the "
         f"small input (target <= 1.10) {'met' if row['x_small'] <= 1.10 else 'MISSED'}"
-        for row in rows
+        for row in corpora
         if row["input_mb"] > smallest
     ]
+    lines += [
+        f"peak RSS at {row['max_tokens']}, {row['input_mb']}: {row['peak_rss_mb']} MB "
+        f"(target < 500) {'met' if row['peak_rss_mb'] < 500 else 'MISSED'}"
+        for row in rows
+        if row["x_small"] == ""
+    ]
+    return lines
 
 
 def main() -> None:
@@ -93,6 +155,10 @@ def main() -> None:
     parser.add_argument("--large", type=float, default=500.0, help="MB (default 500)")
     parser.add_argument("--windows", type=int, nargs="+", default=[4096, 16384])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--long-messages", type=int, default=200_000,
+        help="messages of the one-record inputs (default 200,000; 0 skips them)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the generated corpora")
     parser.add_argument("--output-dir", type=Path, default=harness.RESULTS)
     args = parser.parse_args()

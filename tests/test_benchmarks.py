@@ -97,16 +97,24 @@ def test_throughput_runs_every_contender(tmp_path: Path) -> None:
         "samples",
         "samples_per_s",
         "x_floor",
+        "x_time",
+        "x_time_tiktoken",
         "output_mb",
     ]
-    expected = {"floor", "convsplit", "convsplit-jobs2", "convsplit-tiktoken", "naive"} | (
-        {"langchain"} if HAS_LANGCHAIN else set()
-    )
+    expected = {
+        "floor",
+        "floor-tiktoken",
+        "convsplit",
+        "convsplit-jobs2",
+        "convsplit-tiktoken",
+        "naive",
+    } | ({"langchain"} if HAS_LANGCHAIN else set())
     assert {r["contender"] for r in rows} == expected
     assert all(float(r["seconds"]) > 0 for r in rows)
-    assert all(int(r["samples"]) > 0 for r in rows if r["contender"] != "floor")
+    assert all(int(r["samples"]) > 0 for r in rows if not r["contender"].startswith("floor"))
     by = {r["contender"]: r for r in rows}
     assert (by["floor"]["max_tokens"], by["floor"]["x_floor"]) == ("1024", "1.0")  # per window
+    assert by["floor-tiktoken"]["x_time_tiktoken"] == "1.0"
     for same in ("convsplit-jobs2", "convsplit-tiktoken"):  # same samples, same bytes
         assert (by[same]["samples"], by[same]["output_mb"]) == (
             by["convsplit"]["samples"],
@@ -129,6 +137,8 @@ def test_memory_compares_small_and_large_inputs(tmp_path: Path) -> None:
         "0.2",
         "--windows",
         "1024",
+        "--long-messages",
+        "2000",
         "--output-dir",
         str(out),
     )
@@ -141,9 +151,10 @@ def test_memory_compares_small_and_large_inputs(tmp_path: Path) -> None:
         "peak_rss_mb",
         "x_small",
     ]
-    assert len(rows) == 2
+    assert len(rows) == 4  # two corpora, two one-record inputs
     assert all(float(r["peak_rss_mb"]) > 0 for r in rows)
     assert "peak RSS at 1024" in result.stdout
+    assert "(one record, 2,000 tools): " in result.stdout
     assert not list((tmp_path / "convsplit-bench").glob("corpus-*"))  # generated, then removed
 
 
@@ -240,3 +251,15 @@ def test_langchain_and_naive_write_the_same_samples(
         counts[script] = json.loads(result.stdout)
         assert output.stat().st_size > 0
     assert counts["naive_split.py"] == counts["langchain_trim.py"]
+
+
+def test_windows_times_many_windows_against_one(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = run_script(
+        tmp_path, "windows.py", "--megabytes", "0.2", "--windows", "512", "1024",
+        "--single", "512", "--repeat", "1", "--output-dir", str(out),
+    )  # fmt: skip
+    rows = read_csv(out / "windows.csv")
+    assert [r["run"] for r in rows] == ["one pass, K windows", "one window"]
+    assert float(rows[0]["output_mb"]) > float(rows[1]["output_mb"])
+    assert "2 windows in one pass: " in result.stdout
