@@ -43,7 +43,8 @@ def test_debug_also_after_the_command(tmp_path: Path) -> None:
         ),
         pytest.param(
             ["--role-map", "bot=robot"],
-            "error: unknown role 'robot'; expected one of assistant, developer, system, tool, user",
+            "error: unknown role 'robot'; expected one of assistant, developer, function_call, system, tool, "
+            "user",
             id="role-map",
         ),
         pytest.param(
