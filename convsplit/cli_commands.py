@@ -201,15 +201,28 @@ def list_formats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _finish(report: Report, report_out: AtomicOutput | None, args: argparse.Namespace) -> None:
+def _finish(
+    report: Report,
+    report_out: AtomicOutput | None,
+    args: argparse.Namespace,
+    *,
+    note: bool = True,
+) -> None:
     print(report.summary(), file=sys.stderr)
-    note = trainer_note(args.output_format)
-    if note is not None and report.samples:  # once per run, however many inputs
-        print(note, file=sys.stderr)
+    if note:
+        _trainer_note(args, [report])
     for line in warnings(report, args.rejects, args.flags):
         print(visible(line), file=sys.stderr)
     if report_out is not None:
         report_out.write(report.to_json().encode())
+
+
+def _trainer_note(args: argparse.Namespace, reports: Sequence[Report]) -> None:
+    """The trainer setting the output needs, once per run (however many inputs or
+    windows), where something was written."""
+    note = trainer_note(args.output_format)
+    if note is not None and any(report.samples for report in reports):
+        print(note, file=sys.stderr)
 
 
 def _split_windows(args: argparse.Namespace) -> int:
@@ -246,7 +259,8 @@ def _split_windows(args: argparse.Namespace) -> int:
             progress.close()
         for max_tokens, report in reports.items():
             print(f"--max-tokens {max_tokens}:", file=sys.stderr)
-            _finish(report, None, args)
+            _finish(report, None, args, note=False)
+        _trainer_note(args, list(reports.values()))
         if report_out is not None:
             data = {str(n): json.loads(r.to_json()) for n, r in reports.items()}
             report_out.write((json.dumps({"windows": data}, indent=2) + "\n").encode())

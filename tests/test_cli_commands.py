@@ -282,3 +282,11 @@ def test_readme_formats_section_is_the_listing() -> None:
     assert found.group(1) == listing, (
         "README's formats section is out of date: replace its block with `convsplit formats`"
     )
+
+
+def test_the_trainer_note_comes_once_for_several_windows(tmp_path: Path) -> None:
+    output = str(tmp_path / "w-{max_tokens}.jsonl")
+    done = run("split", str(EXAMPLES), "-o", output, "--max-tokens", "100", "--max-tokens", "300")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.decode().splitlines()
+    assert [line for line in lines if line.startswith("note:")] == [lines[-1]]
