@@ -23,7 +23,8 @@ class UsageError(Exception):
 
 
 _SKIP_HINTS = {
-    "target_too_long": "raise --max-tokens, or --on-long-target truncate",
+    "target_too_long": "raise --max-tokens, or --on-long-target truncate; convsplit show "
+    "lists what each needs",
     "too_little_context": "lower --min-context",
     "no_user_before": "those turns have no user message before them",
     "empty_target": "those assistant messages are empty",

@@ -121,7 +121,7 @@ def test_a_run_that_trains_nothing_says_why(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert done.stderr.decode().splitlines()[-1] == (
         "warning: no turn was trained: 15 of 15 skipped, 14 target_too_long "
-        "(raise --max-tokens, or --on-long-target truncate)"
+        "(raise --max-tokens, or --on-long-target truncate; convsplit show lists what each needs)"
     )
 
 
