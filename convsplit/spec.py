@@ -21,7 +21,7 @@ from typing import Any, Literal, cast, get_args
 from convsplit.budget import Budget, check_count, describe
 from convsplit.core.truncation import DropOldest, TruncationStrategy, truncation_names
 from convsplit.core.windows import FullHistory, WindowStrategy, window_names
-from convsplit.errors import InvalidOptionError
+from convsplit.errors import InvalidOptionError, OptionHint
 from convsplit.formats import (
     MAX_RECORD_BYTES,
     SampleWriter,
@@ -165,6 +165,19 @@ class SplitSpec:
         for name, value in values.items():
             object.__setattr__(self, name, value)  # frozen: set once, here
         bound_writer(writer, self)  # a writer that cannot write what this spec counts fails
+        # A writer with an ``arguments`` option (trl) writes rows a template renders as they
+        # stand; ShareGPT's objects sit inside a string its trainer converts.
+        if (
+            getattr(template, "string_arguments", False)
+            and getattr(writer, "arguments", None) == "object"
+        ):
+            hint = OptionHint("writer_options", ("arguments=string",), mapping=True)
+            raise InvalidOptionError(
+                f"chat template {template.name!r} joins tool-call arguments as JSON text, but "
+                f"the {output_format} writer writes them as objects, which it cannot render; "
+                f"write them as text ({hint})",
+                hints=[hint],
+            )
 
     @cached_property
     def written_form(self) -> WrittenForm:

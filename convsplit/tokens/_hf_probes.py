@@ -255,6 +255,8 @@ class Prober:
                 base = self.fixed_cost()
             for role, after_text in after:
                 why = f"the {subject} renders differently once a {role} message follows it"
+                if role == "tool" and message["role"] == "tool":
+                    why += _GROUPED
                 _check_prefix(self.name, (text, ids), (after_text, tokens[after_text]), why)
             costs.append(len(ids) - base)
         return costs
@@ -328,6 +330,14 @@ class Prober:
 
 def _roles(contexts: Sequence[Sequence[HFMessage]]) -> str:
     return ", ".join(m["role"] for context in contexts for m in context) or "start of sample"
+
+
+_GROUPED = (
+    ": it groups consecutive tool results (as DeepSeek's templates do), so a result's tokens "
+    "depend on its neighbours and convsplit cannot count them per message; a conversation "
+    "with tool results is rejected under this template (use one that renders each result "
+    "on its own)"
+)
 
 
 def _check_prefix(

@@ -94,6 +94,12 @@ class HFChatTemplate:
         return self._render(self.hf_messages(messages), tools)
 
     @property
+    def string_arguments(self) -> bool:
+        """Whether the template takes tool-call arguments only as JSON text (DeepSeek's
+        join them to strings): a row that holds them as objects would not render."""
+        return self.form.arguments == "string"
+
+    @property
     def text_content(self) -> bool:
         """Whether the template reads content only as a string: a list of parts in a
         written row would render as its repr, or fail, so text parts are written as text."""
