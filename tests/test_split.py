@@ -239,8 +239,9 @@ def test_a_target_too_long_is_skipped_truncated_or_an_error() -> None:
     with pytest.raises(TargetTooLongError) as error:
         split_conversation(conversation, SplitSpec(budget=Budget(100), on_long_target="error"))
     assert str(error.value) == (
-        "conversation c7: message 1 needs 416 tokens with its turn and pinned messages; "
-        "max_tokens is 100 (use on_long_target='skip' or 'truncate')"
+        "conversation c7: message 1 needs 416 tokens with its turn and pinned messages "
+        "(target 405, rest of its turn 11); max_tokens is 100 (use on_long_target='skip' or "
+        "'truncate')"
     )
 
 

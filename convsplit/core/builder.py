@@ -61,9 +61,12 @@ class SampleBuilder:
             name = layout.conversation.id or f"#{self.conversation_index}"
             at = target if self.original is None else self.original[target]
             hint = OptionHint("on_long_target", ("skip", "truncate"))
+            parts = layout.needs(target, reserve=budget.reserve_target)
+            listed = ", ".join(f"{part} {n}" for part, n in parts.items())
             raise TargetTooLongError(
                 f"conversation {name}: message {at} needs {cost} tokens with its turn "
-                f"and pinned messages; max_tokens is {budget.max_tokens} (use {hint})",
+                f"and pinned messages ({listed}); max_tokens is {budget.max_tokens} "
+                f"(use {hint})",
                 hints=[hint],
             )
         cut = self._cut_target(target, required) if self.on_long_target == "truncate" else None

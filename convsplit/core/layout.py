@@ -143,6 +143,26 @@ class Layout:
 
     # -- costs -----------------------------------------------------------------------------
 
+    def needs(self, target: int, *, reserve: int = 0) -> dict[str, int]:
+        """What message ``target`` costs as a target with no history, part by part, largest
+        first: ``tool schemas``, ``pinned`` messages, the ``target`` (at least
+        ``reserve``) and the ``rest of its turn`` with the sample's own framing. The parts
+        add up to :meth:`cost` of the smallest sample that trains it, so a target too long
+        can say what did not fit."""
+        start = self.unit_start(target)
+        total = self.cost(((target if start is None else start, target + 1),), (target,),
+                          reserve=reserve)  # fmt: skip
+        tools = self.fixed - self.chat_format.sample_cost(None, self.counter)
+        pinned = sum(self.context_cost[i] for i in self.instruction_indices if i <= target)
+        alone = max(self.target_cost(target), reserve)
+        parts = {
+            "tool schemas": tools,
+            "pinned": pinned,
+            "target": alone,
+            "rest of its turn": total - tools - pinned - alone,
+        }
+        return {name: n for name, n in sorted(parts.items(), key=lambda p: -p[1]) if n}
+
     def target_cost(self, index: int) -> int:
         """Cost of message ``index`` as a trained target (with its reasoning)."""
         cost = self._target_cost.get(index)

@@ -85,7 +85,7 @@ def target_needs(conversation: Conversation, spec: SplitSpec, index: int) -> dic
     21
     """
     layout = _layout(conversation, spec)
-    return _needs(layout, spec, _tools_tokens(layout, spec), index)
+    return _needs(layout, spec, index)
 
 
 def _layout(conversation: Conversation, spec: SplitSpec) -> Layout:
@@ -106,20 +106,8 @@ def _tools_tokens(layout: Layout, spec: SplitSpec) -> int:
     return layout.fixed - spec.chat_format.sample_cost(None, spec.tokenizer)
 
 
-def _needs(layout: Layout, spec: SplitSpec, tools_tokens: int, target: int) -> dict[str, int]:
-    budget = spec.budget
-    start = layout.unit_start(target)
-    required = ((target if start is None else start, target + 1),)
-    total = layout.cost(required, (target,), reserve=budget.reserve_target)
-    pinned = sum(layout.context_cost[i] for i in layout.instruction_indices if i <= target)
-    alone = max(layout.target_cost(target), budget.reserve_target)
-    parts = {
-        "tool schemas": tools_tokens,
-        "pinned": pinned,
-        "target": alone,
-        "rest of its turn": total - tools_tokens - pinned - alone,
-    }
-    return {name: n for name, n in sorted(parts.items(), key=lambda p: -p[1]) if n}
+def _needs(layout: Layout, spec: SplitSpec, target: int) -> dict[str, int]:
+    return layout.needs(target, reserve=spec.budget.reserve_target)
 
 
 def needs_text(parts: dict[str, int], max_tokens: int) -> str:
@@ -169,7 +157,7 @@ class _Shower:
                 text = _line(conversation.messages[index], view.width - 40)
                 lines.append(paint.warn(f"skipped: message {index}: {reason}: {text}"))
                 if outcome.reason is SkipReason.TARGET_TOO_LONG:
-                    needs = _needs(self.layout, self.spec, self.tools_tokens, index)
+                    needs = _needs(self.layout, self.spec, index)
                     lines.append(paint.warn(f"  {needs_text(needs, self.spec.budget.max_tokens)}"))
         return lines
 
