@@ -99,7 +99,8 @@ def row_messages(row: Mapping[str, Any], output_format: str) -> tuple[list[Row],
 
     openai: ``reasoning`` (the writer's key when kept); trl: prompt then completion,
     ``reasoning_content``; sharegpt: a ``gpt`` turn followed by a ``function_call`` turn is
-    one message (as LLaMA-Factory's converter and convsplit's reader join them).
+    one message, unless the latter says ``"separate": true`` (as convsplit's reader joins
+    them; LLaMA-Factory skips a record with either).
     """
     tools = row.get("tools")
     if output_format == "openai":
@@ -121,6 +122,7 @@ def row_messages(row: Mapping[str, Any], output_format: str) -> tuple[list[Row],
                     and previous["joinable"]
                     and not previous["calls"]
                     and previous["train"] == turn.get("train")
+                    and turn.get("separate") is not True
                 ):
                     previous["calls"] = calls
                     previous["joinable"] = False

@@ -552,3 +552,23 @@ def test_formats_all_is_sorted_and_complete() -> None:
 
     assert formats.__all__ == sorted(formats.__all__)
     assert all(hasattr(formats, name) for name in formats.__all__)
+
+
+def test_sharegpt_round_trip_keeps_a_speaking_and_a_calling_message_apart() -> None:
+    from convsplit import Budget, Conversation, SplitSpec, split_conversation
+    from convsplit.formats import ShareGPTWriter
+    from convsplit.messages import FunctionCall, Message, ToolCall
+
+    call = (ToolCall(function=FunctionCall(name="f", arguments="{}")),)
+    user = Message(role="user", content="Hi")
+    result = Message(role="tool", content="ok")
+    apart = (user, Message(role="assistant", content="Let me see."),
+             Message(role="assistant", tool_calls=call), result)  # fmt: skip
+    joined = (user, Message(role="assistant", content="Let me see.", tool_calls=call), result)
+    for messages in (apart, joined):
+        conv = Conversation(messages=(*messages, Message(role="assistant", content="Done.")))
+        lines = list(ShareGPTWriter().lines(split_conversation(conv, SplitSpec(Budget(500)))))
+        back = read_sharegpt(json.loads(lines[-1]))
+        assert [(m.role, m.text, bool(m.tool_calls)) for m in back.messages] == [
+            (m.role, m.text, bool(m.tool_calls)) for m in conv.messages
+        ]

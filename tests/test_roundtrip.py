@@ -209,21 +209,8 @@ def expected_sharegpt(sample: Sample, writer: ShareGPTWriter) -> tuple[Message, 
         if writer.keep_fields:
             fields.update(name=message.name, tool_call_id=message.tool_call_id,
                           reasoning=message.reasoning, **(message.model_extra or {}))  # fmt: skip
-        new = Message.model_validate(fields)
-        previous = out[-1] if out else None
-        # A text turn directly followed by a call-only turn reads back as one message.
-        if (
-            previous is not None
-            and previous.role == "assistant"
-            and not previous.tool_calls
-            and new.role == "assistant"
-            and new.tool_calls
-            and new.content is None
-            and new.weight == previous.weight
-        ):
-            out[-1] = previous.model_copy(update={"tool_calls": new.tool_calls})
-        else:
-            out.append(new)
+        # A call-only turn after a text-only one is marked separate: it reads back apart.
+        out.append(Message.model_validate(fields))
     return tuple(out)
 
 

@@ -13,7 +13,10 @@ reports samples that break the alternation. An assistant message that both speak
 calls tools is written as a ``gpt`` turn followed by a ``function_call`` turn, and read
 back as one message (so are two such turns in any file, unless their ``train`` flags
 differ). Two assistant messages in a row, the first only speaking and the second only
-calling, therefore read back as one.
+calling, are written the same way with ``"separate": true`` on the ``function_call`` turn,
+and read back as two: the round trip is exact. (LLaMA-Factory's converter skips any record
+where a ``function_call`` turn follows a ``gpt`` one, as it breaks the alternation:
+``validate`` reports both as ``consecutive_same_role`` for this output.)
 
 Where a sample has several targets, every assistant turn gets a ``"train"`` flag (axolotl:
 ``message_field_training: train``). A single-target sample trains its last assistant turn
@@ -64,7 +67,12 @@ DEFAULT_ROLES: Mapping[str, str] = {
 }
 
 #: Turn keys with a meaning; any other key is kept on the message as an extra field.
-TURN_KEYS = frozenset({"from", "value", "role", "content", "train", "weight"})
+TURN_KEYS = frozenset({"from", "value", "role", "content", "train", "weight", "separate"})
+
+SEPARATE = "separate"
+"""The key, ``true`` on a ``function_call`` turn, that keeps it a message of its own: the
+writer sets it where the turn before is an assistant message of its own (it only spoke),
+so that reading joins exactly the turns that were one message."""
 #: Record keys with a meaning; any other key is kept on the conversation as an extra field.
 RECORD_KEYS = frozenset({"conversations", "system", "tools", "id"})
 
@@ -115,6 +123,7 @@ def read_sharegpt(record: object, *, role_map: Mapping[str, str] | None = None) 
             and not previous.tool_calls
             and previous.weight == message.weight
             and _kind(turns[index - 1], extra_roles) == "assistant"
+            and not (isinstance(turn, dict) and turn.get(SEPARATE) is True)
         ):
             messages[-1] = previous.model_copy(update={"tool_calls": message.tool_calls})
         else:
@@ -282,19 +291,22 @@ class ShareGPTWriter(SampleWriter):
 
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is encoded once per result."""
-        cache: dict[tuple[int, bool, bool], bytes] = {}
+        cache: dict[tuple[int, bool, bool, bool], bytes] = {}
         tools_cache: dict[int, bytes] = {}
         conversations_key, tools_key = key("conversations"), key("tools")
         for sample in result.samples:
             flags = self._flags(sample)
             targets = set(sample.targets)
             fragments: list[bytes] = []
+            previous: Message | None = None
             for k, message in enumerate(sample.messages):
                 trained = flags and k in targets
-                cache_key = (id(message), trained, flags)
+                separate = _speaks_only(previous) and _calls_only(message)
+                previous = message
+                cache_key = (id(message), trained, flags, separate)
                 fragment = cache.get(cache_key)
                 if fragment is None:
-                    turns = self._turns(message, trained, flags)
+                    turns = self._turns(message, trained, flags, separate=separate)
                     fragment = cache[cache_key] = b",".join(dumps(turn) for turn in turns)
                 fragments.append(fragment)
             items = [(conversations_key, join_list(fragments))]
@@ -311,8 +323,11 @@ class ShareGPTWriter(SampleWriter):
             return len(sample.targets) > 1
         return self.train_flag == "always"
 
-    def _turns(self, message: Message, trained: bool, flags: bool) -> list[dict[str, Any]]:
-        """The turn(s) of one message: a speaking and calling message makes two."""
+    def _turns(
+        self, message: Message, trained: bool, flags: bool, *, separate: bool = False
+    ) -> list[dict[str, Any]]:
+        """The turn(s) of one message: a speaking and calling message makes two; a calling
+        one right after a speaking one is marked :data:`SEPARATE`."""
         turns: list[dict[str, Any]] = []
         calls = message.tool_calls
         if message.role != "assistant" or not calls or message.text:
@@ -321,6 +336,8 @@ class ShareGPTWriter(SampleWriter):
             values = [self._call(call) for call in calls]
             value = values[0] if len(values) == 1 else values
             turns.append({"from": self.function_call_name, "value": _json_text(value)})
+            if separate:
+                turns[-1][SEPARATE] = True
         if self.keep_fields:
             turns[0].update(self._fields(message))
         if flags and message.role == "assistant":
@@ -348,6 +365,14 @@ class ShareGPTWriter(SampleWriter):
         for name, value in (message.model_extra or {}).items():
             out.setdefault(name, value)
         return out
+
+
+def _speaks_only(message: Message | None) -> bool:
+    return message is not None and message.role == "assistant" and not message.tool_calls
+
+
+def _calls_only(message: Message) -> bool:
+    return message.role == "assistant" and bool(message.tool_calls) and not message.text
 
 
 def _json_text(value: object) -> str:
