@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Sequence
-from typing import Protocol, cast
+from typing import cast
 
 from convsplit.errors import ChatFormatError, InvalidOptionError
 from convsplit.formats.text import TrainedRendering, render_message
+from convsplit.formats.token_segments import OffsetEncoder, SegmentEncoder
 from convsplit.messages import INSTRUCTION_ROLES, Message
 from convsplit.samples import Sample
 from convsplit.tokens.chat_formats import ChatFormat, OpenAIChat, Piece, Special, TemplateFormat
@@ -25,17 +26,6 @@ __all__ = ["PieceEncoder", "TokenRow", "sample_encoder", "special_token_ids"]
 
 #: ``input_ids`` and ``assistant_masks`` of one sample.
 TokenRow = tuple[list[int], list[int]]
-
-
-class _OffsetEncoder(Protocol):
-    """A counter that gives each token's characters, as transformers' ``char_to_token``
-    reads them: :class:`~convsplit.tokens.huggingface.HFTokenizerCounter`."""
-
-    def encode_rendered(self, text: str) -> list[int]: ...
-
-    def encode_offsets(
-        self, text: str, *, rendered: bool = False
-    ) -> tuple[list[int], list[tuple[int, int]]]: ...
 
 
 #: Encodes a text and masks the tokens that hold a character of the given spans.
@@ -120,7 +110,7 @@ def sample_encoder(chat_format: ChatFormat, counter: TokenCounter) -> Callable[[
                 f"chat format {chat_format.name!r} has no tokenizer that encodes its "
                 "rendering; use a model's own template (hf:<model folder>)"
             )
-        return _rendered_encoder(chat_format, cast(_OffsetEncoder, rendered_counter))
+        return _rendered_encoder(chat_format, cast(OffsetEncoder, rendered_counter))
     raise InvalidOptionError(
         f"chat format {chat_format.name!r} only counts tokens and has no rendering, so it "
         "has no token ids; choose one that renders: hf:<model folder>, or chatml, llama2, "
@@ -218,7 +208,7 @@ def _text_encoder(counter: TokenCounter) -> _SpanEncoder:
     if isinstance(counter, TiktokenCounter):
         return functools.partial(_tiktoken_spans, counter)
     if callable(getattr(counter, "encode_offsets", None)):
-        offsets = cast(_OffsetEncoder, counter).encode_offsets
+        offsets = cast(OffsetEncoder, counter).encode_offsets
         return lambda text, spans: _offset_spans(offsets(text), spans)
     raise InvalidOptionError(
         f"tokenizer {counter.name!r} cannot say which characters each token holds, so the "
@@ -272,20 +262,23 @@ def _mask(ranges: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -
 
 
 def _rendered_encoder(
-    chat_format: TrainedRendering, counter: _OffsetEncoder
+    chat_format: TrainedRendering, counter: OffsetEncoder
 ) -> Callable[[Sample], TokenRow]:
     """A model's own template: each sample rendered whole, encoded as ``apply_chat_template``
-    encodes it, and masked on the targets' spans: their ``{% generation %}`` blocks where the
-    template has them, else from each target's generation prompt to its end."""
+    encodes it (:class:`~convsplit.formats.token_segments.SegmentEncoder`: each distinct
+    message once), and masked on the targets'
+    spans: their ``{% generation %}`` blocks where the template has them, else from each
+    target's generation prompt to its end."""
     template = getattr(chat_format, "template", "")
     tracked = getattr(chat_format, "render_generation", None)
     generation = isinstance(template, str) and _GENERATION.search(template) is not None
+    segments = SegmentEncoder(chat_format, counter)
 
     def encode(sample: Sample) -> TokenRow:
         text, spans = chat_format.render_trained(sample.messages, sample.tools, sample.targets)
         if generation and callable(tracked):
             spans = _generation_spans(sample, spans, tracked(sample.messages, sample.tools))
-        return _offset_spans(counter.encode_offsets(text, rendered=True), spans)
+        return _offset_spans(segments.encode(sample, text), spans)
 
     return encode
 
