@@ -8,9 +8,9 @@ Samples go to standard output, sent to ``/dev/null``: writing gigabytes to disk 
 measure the disk, not the pipeline's memory, and page cache is not RSS anyway.
 
 It also splits one record of ``--long-messages`` short messages (200,000 by default, about
-14 MB: a user and an assistant message in turn) and one of as many messages in turns of a
-question, two tool calls and their results: memory must stay flat in the length of one
-conversation too (the issue's target: under 500 MB at every window).
+13 MB: a user and an assistant message in turn) and one of a quarter as many tool
+call/result pairs (50,000), two to each question: memory must stay flat in the length of
+one conversation too (the issue's target: under 500 MB at every window).
 
 The corpora are generated on the fly into the system's temporary folder and deleted after
 the run (``--keep`` keeps them for the next run). Writes ``memory.csv`` and ``memory.md``.
@@ -82,9 +82,10 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                        "--max-tokens", str(max_tokens)]  # fmt: skip
                 result = harness.run(cmd, env=env, stdout_to=Path(os.devnull))
                 megabytes = record.stat().st_size / 1e6
+                what = describe(kind, args.long_messages)
                 rows.append({
                     "max_tokens": max_tokens,
-                    "input_mb": f"{megabytes:.1f} (one record, {args.long_messages:,} {kind})",
+                    "input_mb": f"{megabytes:.1f} (one record, {what})",
                     "seconds": round(result.seconds, 2),
                     "mb_per_s": round(megabytes / result.seconds, 2),
                     "peak_rss_mb": round(result.max_rss_mb, 1),
@@ -101,6 +102,13 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def describe(kind: str, messages: int) -> str:
+    """The one-record input in words."""
+    if kind == "short":
+        return f"{messages:,} short messages"
+    return f"{messages // 4:,} tool call/result pairs"
+
+
 def long_record(kind: str, messages: int) -> Path:
     """One conversation of ``messages`` short messages: ``short``, a user and an assistant
     message in turn; ``tools``, turns of a question, two tool calls and their results."""
@@ -112,7 +120,8 @@ def long_record(kind: str, messages: int) -> Path:
     pick = random.Random(0).choice
     words = ("the", "a", "of", "to", "and", "in", "is", "it", "you", "that", "was", "for")
     body: list[dict[str, object]] = []
-    while len(body) < messages:
+    # ``tools``: messages // 4 call/result pairs (50,000 for 200,000: the issue's input).
+    while len(body) < (messages if kind == "short" else messages // 4 * 5 // 2):
         i = len(body)
         text = " ".join(pick(words) for _ in range(8)) + f" {i}"
         if kind == "short":
@@ -125,7 +134,7 @@ def long_record(kind: str, messages: int) -> Path:
                     "function": {"name": "lookup", "arguments": arguments}}  # fmt: skip
             body.append({"role": "assistant", "content": None, "tool_calls": [call]})
             body.append({"role": "tool", "tool_call_id": call["id"], "content": text})
-    path.write_bytes(orjson.dumps({"messages": body[:messages]}) + b"\n")
+    path.write_bytes(orjson.dumps({"messages": body}) + b"\n")
     return path
 
 

@@ -154,7 +154,7 @@ def test_memory_compares_small_and_large_inputs(tmp_path: Path) -> None:
     assert len(rows) == 4  # two corpora, two one-record inputs
     assert all(float(r["peak_rss_mb"]) > 0 for r in rows)
     assert "peak RSS at 1024" in result.stdout
-    assert "(one record, 2,000 tools): " in result.stdout
+    assert "(one record, 500 tool call/result pairs): " in result.stdout
     assert not list((tmp_path / "convsplit-bench").glob("corpus-*"))  # generated, then removed
 
 
