@@ -366,3 +366,15 @@ def test_flags_convsplit_honours_raise_no_finding() -> None:
     assert validate_codes(flagged({"content": "4", "train": False}, user={"train": False})) == [
         ("no_system_message", "info")
     ]
+
+
+def test_two_text_fields_no_reader_knows_name_the_fields_that_read_them_as_a_pair() -> None:
+    found = read({"q": "2+2?", "a": "4"})
+    assert str(found.error).endswith(
+        "for a prompt and its answer: fields={'prompt': 'q'} and fields={'completion': 'a'}"
+    )
+    pair = {"q": "2+2?", "a": "4"}
+    assert turns(conversation(pair, fields={"prompt": "q", "completion": "a"})) == [
+        ("user", "2+2?"),
+        ("assistant", "4"),
+    ]

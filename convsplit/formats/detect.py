@@ -39,6 +39,11 @@ def detect_format(record: object, *, role_map: Mapping[str, str] | None = None) 
 expected 'messages' (openai), 'conversations' (sharegpt), 'prompt' and 'completion', \
 'instruction' and 'output', or a user and an assistant field such as 'user' and \
 'assistant' (pairs); choose one with input_format=... or name the fields with role_map=...
+    >>> detect_format({"q": "2+2?", "a": "4"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.InvalidConversationError: cannot tell the format from the keys 'q', 'a': \
+expected ...; for a prompt and its answer: fields={'prompt': 'q'} and fields={'completion': 'a'}
     >>> detect_format({"dialog": [{"role": "user", "content": "Hi"}]})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -71,6 +76,12 @@ def _undetected(record: Mapping[str, Any], names: tuple[str, ...]) -> InvalidCon
     )
     found = [choose, name]
     lists = [k for k, v in record.items() if _message_list(v)]
+    texts = [k for k, v in record.items() if isinstance(v, str)]
+    if not lists and len(texts) == 2:  # a pair under names no reader knows
+        pair = (OptionHint("fields", (f"prompt={texts[0]}",), mapping=True),
+                OptionHint("fields", (f"completion={texts[1]}",), mapping=True))  # fmt: skip
+        message += f"; for a prompt and its answer: {pair[0]} and {pair[1]}"
+        found = [*found, *pair]
     if lists:
         field = OptionHint("fields", (f"messages={lists[0]}",), mapping=True)
         message = (
