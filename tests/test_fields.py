@@ -378,3 +378,49 @@ def test_two_text_fields_no_reader_knows_name_the_fields_that_read_them_as_a_pai
         ("user", "2+2?"),
         ("assistant", "4"),
     ]
+
+
+# -- Gemini's tuning format, detected ---------------------------------------------------------
+
+
+def test_gemini_records_are_detected_and_split_as_their_openai_form() -> None:
+    gemini = {
+        "systemInstruction": {"parts": [{"text": "Be terse."}]},
+        "tools": [{"functionDeclarations": [{"name": "weather", "parameters": {"type": "object"}}]}],
+        "contents": [
+            {"role": "user", "parts": [{"text": "Weather in "}, {"text": "Paris?"}]},
+            {"role": "model", "parts": [{"text": "Checking.", "thought": True},
+                                        {"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "weather",
+                                                             "response": {"sky": "clear"}}}]},
+            {"role": "model", "parts": [{"text": "Clear."}]},
+        ],
+        "source": "vertex",
+    }  # fmt: skip
+    canonical = {
+        "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}],
+        "messages": [
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "reasoning": "Checking.", "tool_calls": [
+                {"type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]},
+            {"role": "tool", "name": "weather", "content": '{"sky": "clear"}'},
+            {"role": "assistant", "content": "Clear."},
+        ],
+    }  # fmt: skip
+    conv = conversation(gemini)
+    assert conv.model_extra == {"source": "vertex"}
+    for output in ("openai", "trl", "sharegpt"):
+        assert split_bytes(gemini, output_format=output) == split_bytes(
+            canonical, output_format=output
+        )
+
+
+def test_a_gemini_part_convsplit_cannot_count_is_refused_naming_it() -> None:
+    image = {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}
+    found = read({"contents": [{"role": "user", "parts": [{"text": "What is it?"}, image]},
+                               {"role": "model", "parts": [{"text": "A cat."}]}]})  # fmt: skip
+    assert str(found.error) == (
+        "in.jsonl line 1: message 0: part 1: expected a text, functionCall or functionResponse "
+        "part; got 'inlineData'"
+    )

@@ -482,7 +482,7 @@ def test_a_chosen_format_is_used_for_every_record() -> None:
     )
     with pytest.raises(UnknownNameError, match="unknown input format 'csv'; expected one of auto,"):
         list(read_records(io.BytesIO(b""), input_format="csv"))
-    assert reader_names() == ("auto", "kto", "openai", "pairs", "preference", "sharegpt")
+    assert reader_names() == ("auto", "gemini", "kto", "openai", "pairs", "preference", "sharegpt")
     assert get_reader("sharegpt") is read_sharegpt
 
 

@@ -196,7 +196,7 @@ def reader_names() -> tuple[str, ...]:
     """``"auto"`` then the registered reader names, sorted.
 
     >>> reader_names()
-    ('auto', 'kto', 'openai', 'pairs', 'preference', 'sharegpt')
+    ('auto', 'gemini', 'kto', 'openai', 'pairs', 'preference', 'sharegpt')
     """
     return ("auto", *sorted(_READERS))
 

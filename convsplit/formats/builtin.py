@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from convsplit.formats.checks import check_openai, check_sharegpt
 from convsplit.formats.completions import PromptCompletionWriter
+from convsplit.formats.gemini import detect_gemini, read_gemini
 from convsplit.formats.openai import detect_openai, read_openai
 from convsplit.formats.openai_writer import OpenAIWriter
 from convsplit.formats.pairs import detect_pairs, read_pairs
@@ -87,7 +88,19 @@ PROMPT_COMPLETION = Format(
 )
 """Legacy prompt/completion text, read back by the pairs reader."""
 
-BUILTIN = (OPENAI, SHAREGPT, PAIRS, TRL, TEXT, PROMPT_COMPLETION)
+GEMINI = Format(
+    name="gemini",
+    description="Gemini (Vertex AI) tuning: user/model contents of text and function parts",
+    example='{"contents": [{"role": "user", "parts": [{"text": "Hi"}]}, '
+    '{"role": "model", "parts": [{"text": "Hello"}]}]}',
+    reader=read_gemini,
+    detect=detect_gemini,
+    priority=15,
+    detect_hint="'contents' with 'parts' (gemini)",
+)
+"""Gemini's tuning format, read only."""
+
+BUILTIN = (OPENAI, SHAREGPT, GEMINI, PAIRS, TRL, TEXT, PROMPT_COMPLETION)
 
 
 def register_builtin() -> None:

@@ -36,9 +36,10 @@ def detect_format(record: object, *, role_map: Mapping[str, str] | None = None) 
     Traceback (most recent call last):
     ...
     convsplit.errors.InvalidConversationError: cannot tell the format from the keys 'text': \
-expected 'messages' (openai), 'conversations' (sharegpt), 'prompt' and 'completion', \
-'instruction' and 'output', or a user and an assistant field such as 'user' and \
-'assistant' (pairs); choose one with input_format=... or name the fields with role_map=...
+expected 'messages' (openai), 'conversations' (sharegpt), 'contents' with 'parts' \
+(gemini), 'prompt' and 'completion', 'instruction' and 'output', or a user and an \
+assistant field such as 'user' and 'assistant' (pairs); choose one with input_format=... \
+or name the fields with role_map=...
     >>> detect_format({"q": "2+2?", "a": "4"})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

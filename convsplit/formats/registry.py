@@ -20,7 +20,7 @@ priority than the general one (``conversations``, 20).
 ...              priority=15, detect_hint="'question' (qa)")
 >>> register_format(fmt)
 >>> detecting(), get_format("qa").description
-(('openai', 'sharegpt', 'qa', 'pairs'), 'question and answer')
+(('openai', 'sharegpt', 'gemini', 'qa', 'pairs'), 'question and answer')
 >>> unregister_format("qa")
 """
 
@@ -158,7 +158,7 @@ def format_names() -> tuple[str, ...]:
     """Every registered format, sorted (readers, writers or both).
 
     >>> format_names()[:5]
-    ('kto', 'openai', 'pairs', 'preference', 'prompt_completion')
+    ('gemini', 'kto', 'openai', 'pairs', 'preference')
     """
     return tuple(sorted(_FORMATS))
 
@@ -172,7 +172,7 @@ def detecting() -> tuple[str, ...]:
     """The names of the formats detection tries, in the order it tries them.
 
     >>> detecting()
-    ('openai', 'sharegpt', 'pairs')
+    ('openai', 'sharegpt', 'gemini', 'pairs')
     """
     found = [fmt for fmt in _FORMATS.values() if fmt.detect is not None and fmt.reader]
     found.sort(key=lambda fmt: (-fmt.priority, fmt.name))
