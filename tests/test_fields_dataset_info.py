@@ -181,3 +181,41 @@ def test_the_command_line_reads_an_entry(tmp_path: Path) -> None:
     alone = run("split", str(data), "-o", str(out), "--dataset-info", str(path))
     assert alone.returncode == 2
     assert b"--dataset-info and --dataset go together" in alone.stderr
+
+
+def test_ranking_and_kto_entries_read_through_to_the_preference_outputs(tmp_path: Path) -> None:
+    path = info_file(
+        tmp_path,
+        {
+            "dpo": {"formatting": "sharegpt", "ranking": True,
+                    "columns": {"messages": "dialog", "chosen": "better", "rejected": "worse"},
+                    "tags": {"role_tag": "speaker", "content_tag": "text",
+                             "user_tag": "customer", "assistant_tag": "agent"}},
+            "kto": {"formatting": "sharegpt", "columns": {"messages": "messages", "kto_tag": "ok"},
+                    "tags": {"role_tag": "role", "content_tag": "content"}},
+        },
+    )  # fmt: skip
+    dpo = tmp_path / "dpo.jsonl"
+    dpo.write_text(json.dumps({
+        "dialog": [{"speaker": "customer", "text": "2+2?"}],
+        "better": {"speaker": "agent", "text": "4"},
+        "worse": {"speaker": "agent", "text": "5"},
+    }) + "\n")  # fmt: skip
+    kto = tmp_path / "kto.jsonl"
+    said = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}]
+    kto.write_text(json.dumps({"messages": said, "ok": False}) + "\n")
+    out = tmp_path / "out.jsonl"
+    flags = ["--dataset-info", str(path), "--dataset"]
+    done = run("split", str(dpo), "-o", str(out), "--to", "preference", *flags, "dpo")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text()) == {
+        "prompt": [{"role": "user", "content": "2+2?"}],
+        "chosen": [{"role": "assistant", "content": "4"}],
+        "rejected": [{"role": "assistant", "content": "5"}],
+    }
+    done = run("split", str(kto), "-o", str(out), "--to", "kto", *flags, "kto")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["label"] is False
+    refused = run("split", str(kto), "-o", str(out), *flags, "kto")
+    assert refused.returncode == 3
+    assert b"preference_data" in refused.stderr
