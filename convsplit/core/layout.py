@@ -88,6 +88,9 @@ class Layout:
         self._start_prefix = [plain_prefix[s] for s in self.starts]
         self._target_cost: dict[int, int] = {}
         self._context_tokens: dict[int, list[int]] = {}
+        self.cuts: dict[tuple[int, int], Message] = {}
+        """Cut forms of context messages by (index, tokens kept), made once per conversation:
+        every target whose history cuts a message searches the same cuts first."""
         self._variant_cost: dict[int, int] = {}
         # Instructions that cost differently once the plain message before them is dropped
         # and another instruction becomes their neighbour (only llama2 has any).

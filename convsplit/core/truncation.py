@@ -187,10 +187,19 @@ def truncation_marker(tokens_cut: int) -> str:
 
 
 def _cut(layout: Layout, index: int, tokens: Sequence[int], *, keep: int) -> Message:
-    """Message ``index`` (context form) keeping only the last ``keep`` of its ``tokens``."""
-    message = layout.context_forms[index]
-    kept = layout.counter.decode(tokens[len(tokens) - keep :]) if keep else ""
-    return message.model_copy(update={"content": truncation_marker(len(tokens) - keep) + kept})
+    """Message ``index`` (context form) keeping only the last ``keep`` of its ``tokens``.
+
+    Made once per conversation (:attr:`Layout.cuts`): the search for every target that cuts
+    the message probes the same first cuts (half the message, a quarter, ...), and the same
+    message object is counted from the counter's cache.
+    """
+    made = layout.cuts.get((index, keep))
+    if made is None:
+        message = layout.context_forms[index]
+        kept = layout.counter.decode(tokens[len(tokens) - keep :]) if keep else ""
+        content = truncation_marker(len(tokens) - keep) + kept
+        made = layout.cuts[index, keep] = message.model_copy(update={"content": content})
+    return made
 
 
 def _most_that_fits(
