@@ -16,7 +16,7 @@ from typing import cast
 
 from convsplit.errors import ChatFormatError, InvalidOptionError
 from convsplit.formats.text import TrainedRendering, render_message
-from convsplit.formats.token_segments import OffsetEncoder, SegmentEncoder
+from convsplit.formats.token_segments import OffsetEncoder, SegmentEncoder, token_mask
 from convsplit.messages import INSTRUCTION_ROLES, Message
 from convsplit.samples import Sample
 from convsplit.tokens.chat_formats import ChatFormat, OpenAIChat, Piece, Special, TemplateFormat
@@ -230,7 +230,7 @@ def _tiktoken_spans(
     for piece in counter.encoding.decode_tokens_bytes(tokens):
         ranges.append((position, position + len(piece)))
         position += len(piece)
-    return tokens, _mask(ranges, [(_bytes(text, lo), _bytes(text, hi)) for lo, hi in live])
+    return tokens, token_mask(ranges, [(_bytes(text, lo), _bytes(text, hi)) for lo, hi in live])
 
 
 def _bytes(text: str, char: int) -> int:
@@ -243,22 +243,7 @@ def _offset_spans(
     encoded: tuple[list[int], list[tuple[int, int]]], spans: Sequence[tuple[int, int]]
 ) -> TokenRow:
     tokens, offsets = encoded
-    return tokens, _mask(offsets, spans)
-
-
-def _mask(ranges: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
-    """1 from the first to the last token whose ``[start, end)`` meets each span, as
-    transformers marks ``char_to_token(start)`` to ``char_to_token(end - 1)``.
-
-    >>> _mask([(0, 2), (2, 3), (3, 5), (5, 6)], [(2, 4)])
-    [0, 1, 1, 0]
-    """
-    mask = [0] * len(ranges)
-    for lo, hi in spans:
-        hits = [k for k, (start, end) in enumerate(ranges) if start < hi and end > lo]
-        if hits:
-            mask[hits[0] : hits[-1] + 1] = [1] * (hits[-1] + 1 - hits[0])
-    return mask
+    return tokens, token_mask(offsets, spans)
 
 
 def _rendered_encoder(
@@ -278,7 +263,7 @@ def _rendered_encoder(
         text, spans = chat_format.render_trained(sample.messages, sample.tools, sample.targets)
         if generation and callable(tracked):
             spans = _generation_spans(sample, spans, tracked(sample.messages, sample.tools))
-        return _offset_spans(segments.encode(sample, text), spans)
+        return segments.encode(sample, text, spans)
 
     return encode
 

@@ -17,7 +17,7 @@ from convsplit.formats.text import TrainedRendering
 from convsplit.messages import Message
 from convsplit.samples import Sample
 
-__all__ = ["OffsetEncoder", "SegmentEncoder"]
+__all__ = ["OffsetEncoder", "SegmentEncoder", "token_mask"]
 
 
 class OffsetEncoder(Protocol):
@@ -50,21 +50,33 @@ class SegmentEncoder:
         self._texts: dict[tuple[int, ...], str] = {}
         self._tokens: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
 
-    def encode(self, sample: Sample, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    def encode(
+        self, sample: Sample, text: str, spans: Sequence[tuple[int, int]]
+    ) -> tuple[list[int], list[int]]:
+        """The ids of ``text`` (``sample``'s rendering) and the mask of ``spans`` on them."""
         pieces = self._pieces(sample)
         if pieces is None or "".join(pieces) != text or not self._seams_safe(pieces):
-            return self._counter.encode_offsets(text, rendered=True)
+            whole, offsets = self._counter.encode_offsets(text, rendered=True)
+            return whole, token_mask(offsets, spans)
         ids: list[int] = []
-        offsets: list[tuple[int, int]] = []
+        mask: list[int] = []
         start = 0
         for piece in pieces:
             cached = self._tokens.get(piece)
             if cached is None:
                 cached = self._tokens[piece] = self._counter.encode_offsets(piece, rendered=True)
-            ids += cached[0]
-            offsets += [(a + start, b + start) for a, b in cached[1]]
-            start += len(piece)
-        return ids, offsets
+            tokens, offsets = cached
+            end = start + len(piece)
+            inside = [(lo - start, hi - start) for lo, hi in spans if lo < end and hi > start]
+            ids += tokens
+            if not inside:
+                mask += [0] * len(tokens)
+            elif all(lo <= 0 and hi >= len(piece) for lo, hi in inside):
+                mask += [1] * len(tokens)
+            else:  # a span's edge is in this piece: only here are offsets read
+                mask += token_mask(offsets, inside)
+            start = end
+        return ids, mask
 
     def _pieces(self, sample: Sample) -> list[str] | None:
         """The sample's text cut after each message: a head up to the first user message
@@ -115,3 +127,18 @@ class SegmentEncoder:
 
 def _no_render(messages: Sequence[Message], tools: Any) -> str:
     raise ChatFormatError("this chat format renders whole samples only")
+
+
+def token_mask(ranges: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[int]:
+    """1 from the first to the last token whose ``[start, end)`` meets each span, as
+    transformers marks ``char_to_token(start)`` to ``char_to_token(end - 1)``.
+
+    >>> token_mask([(0, 2), (2, 3), (3, 5), (5, 6)], [(2, 4)])
+    [0, 1, 1, 0]
+    """
+    mask = [0] * len(ranges)
+    for lo, hi in spans:
+        hits = [k for k, (start, end) in enumerate(ranges) if start < hi and end > lo]
+        if hits:
+            mask[hits[0] : hits[-1] + 1] = [1] * (hits[-1] + 1 - hits[0])
+    return mask
