@@ -424,3 +424,12 @@ def test_a_gemini_part_convsplit_cannot_count_is_refused_naming_it() -> None:
         "in.jsonl line 1: message 0: part 1: expected a text, functionCall or functionResponse "
         "part; got 'inlineData'"
     )
+
+
+def test_validate_notes_the_columns_of_a_pair_no_output_writes() -> None:
+    record = {"question": "2+2?", "answer": "4", "source": "faq", "id": 3, "system": "Be terse."}
+    data = json.dumps(record).encode() + b"\n"
+    findings = list(validate_records(read_records(io.BytesIO(data), name="d.jsonl")))
+    assert [(f.code, f.severity.value, f.field) for f in findings] == [
+        ("unknown_key", "info", "source")
+    ]

@@ -5,7 +5,7 @@ detection (from its reader module), its structural checks (:mod:`.checks`) and i
 
 from __future__ import annotations
 
-from convsplit.formats.checks import check_openai, check_sharegpt
+from convsplit.formats.checks import check_openai, check_pairs, check_sharegpt
 from convsplit.formats.completions import PromptCompletionWriter
 from convsplit.formats.gemini import detect_gemini, read_gemini
 from convsplit.formats.openai import detect_openai, read_openai
@@ -52,6 +52,7 @@ PAIRS = Format(
     example='{"instruction": "Translate to French", "input": "cat", "output": "chat"}',
     reader=read_pairs,
     detect=detect_pairs,
+    check=check_pairs,
     priority=10,
     detect_hint="'prompt' and 'completion', 'instruction' and 'output', or a user and an "
     "assistant field such as 'user' and 'assistant' (pairs)",

@@ -9,6 +9,7 @@ from typing import Any
 
 from convsplit.formats.json_text import json_type
 from convsplit.formats.openai import OPENAI_MESSAGE_KEYS, OPENAI_RECORD_KEYS
+from convsplit.formats.pairs import find_pair
 from convsplit.formats.record_fields import role_choices
 from convsplit.formats.registry import StructureIssue
 from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS, in_messages
@@ -144,3 +145,26 @@ def _unhonoured_issue(what: str, i: int) -> StructureIssue:
 
 
 _READ_AS = {"function": "tool", "observation": "tool", "model": "assistant"}
+
+
+#: Columns every pair reads beside its two sides.
+_PAIR_COLUMNS = frozenset({"system", "tools", "id"})
+
+
+def check_pairs(record: Mapping[str, Any], role_map: Mapping[str, str]) -> Iterator[StructureIssue]:
+    """The columns of a pair that no writer writes (``source``, ``category``...): kept with
+    the conversation, noted so that nothing is left out unsaid."""
+    if "prompt" in record and "completion" in record:
+        read = {"prompt", "completion"}
+    elif "instruction" in record and "output" in record:
+        read = {"instruction", "input", "output", "history"}
+    else:
+        read = set(find_pair(record, role_map) or ())
+    for name in record:
+        if name not in read and name not in _PAIR_COLUMNS:
+            yield StructureIssue(
+                "unknown_key",
+                f"field {name!r} is kept with the conversation, but no output format writes it",
+                field=name,
+                severity="info",
+            )
