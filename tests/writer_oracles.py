@@ -100,8 +100,17 @@ def sharegpt_record(writer: ShareGPTWriter, sample: Sample) -> dict[str, Any]:
     else:
         flags = writer.train_flag == "always"
     turns: list[object] = []
+    previous = None
     for k, message in enumerate(sample.messages):
-        turns.extend(_sharegpt_turns(writer, message, flags and k in sample.targets, flags))
+        # A call-only message right after a text-only one is marked to read back apart.
+        separate = (
+            previous is not None and previous.role == "assistant" and not previous.tool_calls
+            and message.role == "assistant" and bool(message.tool_calls) and not message.text
+        )  # fmt: skip
+        previous = message
+        turns.extend(
+            _sharegpt_turns(writer, message, flags and k in sample.targets, flags, separate)
+        )
     out: dict[str, Any] = {"conversations": turns}
     if sample.tools:
         out["tools"] = json.dumps(list(sample.tools), ensure_ascii=False)
@@ -109,7 +118,7 @@ def sharegpt_record(writer: ShareGPTWriter, sample: Sample) -> dict[str, Any]:
 
 
 def _sharegpt_turns(
-    writer: ShareGPTWriter, message: Message, trained: bool, flags: bool
+    writer: ShareGPTWriter, message: Message, trained: bool, flags: bool, separate: bool
 ) -> list[dict[str, Any]]:
     turns: list[dict[str, Any]] = []
     calls = message.tool_calls
@@ -121,6 +130,8 @@ def _sharegpt_turns(
         turns.append(
             {"from": writer.function_call_name, "value": json.dumps(value, ensure_ascii=False)}
         )
+        if separate:
+            turns[-1]["separate"] = True
     if writer.keep_fields:
         fields: dict[str, Any] = {}
         if message.name is not None:
