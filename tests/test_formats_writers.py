@@ -559,7 +559,9 @@ def test_writer_registry() -> None:
     assert set(writer_names()) - set(sft_writer_names()) == {"kto", "preference"}
     for name in writer_names():
         assert get_writer(name).name == name
-    with pytest.raises(UnknownNameError, match="unknown writer 'csv'; expected one of kto, openai,"):
+    with pytest.raises(
+        UnknownNameError, match="unknown writer 'csv'; expected one of kto, openai,"
+    ):
         get_writer("csv")
     with pytest.raises(UnknownNameError, match="unknown text writer option 'templat'"):
         get_writer("text", templat="chatml")
