@@ -16,7 +16,7 @@ from contextlib import nullcontext
 
 from convsplit.cli_formats import formats_text, trainer_note
 from convsplit.cli_messages import EXIT_OK, EXIT_REJECTED, UsageError, warnings
-from convsplit.cli_options import budget, split_spec
+from convsplit.cli_options import budget, given_inputs, split_spec
 from convsplit.errors import InvalidConversationError
 from convsplit.formats import Record, read_records
 from convsplit.messages import Conversation
@@ -31,6 +31,7 @@ from convsplit.terminal import visible
 
 def split(args: argparse.Namespace) -> int:
     """``convsplit split``: :func:`~convsplit.run.pipeline.split_files` (or the Dask engine)."""
+    args.inputs = given_inputs(args, args.inputs)
     if len(args.max_tokens or ()) > 1 or WINDOW_FIELD in args.output:
         return _split_windows(args)
     spec = split_spec(args)
@@ -106,6 +107,7 @@ def stats(args: argparse.Namespace) -> int:
     from convsplit.inspect.stats import token_reports  # noqa: PLC0415 (imported when used: startup)
     from convsplit.inspect.summaries import format_reports, reports_json  # noqa: PLC0415 (imported when used: startup)
 
+    args.inputs = given_inputs(args, args.inputs)
     budgets = args.max_tokens or [4096]
     spec = split_spec(args, budgets[0])
     rejected = 0
@@ -131,6 +133,7 @@ def validate(args: argparse.Namespace) -> int:
     from convsplit.inspect.summaries import findings_json, format_findings  # noqa: PLC0415 (imported when used: startup)
     from convsplit.inspect.validation import validate_records  # noqa: PLC0415 (imported when used: startup)
 
+    args.inputs = given_inputs(args, args.inputs)
     spec = split_spec(args, args.max_tokens)
     findings = validate_records(
         _records(args.inputs, spec), spec, check_tokens=args.max_tokens is not None
@@ -150,6 +153,10 @@ def show(args: argparse.Namespace) -> int:
     from convsplit.inspect.show import View, show_conversation  # noqa: PLC0415 (imported when used: startup)
 
     spec = split_spec(args)
+    if args.input is None:
+        (args.input,) = given_inputs(args, [])
+        if os.path.isdir(args.input):
+            raise UsageError(f"show reads one file; {args.input} is a folder: name a file in it")
     wanted: str = args.conversation
     records = read_records(
         args.input,
@@ -181,6 +188,7 @@ def report(args: argparse.Namespace) -> int:
     from convsplit.inspect.report_collect import DEFAULT_WINDOWS, collect_report  # noqa: PLC0415 (imported when used: startup)
     from convsplit.inspect.report_render import write_report  # noqa: PLC0415 (imported when used: startup)
 
+    args.inputs = given_inputs(args, args.inputs)
     budgets = args.max_tokens or list(DEFAULT_WINDOWS)
     spec = split_spec(args, budgets[0])
     data = collect_report(

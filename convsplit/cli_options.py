@@ -363,6 +363,19 @@ def _reading(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def given_inputs(args: argparse.Namespace, named: Sequence[str]) -> list[str]:
+    """The command's inputs: those ``named``, else the file a ``--dataset-info`` entry
+    names (its ``file_name``, beside the dataset_info.json, as LLaMA-Factory reads it)."""
+    if named:
+        return list(named)
+    if args.dataset_info is None or args.dataset is None:
+        raise UsageError(
+            "no INPUT: name files, globs or directories (or --dataset-info FILE --dataset "
+            "NAME to read the file the entry names)"
+        )
+    return [read_dataset_info(args.dataset_info, args.dataset).input_path()]
+
+
 def _pairs(items: Sequence[str], option: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in items:

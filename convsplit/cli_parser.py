@@ -21,6 +21,9 @@ from convsplit.cli_options import (
     positive,
 )
 
+#: What an INPUT left out stands for.
+_FROM_ENTRY = " (none: the file_name of the --dataset-info entry)"
+
 SPLIT_EXAMPLE = """\
 Example:
   convsplit split chats.jsonl -o samples.jsonl --max-tokens 4096
@@ -87,9 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     split.add_argument(
         "inputs",
-        nargs="+",
+        nargs="*",
         metavar="INPUT",
-        help="files, globs or directories; - for standard input",
+        help=f"files, globs or directories; - for standard input{_FROM_ENTRY}",
     )
     split.add_argument(
         "-o", "--output", required=True, help="samples file (.gz compresses); - for standard output"
@@ -142,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=STATS_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    stats.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories")
+    stats.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help=f"files, globs or directories{_FROM_ENTRY}"
+    )
     stats.add_argument(
         "--price",
         type=float,
@@ -166,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=VALIDATE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    validate.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories")
+    validate.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help=f"files, globs or directories{_FROM_ENTRY}"
+    )
     validate.add_argument(
         "--max-listed",
         type=natural,
@@ -190,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=SHOW_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    show.add_argument("input", metavar="INPUT", help="a file; - for standard input")
+    show.add_argument(
+        "input", nargs="?", metavar="INPUT", help=f"a file; - for standard input{_FROM_ENTRY}"
+    )
     show.add_argument(
         "--conversation",
         default="0",
@@ -217,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=REPORT_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs or directories")
+    report.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help=f"files, globs or directories{_FROM_ENTRY}"
+    )
     report.add_argument(
         "-o", "--output", required=True, help="the HTML file to write; - for standard output"
     )

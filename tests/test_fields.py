@@ -16,6 +16,8 @@ import pytest
 from convsplit import Budget, SplitSpec
 from convsplit.errors import InvalidConversationError, InvalidOptionError, UnknownNameError
 from convsplit.formats import Record, check_fields, parse_record, read_records, rename_fields
+from convsplit.inspect.findings import FINDING_CODES, Severity
+from convsplit.inspect.summaries import format_findings
 from convsplit.inspect.validation import validate_records
 from convsplit.messages import Conversation
 from convsplit.run.records import RecordSplitter
@@ -360,6 +362,17 @@ def test_train_true_on_a_user_message_is_a_validate_warning_and_not_written() ->
     sharegpt = {"conversations": [{"from": "human", "value": "Hi", "train": True},
                                   {"from": "gpt", "value": "Hello"}]}  # fmt: skip
     assert ("unhonoured_flag", "warning") in validate_codes(sharegpt)
+
+
+def test_an_unhonoured_flag_is_a_known_finding_code_with_its_meaning() -> None:
+    record = flagged({"content": "4"}, user={"train": True})
+    data = json.dumps(record).encode() + b"\n"
+    findings = validate_records(read_records(io.BytesIO(data), name="d.jsonl"))
+    text, clean = format_findings(findings)
+    assert FINDING_CODES["unhonoured_flag"][0] is Severity.WARNING
+    assert "warning unhonoured_flag: a training flag (axolotl's train, weight) read but not " \
+        "honoured as written (1)" in text  # fmt: skip
+    assert not clean
 
 
 def test_flags_convsplit_honours_raise_no_finding() -> None:

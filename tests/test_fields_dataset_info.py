@@ -219,3 +219,54 @@ def test_ranking_and_kto_entries_read_through_to_the_preference_outputs(tmp_path
     refused = run("split", str(kto), "-o", str(out), *flags, "kto")
     assert refused.returncode == 3
     assert b"preference_data" in refused.stderr
+
+
+def test_without_an_input_the_entry_s_file_name_is_read_beside_the_dataset_info(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "data").mkdir()
+    path = info_file(
+        tmp_path / "data",
+        {"qa": {"file_name": "qa.jsonl", "columns": {"prompt": "q", "response": "a"}},
+         "chats": {"file_name": "chats", "formatting": "sharegpt"},
+         "hub": {"hf_hub_url": "llamafactory/alpaca_en", "file_name": "alpaca.json"},
+         "bare": {"columns": {"prompt": "q"}},
+         "gone": {"file_name": "gone.jsonl"}},
+    )  # fmt: skip
+    (tmp_path / "data" / "qa.jsonl").write_text(json.dumps({"q": "2+2?", "a": "4"}) + "\n")
+    (tmp_path / "data" / "chats").mkdir()
+    turns = [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]
+    for name in ("one.jsonl", "two.jsonl"):
+        (tmp_path / "data" / "chats" / name).write_text(json.dumps({"conversations": turns}) + "\n")
+    out = tmp_path / "out.jsonl"
+    flags = ["--dataset-info", str(path), "--dataset"]
+    done = run("split", "-o", str(out), *flags, "qa")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text()) == {
+        "messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    }
+    done = run("split", "-o", str(out), *flags, "chats")  # a folder: every file in it
+    assert done.returncode == 0, done.stderr
+    assert len(out.read_text().splitlines()) == 2
+    for command in (["stats"], ["validate"], ["show"]):
+        done = run(*command, *flags, "qa")
+        assert done.returncode == 0, (command, done.stderr)
+    folder = run("show", *flags, "chats")
+    assert folder.returncode == 2
+    assert f"show reads one file; {tmp_path}/data/chats is a folder".encode() in folder.stderr
+    refusals = {
+        "hub": "dataset 'hub' is read from hf_hub_url 'llamafactory/alpaca_en', not a local "
+        "file; convsplit reads local files only: download it and give its file as INPUT",
+        "bare": "dataset 'bare' names no file_name; give its file as INPUT",
+        "gone": f"dataset 'gone': file_name {tmp_path}/data/gone.jsonl: no such file or folder",
+    }
+    for name, message in refusals.items():
+        refused = run("split", "-o", str(out), *flags, name)
+        assert refused.returncode == 2
+        assert refused.stderr.decode().startswith(f"error: {message}\n"), refused.stderr
+    none = run("split", "-o", str(out))
+    assert none.returncode == 2
+    assert none.stderr.decode().startswith(
+        "error: no INPUT: name files, globs or directories (or --dataset-info FILE --dataset "
+        "NAME to read the file the entry names)\n"
+    )

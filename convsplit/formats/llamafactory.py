@@ -53,6 +53,9 @@ _ROLE_TAGS = {
     "system_tag": ("system", "system"),
 }
 _FORMATTINGS = ("alpaca", "sharegpt")
+#: Keys by which an entry names a dataset that is not a local file; LLaMA-Factory prefers
+#: them to ``file_name``, in this order.
+_REMOTE_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class DatasetInfo:
         ranking: the entry says it is preference data (``chosen``/``rejected``).
         kto: the entry names a ``kto_tag`` column (a judged answer per record).
         file_name: the data file the entry names, if any (beside the dataset_info file).
+        remote: where the entry says the data is when it is not a local file (such as
+            ``hf_hub_url 'org/name'``), which LLaMA-Factory reads before ``file_name``.
     """
 
     name: str
@@ -76,6 +81,34 @@ class DatasetInfo:
     ranking: bool = False
     kto: bool = False
     file_name: Path | None = None
+    remote: str | None = None
+
+    def input_path(self) -> str:
+        """The local file or folder the entry names, to read when no input is given
+        (``file_name``, beside the ``dataset_info.json`` as LLaMA-Factory takes it).
+
+        Raises:
+            InvalidOptionError: the entry names a hub dataset, a script or a cloud file
+                (convsplit reads local files only), no ``file_name``, or one that is not
+                there.
+
+        >>> DatasetInfo("a", "pairs", file_name=Path("/nowhere/a.json")).input_path()
+        Traceback (most recent call last):
+        ...
+        convsplit.errors.InvalidOptionError: dataset 'a': file_name /nowhere/a.json: no such \
+file or folder
+        """
+        at = f"dataset {self.name!r}"
+        if self.remote is not None:
+            raise InvalidOptionError(
+                f"{at} is read from {self.remote}, not a local file; convsplit reads local "
+                "files only: download it and give its file as INPUT"
+            )
+        if self.file_name is None:
+            raise InvalidOptionError(f"{at} names no file_name; give its file as INPUT")
+        if not self.file_name.exists():
+            raise InvalidOptionError(f"{at}: file_name {self.file_name}: no such file or folder")
+        return str(self.file_name)
 
     def options(self) -> dict[str, Any]:
         """The :class:`~convsplit.SplitSpec` options it sets: ``SplitSpec(budget,
@@ -157,6 +190,7 @@ def dataset_info(
     if not isinstance(ranking, bool):
         raise InvalidOptionError(f"{at}: ranking must be true or false; got {ranking!r}")
     file_name = entry.get("file_name")
+    remote = next((f"{key} {entry[key]!r}" for key in _REMOTE_KEYS if key in entry), None)
     return DatasetInfo(
         name=name,
         input_format="pairs" if formatting == "alpaca" else "auto",
@@ -165,6 +199,7 @@ def dataset_info(
         ranking=ranking,
         kto="kto_tag" in columns,
         file_name=(folder or Path()) / file_name if isinstance(file_name, str) else None,
+        remote=remote,
     )
 
 

@@ -44,6 +44,10 @@ FINDING_CODES: Mapping[str, tuple[Severity, str]] = {
         "two messages of one side in a row, which the output format forbids",
     ),
     "unknown_key": (Severity.WARNING, "a field the format does not define (dropped on write)"),
+    "unhonoured_flag": (
+        Severity.WARNING,
+        "a training flag (axolotl's train, weight) read but not honoured as written",
+    ),
     "no_user_message": (Severity.WARNING, "no user message: nothing prompts the assistant"),
     "assistant_before_user": (Severity.WARNING, "an assistant message before any user one"),
     "unanswered_tool_call": (Severity.WARNING, "a tool call with no result after it"),
