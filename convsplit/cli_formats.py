@@ -31,21 +31,28 @@ from convsplit.spec import SplitSpec
 
 #: Per output format: the trainer settings under which exactly the targets are trained.
 TRAINER_SETTINGS: Mapping[str, str] = {
-    "openai": "axolotl needs roles_to_train: [], message_field_training: weight, "
-    "train_on_eos: turn (OpenAI fine-tuning: nothing to set)",
+    "openai": "axolotl (type: chat_template) needs message_field_training: weight (its "
+    "default roles_to_train: [assistant] then trains the unweighted targets) and sequence_len "
+    "at least --max-tokens (OpenAI fine-tuning: nothing to set)",
     "sharegpt": "LLaMA-Factory needs mask_history: true (its default also trains the "
-    "context turns) and one target per sample (not --window chunks)",
+    "context turns), cutoff_len at least --max-tokens, and one target per sample (not "
+    "--window chunks)",
     "trl": "TRL's SFTTrainer trains the completion only by default (completion_only_loss); "
-    "leave it on",
-    "prompt_completion": "train on the completion only (TRL's completion_only_loss, the "
-    "legacy OpenAI completions API)",
+    "leave it on, and set max_length at least --max-tokens (its default 1024 cuts the end "
+    "of longer rows)",
+    "prompt_completion": "train on the completion only (TRL's completion_only_loss, its "
+    "default for these rows, with max_length at least --max-tokens; the legacy OpenAI "
+    "completions API)",
     "text": "train only the characters in each row's spans (axolotl's input_output type: "
     "--writer-option layout=segments)",
-    "tokens": "TRL's SFTTrainer needs assistant_only_loss: true to train where "
-    "assistant_masks is 1 (elsewhere: labels -100 where it is 0)",
+    "tokens": "TRL's SFTTrainer trains where assistant_masks is 1 with its defaults (it "
+    "reads input_ids as they are); leave assistant_only_loss off (it raises on tokenized "
+    "rows) and set max_length at least --max-tokens, or None (its default 1024 cuts longer "
+    "rows)",
     "preference": "TRL's DPOTrainer, ORPOTrainer and RewardTrainer read it as it is; the "
-    "prompt is never trained",
-    "kto": "TRL's KTOTrainer reads it as it is; the prompt is never trained",
+    "prompt is never trained; set max_length at least --max-tokens (default 1024)",
+    "kto": "TRL's KTOTrainer reads it as it is; the prompt is never trained; set "
+    "max_length at least --max-tokens (default 1024)",
 }
 
 

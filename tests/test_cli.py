@@ -44,8 +44,10 @@ def test_split_writes_samples_and_a_summary(tmp_path: Path) -> None:
         "conversations: 4 of 4 records (0 rejected)\n"
         "assistant turns: 15 (14 trained, 1 skipped: 1 no_user_before)\n"
         "samples: 14 (1,946 tokens, 489 trained)\n"
-        "note: to train exactly the targets, axolotl needs roles_to_train: [], "
-        "message_field_training: weight, train_on_eos: turn (OpenAI fine-tuning: nothing to set)\n"
+        "note: to train exactly the targets, axolotl (type: chat_template) needs "
+        "message_field_training: weight (its default roles_to_train: [assistant] then trains the "
+        "unweighted targets) and sequence_len at least --max-tokens (OpenAI fine-tuning: nothing "
+        "to set)\n"
     )
     lines = out.read_bytes().splitlines()
     assert len(lines) == 14
