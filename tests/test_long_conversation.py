@@ -10,7 +10,7 @@ import pytest
 
 from convsplit import Budget, SplitSpec, split_conversation
 from convsplit.formats.openai import read_openai
-from convsplit.run import budgets
+from convsplit.run import records
 from convsplit.run.pipeline import split_files, split_windows
 
 
@@ -45,7 +45,7 @@ def test_written_in_parts_is_written_whole(
         b"".join(writer.lines(split_conversation(read_openai(json.loads(line)), spec, index=i)))
         for i, line in enumerate(path.read_text().splitlines())
     )
-    monkeypatch.setattr(budgets, "_HELD_MESSAGES", 50)  # parts of a few samples each
+    monkeypatch.setattr(records, "_HELD_MESSAGES", 50)  # parts of a few samples each
     report = split_files([path], tmp_path / "out.jsonl", spec, jobs=jobs)
     assert (tmp_path / "out.jsonl").read_bytes() == whole
     assert report.samples == len(whole.splitlines()) > 1000

@@ -139,10 +139,10 @@ def split_records(
                 index += len(batch)
                 if result.rejects and strict:
                     return PartResult(report, result.rejects[0], part)
-                out.write(result.lines)
+                out.write(result.lines())
                 if bad is not None:
                     bad.write(b"".join(r.json_line() for r in result.rejects))
-                report.add(result.report)
+                report.add(result.reports[0])
                 send(report)
         return PartResult(report, part=part)
     except Exception as error:

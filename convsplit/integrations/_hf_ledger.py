@@ -132,7 +132,7 @@ class BatchSplitter:
         metadata = iter(state.sidecar_metadata)
         report = Report()
         for result in results:
-            for line in result.lines.split(b"\n")[:-1]:
+            for line in result.lines().split(b"\n")[:-1]:
                 sample = parse_json(line)
                 if not isinstance(sample, dict):  # pragma: no cover - writers write objects
                     raise InvalidOptionError(
@@ -158,7 +158,7 @@ class BatchSplitter:
                         RECORD: reject.record.decode("utf-8", errors="replace"),
                     }
                 )
-            report.add(result.report)
+            report.add(result.reports[0])
         add({KIND: ACCOUNT, REPORT: orjson.dumps(report.as_dict()).decode()})
         return out
 

@@ -177,9 +177,9 @@ def _split_items(items: Iterable[object], start: _Start, spec: SplitSpec, name: 
         for path, batch in _batches(items, start):
             result = splitter.process(name if path is None else path, batch, index)
             index += len(batch)
-            out.lines.extend(line.decode() for line in result.lines.split(b"\n")[:-1])
+            out.lines.extend(line.decode() for line in result.lines().split(b"\n")[:-1])
             out.rejects.extend(r.as_dict() for r in result.rejects)
-            out.report.add(result.report)
+            out.report.add(result.reports[0])
             if path is not None and path not in out.report.files:
                 out.report.files.append(path)
         return out

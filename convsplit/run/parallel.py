@@ -38,7 +38,7 @@ from convsplit.errors import OutputError, WorkerError
 from convsplit.formats import RawRecord
 from convsplit.formats.records import parsed
 from convsplit.run._writeback import Writeback, write_pieces
-from convsplit.run.budgets import BudgetBatch, BudgetSplitter
+from convsplit.run.records import RecordSplitter, SplitBatch
 from convsplit.spec import SplitSpec
 
 Batches = Iterator[tuple[str, list[RawRecord], int]]
@@ -103,7 +103,7 @@ def run_parallel(
     budgets: list[Budget],
     jobs: int,
     outputs: Outputs | None,
-) -> Iterator[BudgetBatch]:
+) -> Iterator[SplitBatch]:
     """Batches processed by ``jobs`` processes, yielded in input order, few in flight.
 
     ``outputs`` are each budget's output (name, file to write at offsets), or None to get
@@ -157,13 +157,13 @@ def _start(
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
-def _schedule(batches: Batches, workers: list[_Worker], window: int) -> Iterator[BudgetBatch]:
+def _schedule(batches: Batches, workers: list[_Worker], window: int) -> Iterator[SplitBatch]:
     """Hand batches to idle workers and yield the results in input order.
 
     At most ``window`` batches are handed out and not yet yielded: a worker whose batch is
     done waits while an older one is still running, so memory stays bounded.
     """
-    done: dict[int, BudgetBatch] = {}
+    done: dict[int, SplitBatch] = {}
     handed = yielded = 0
     pending = iter(batches)
     exhausted = False
@@ -197,7 +197,7 @@ def _send(worker: _Worker, task: Task) -> None:
     worker.batch = task[0]
 
 
-def _collect(workers: list[_Worker]) -> dict[int, BudgetBatch]:
+def _collect(workers: list[_Worker]) -> dict[int, SplitBatch]:
     """Wait until a worker reports; the batches finished, or the error raised.
 
     A worker's pipe and its process sentinel are watched together: a worker that died
@@ -205,7 +205,7 @@ def _collect(workers: list[_Worker]) -> dict[int, BudgetBatch]:
     """
     by_sentinel = {w.process.sentinel: w for w in workers}
     by_conn = {w.conn: w for w in workers}
-    finished: dict[int, BudgetBatch] = {}
+    finished: dict[int, SplitBatch] = {}
     for ready in wait([*by_conn, *by_sentinel]):
         if isinstance(ready, int):
             worker = by_sentinel[ready]
@@ -318,7 +318,7 @@ class _WorkerState:
         outputs: Outputs | None,
         placements: list[Placement],
     ) -> None:
-        self.splitter = BudgetSplitter(*split)
+        self.splitter = RecordSplitter(*split)
         self.placements = placements
         self.targets = [name for name, _ in outputs or ()]
         self.fds = [os.open(path, os.O_WRONLY) for _, path in outputs or ()]
@@ -326,11 +326,11 @@ class _WorkerState:
 
     def work(
         self, path: str, records: list[tuple[int, bytes, str | None]], index: int, number: int
-    ) -> BudgetBatch:
+    ) -> SplitBatch:
         """Split one batch; write it at its place in each output, or return its bytes.
 
         A conversation whose samples grow large is written as they are made, once the
-        batch before is written (memory stays flat, see :meth:`BudgetSplitter.process`).
+        batch before is written (memory stays flat, see :meth:`RecordSplitter.process`).
         """
         cut = [parsed(RawRecord(lineno, text, None, error)) for lineno, text, error in records]
         if not self.placements:

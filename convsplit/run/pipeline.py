@@ -19,10 +19,10 @@ from convsplit.budget import Budget, check_count, describe
 from convsplit.errors import InvalidConversationError, InvalidOptionError
 from convsplit.formats import RawRecord, Source
 from convsplit.formats.parquet import check_parquet_output
-from convsplit.run.budgets import BudgetBatch, BudgetSplitter
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, AtomicOutputs, check_targets
 from convsplit.run.parallel import run_parallel
+from convsplit.run.records import RecordSplitter, SplitBatch
 from convsplit.run.report import Report
 from convsplit.spec import SplitSpec
 
@@ -159,7 +159,7 @@ def _split(  # noqa: PLR0917 (split_files' and split_windows' own arguments)
     strict: bool,
     progress: Callable[[Report], None] | None,
 ) -> list[Report]:
-    worker = BudgetSplitter(spec, budgets)
+    worker = RecordSplitter(spec, budgets)
     files = expand_inputs(inputs)
     check_targets({**outputs, "rejects": rejects}, files)
     check_parquet_output(outputs.values(), spec.output_format, rejects=rejects)
@@ -221,8 +221,8 @@ def _batches(
 
 
 def _run(
-    files: Sequence[str], worker: BudgetSplitter, jobs: int, outs: Sequence[AtomicOutput]
-) -> Generator[BudgetBatch, None, None]:
+    files: Sequence[str], worker: RecordSplitter, jobs: int, outs: Sequence[AtomicOutput]
+) -> Generator[SplitBatch, None, None]:
     limit = worker.spec.max_record_bytes
     if jobs <= 1:
         # One conversation at a time, its samples written as they are made: memory stays

@@ -1,56 +1,98 @@
 """Records in, samples out: the unit of work of every engine (local, workers, Dask,
-Hugging Face datasets)."""
+Hugging Face datasets).
+
+Each record is read, parsed and counted once (:func:`~convsplit.core.split.prepare_split`)
+and split under each budget, each budget's samples going to its own writer: users produce
+the same data at several context lengths, and counts do not depend on the window. One
+budget (the spec's own) is the ordinary split; a budget's samples are the bytes a run with
+that budget alone writes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from convsplit.budget import Budget
 from convsplit.core.preference import PreparedJudged, preference_output, prepare_judged
 from convsplit.core.split import PreparedSplit, prepare_split, split_conversation
-from convsplit.errors import InvalidConversationError
+from convsplit.errors import ConvsplitError, InvalidConversationError, InvalidOptionError
 from convsplit.formats import RawRecord, SampleWriter, get_reader, parse_record
 from convsplit.messages import Conversation, StringsEncode
 from convsplit.run.report import Reject, Report
-from convsplit.samples import SplitResult
+from convsplit.samples import Sample, SplitResult, TurnOutcome, trusted
 from convsplit.spec import SplitSpec
 
 
 @dataclass
 class SplitBatch:
-    """What one batch of records became: output lines, rejects and the accounting.
+    """What one batch of records became under each budget: output pieces and accounting
+    per budget, and the records rejected.
 
-    The lines come as ``chunks`` whose concatenation they are (message fragments shared
-    between samples), so that they are copied once, where they are written; ``lines``
-    joins them here.
+    ``chunks[k]`` are budget ``k``'s output lines in pieces whose concatenation they are
+    (message fragments shared between samples), so that they are copied once, where they
+    are written. A record is rejected once in ``rejects`` if any budget rejects it (a
+    writer that cannot write one of its samples); each budget's report counts it as that
+    budget's run would.
     """
 
-    chunks: list[bytes]
+    chunks: list[list[bytes]]
     rejects: list[Reject]
-    report: Report
+    reports: list[Report]
 
-    @property
-    def lines(self) -> bytes:
-        """The output lines, joined."""
-        return b"".join(self.chunks)
+    def lines(self, k: int = 0) -> bytes:
+        """Budget ``k``'s output lines, joined."""
+        return b"".join(self.chunks[k])
+
+
+Emit = Callable[[int, list[bytes]], None]
+"""Where budget ``k``'s output pieces go as they are made: ``emit(k, chunks)``."""
+
+_HELD_MESSAGES = 1 << 16
+"""Messages the samples of one conversation may hold before they go to the writer: a
+conversation of 200,000 turns makes 100,000 samples of hundreds of messages each."""
 
 
 class RecordSplitter:
-    """Raw records in, written samples out: the unit of work of every engine.
+    """Raw records in, written samples out under each of ``budgets`` (the spec's own alone
+    by default), each budget with its own writer: the unit of work of every engine.
 
-    Holds what a process needs once (the spec, its reader and writer); the local pipeline,
-    its worker processes and both other engines split through it.
+    Holds what a process needs once (the spec, its reader and writers); the local pipeline,
+    its worker processes, the Dask engine and the Hugging Face integration all split
+    through it.
     """
 
-    def __init__(self, spec: SplitSpec, *, writer: SampleWriter | None = None) -> None:
-        """``writer``: one to use instead of the spec's (a wrapper around it, say)."""
+    def __init__(
+        self,
+        spec: SplitSpec,
+        budgets: Sequence[Budget] | None = None,
+        *,
+        writer: SampleWriter | None = None,
+    ) -> None:
+        """``writer``: one to use instead of the spec's (a wrapper around it, say), for
+        a single budget."""
         self.spec = spec
-        self.writer = writer or spec.writer()
+        self.budgets = list(budgets) if budgets is not None else [spec.budget]
+        if writer is not None and len(self.budgets) != 1:
+            raise InvalidOptionError(
+                "writer= is for one budget; several budgets have a writer each"
+            )
+        self.writers = (
+            [writer] if writer is not None else [spec.with_budget(b).writer() for b in self.budgets]
+        )
         self.reader = None if spec.input_format == "auto" else get_reader(spec.input_format)
         self.judged = preference_output(spec)  # preference data is read and split as such
+        # A writer that numbers samples within their conversation (inline metadata) is
+        # given each conversation whole; the others may be given its samples in parts.
+        self._in_parts = [getattr(w, "metadata", "none") == "none" for w in self.writers]
+
+    @property
+    def writer(self) -> SampleWriter:
+        """The first budget's writer (the only one, for one budget)."""
+        return self.writers[0]
 
     def split(self, conversation: Conversation, index: int) -> SplitResult:
-        """Split one conversation with this spec (its position in the stream: ``index``)."""
+        """Split one conversation with the spec (its position in the stream: ``index``)."""
         return split_conversation(conversation, self.spec, index=index)
 
     def parse(self, value: object) -> Conversation:
@@ -74,27 +116,119 @@ class RecordSplitter:
             raise InvalidConversationError(raw.error)
         return prepare_judged(raw.value, self.spec, kind=self.judged, index=index)
 
-    def split_raw(self, raw: RawRecord, index: int) -> SplitResult:
-        """One raw record split with this spec (its position in the stream: ``index``)."""
-        if self.judged is None:
-            return self.split(self.read(raw), index)
-        return self.prepare(raw, index).split()
+    def process(
+        self,
+        path: str,
+        records: Iterable[RawRecord],
+        first_index: int,
+        emit: Emit | None = None,
+    ) -> SplitBatch:
+        """Split ``records`` of file ``path``; the first is conversation ``first_index``.
 
-    def process(self, path: str, records: Iterable[RawRecord], first_index: int) -> SplitBatch:
-        """Split ``records`` of file ``path``; the first is conversation ``first_index``."""
-        chunks: list[bytes] = []
+        With ``emit``, a conversation whose samples grow large is written as its samples
+        are made (what the batch held before for that budget goes first), so memory stays
+        flat however long one conversation is; the rest comes back in the batch.
+
+        Raises:
+            ConvsplitError: a conversation was refused (an InvalidConversationError) after
+                part of its samples had been emitted: they cannot be taken back.
+        """
+        budgets = self.budgets
+        chunks: list[list[bytes]] = [[] for _ in budgets]
+        reports = [Report() for _ in budgets]
         rejects: list[Reject] = []
-        report = Report()
-        pieces = self.writer.chunks  # lines in pieces, shared between samples where it can
         for offset, raw in enumerate(records):
-            report.input_bytes += len(raw.text)
+            for report in reports:
+                report.input_bytes += len(raw.text)
             try:
-                result = self.split_raw(raw, first_index + offset)
-                chunks.extend(pieces(result))
+                prepared = self.prepare(raw, first_index + offset)
             except InvalidConversationError as error:
                 reject = Reject(path, raw.lineno, error.reason, error.field, raw.text, error.hints)
                 rejects.append(reject)
-                report.reject(reject)
+                for report in reports:
+                    report.reject(reject)
                 continue
-            report.count(result)
-        return SplitBatch(chunks, rejects, report)
+            first: Reject | None = None
+            for k in range(len(budgets)):
+                try:
+                    if isinstance(prepared, PreparedJudged):  # preference data: a pair at most
+                        self._split_judged(prepared, k, chunks, reports[k])
+                    else:
+                        self._split(prepared, k, chunks, reports[k], emit)
+                except InvalidConversationError as error:
+                    reject = Reject(
+                        path, raw.lineno, error.reason, error.field, raw.text, error.hints
+                    )
+                    reports[k].reject(reject)
+                    first = first or reject
+            if first is not None:
+                rejects.append(first)
+        return SplitBatch(chunks, rejects, reports)
+
+    def _split_judged(
+        self, prepared: PreparedJudged, k: int, chunks: list[list[bytes]], report: Report
+    ) -> None:
+        """Budget ``k``'s pair (or the reason it has none) of one preference record."""
+        result = prepared.split(self.budgets[k])
+        chunks[k].extend(self.writers[k].chunks(result))
+        report.count(result)
+
+    def _split(
+        self,
+        prepared: PreparedSplit,
+        k: int,
+        chunks: list[list[bytes]],
+        report: Report,
+        emit: Emit | None,
+    ) -> None:
+        """Budget ``k``'s samples of one conversation, written into ``chunks[k]`` (or
+        emitted, in parts), and counted in ``report``."""
+        writer, index = self.writers[k], prepared.index
+        outcomes: list[TurnOutcome] = []
+        held: list[Sample] = []
+        size = emitted = 0
+        counts = [0, 0, 0]  # samples, their tokens, their trained tokens
+
+        def written(samples: list[Sample]) -> list[bytes]:
+            counts[0] += len(samples)
+            counts[1] += sum(s.total_tokens for s in samples)
+            counts[2] += sum(s.target_tokens for s in samples)
+            part = trusted(
+                SplitResult, conversation_id=prepared.conversation.id,
+                conversation_index=index, samples=tuple(samples), outcomes=(),
+            )  # fmt: skip
+            # Whole before any is kept: a writer refusing a later sample rejects the
+            # record, and no line of it is written.
+            return list(writer.chunks(part))
+
+        try:
+            for sample in prepared.stream(self.budgets[k], outcomes):
+                held.append(sample)
+                size += len(sample.messages)
+                if size >= _HELD_MESSAGES and emit is not None and self._in_parts[k]:
+                    pieces = written(held)
+                    if chunks[k]:  # what the batch holds comes first
+                        emit(k, chunks[k])
+                        chunks[k] = []
+                    emit(k, pieces)
+                    emitted += len(held)
+                    held, size = [], 0
+            pieces = written(held)
+        except InvalidConversationError as error:
+            if emitted:
+                name = prepared.conversation.id or f"#{index}"
+                raise ConvsplitError(
+                    f"conversation {name} was refused after {emitted:,} of its samples were "
+                    f"written: {error.reason}"
+                ) from error
+            raise
+        chunks[k].extend(pieces)
+        report.count(
+            trusted(
+                SplitResult, conversation_id=prepared.conversation.id, conversation_index=index,
+                samples=(), outcomes=tuple(outcomes),
+            )
+        )  # fmt: skip
+        report.samples += counts[0]
+        report.sample_tokens += counts[1]
+        report.training_tokens += counts[2]
