@@ -435,12 +435,18 @@ def test_llama32_system_prompt_mid_conversation_is_caught_by_the_check(
     # Llama 3.2 folds a *leading* system message into its dated header; one that follows a
     # reply is a block of its own. The splitter gives a message no position beyond
     # after_instruction, so its cost is the leading one, and only a whole-rendering check
-    # sees the difference (see HFChatTemplate's "Limits").
+    # sees the difference (see HFChatTemplate's "Limits"); the reject names the message.
     leading = Conversation(messages=(SYSTEM, USER, ANSWER), id="leading")
     llama_format.check_conversation(leading)
     late = Conversation(messages=(USER, ANSWER, SYSTEM, USER, ANSWER), id="late")
-    with pytest.raises(ChatFormatError, match=r"conversation late: .* add up to"):
+    with pytest.raises(
+        ChatFormatError,
+        match=r"conversation late: message 2 \(system\) comes after an assistant message, "
+        r"where chat template '.*' renders a system message unlike one that opens",
+    ):
         llama_format.check_conversation(late)
+    # A conversation of no messages has nothing to sample: no check, no template error.
+    llama_format.check_conversation(Conversation(messages=()))
 
 
 def test_the_format_is_a_chat_format(bytelevel: HFTokenizerCounter) -> None:

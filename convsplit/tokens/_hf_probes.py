@@ -172,6 +172,13 @@ class Prober:
             )
         return costs[0]
 
+    def later_instruction_cost(self, message: HFMessage) -> int:
+        """Tokens a system/developer ``message`` adds after a user turn and a reply, where
+        templates that fold a leading one into their header (Llama 3.x) or put it in place of
+        their default system prompt (Qwen 2.5) render a block of its own."""
+        (cost,) = self._measure(message, [(_U1, _A1)])
+        return cost
+
     def _describe(self, message: HFMessage, after_instruction: bool) -> str:
         where = "after a system/developer message" if after_instruction else "message"
         if id(message) in _PROBES:

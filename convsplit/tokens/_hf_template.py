@@ -277,6 +277,8 @@ class HFChatTemplate:
         """
         messages = conversation.messages
         tools = conversation.tools
+        if not messages:  # nothing to sample (most templates cannot render no messages)
+            return
         if self.text_content:
             for i, message in enumerate(messages):
                 if isinstance(message.content, tuple):
@@ -304,10 +306,37 @@ class HFChatTemplate:
         )
         actual = self.counter.count_rendered(full)
         if actual != expected:
+            self._check_later_instructions(conversation)
             raise ChatFormatError(
                 f"conversation {conversation.id or '?'}: chat template {self.name!r} renders "
                 f"{actual} tokens but the per-message costs add up to {expected}"
             )
+
+    def _check_later_instructions(self, conversation: Conversation) -> None:
+        """Name a system/developer message after a reply that the template renders unlike a
+        leading one: it is costed as leading (the splitter tells a format only whether a
+        message follows an instruction), but in a sample that keeps the messages before it,
+        it is not leading.
+
+        Raises:
+            ChatFormatError: naming the message and both costs.
+        """
+        messages = conversation.messages
+        for i, (message, after) in enumerate(zip(messages, _after_instruction(messages))):
+            if i == 0 or after or message.role not in INSTRUCTION_ROLES:
+                continue
+            (hf,) = self.hf_messages([message])
+            later = self._prober.later_instruction_cost(hf)
+            leading = self.message_cost(message, self.counter, after_instruction=False)
+            if later != leading:
+                raise ChatFormatError(
+                    f"conversation {conversation.id or '?'}: message {i} ({message.role}) "
+                    f"comes after {_an(messages[i - 1].role)} message, where chat template "
+                    f"{self.name!r} renders a {message.role} message unlike one that opens "
+                    f"the conversation ({later} tokens there, {leading} first); convsplit "
+                    "costs it as one that opens it, so it cannot count this conversation's "
+                    "samples exactly (move it first, or make it a user message)"
+                )
 
     def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """Pickle by name when registered (``get_chat_format("hf:<folder>")``), else by its
@@ -318,6 +347,11 @@ class HFChatTemplate:
 
     def __repr__(self) -> str:
         return f"HFChatTemplate({self.name!r})"
+
+
+def _an(word: str) -> str:
+    """``word`` with its indefinite article."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _after_instruction(messages: Sequence[Message]) -> Iterator[bool]:
