@@ -2,7 +2,7 @@
 
 Each flag here is one option of :class:`~convsplit.spec.SplitSpec`, and :func:`split_spec`
 reads them back into one. A registered window or truncation strategy declares the options
-its factory takes (:class:`~convsplit.core.registry.StrategyOption`), and each becomes a
+its factory takes (:class:`~convsplit.registry.StrategyOption`), and each becomes a
 flag that goes with that strategy: ``--turns`` with ``--window last-turns``, and a user's
 own strategy's options with it, registered before the parser is built.
 """
@@ -21,7 +21,6 @@ import orjson
 
 from convsplit.budget import Budget
 from convsplit.cli_messages import UsageError
-from convsplit.core.registry import StrategyOption
 from convsplit.core.truncation import (
     get_truncation,
     truncation_names,
@@ -35,6 +34,7 @@ from convsplit.core.windows import (
 from convsplit.errors import InvalidOptionError
 from convsplit.formats import MAX_RECORD_BYTES, reader_names, writer_names
 from convsplit.formats.llamafactory import read_dataset_info
+from convsplit.registry import StrategyOption
 from convsplit.spec import SplitSpec
 from convsplit.tokens.chat_formats import chat_format_names
 from convsplit.tokens.counters import DEFAULT_ENCODING, load_counter

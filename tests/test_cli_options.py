@@ -19,7 +19,6 @@ from convsplit.cli import build_parser, main
 from convsplit.cli_messages import flags_by_option, in_cli_words
 from convsplit.core import truncation, windows
 from convsplit.core.layout import Layout
-from convsplit.core.registry import StrategyOption
 from convsplit.core.truncation import DropOldest, get_truncation, truncation_names
 from convsplit.core.windows import (
     LastTurns,
@@ -30,6 +29,7 @@ from convsplit.core.windows import (
     window_options,
 )
 from convsplit.errors import ConvsplitError, InvalidOptionError, TargetTooLongError
+from convsplit.registry import StrategyOption
 from tests.test_cli import EXAMPLES, run, write_jsonl
 
 

@@ -130,6 +130,23 @@ def test_no_module_is_too_long(module: str) -> None:
     assert lines <= MAX_LINES, f"{module} has {lines} lines: split it by job"
 
 
+#: Packages that must not import the ones after them in README's layout order: reading
+#: formats and counting tokens come before the split, which comes before running it.
+LOWER_LAYERS = ("convsplit.formats", "convsplit.tokens")
+UPPER_LAYERS = ("convsplit.core", "convsplit.run", "convsplit.inspect", "convsplit.integrations")
+
+
+def test_lower_layers_do_not_import_upper_ones() -> None:
+    inverted = sorted(
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        if module.startswith(LOWER_LAYERS)
+        for target in targets
+        if target.startswith(UPPER_LAYERS)
+    )
+    assert inverted == []
+
+
 def test_no_private_name_crosses_a_package() -> None:
     crossing = []
     for module, path in MODULES.items():

@@ -17,9 +17,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from convsplit.budget import Budget
 from convsplit.core.layout import Block, Layout
-from convsplit.core.registry import Registered, Registry, StrategyOption
 from convsplit.core.windows import Request
 from convsplit.messages import Message
+from convsplit.registry import Registered, Registry, StrategyOption
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from convsplit.budget import Budget
 from convsplit.core.layout import Layout
-from convsplit.core.registry import Registered, Registry, StrategyOption
+from convsplit.registry import Registered, Registry, StrategyOption
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, SupportsIndex, runtime_checkable
 
-from convsplit.core.registry import Registered
 from convsplit.messages import INSTRUCTION_ROLES, Message
+from convsplit.registry import Registered
 from convsplit.tokens.counters import HF_PREFIX, TokenCounter
 from convsplit.tokens.registry import SharedRegistry
 

@@ -29,8 +29,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import tiktoken
 
-from convsplit.core.registry import Registered
 from convsplit.errors import InvalidOptionError, UnknownNameError
+from convsplit.registry import Registered
 from convsplit.tokens.fast_count import fast_count
 from convsplit.tokens.offline import OFFICIAL_ENCODINGS, load_ranks, official_spec
 from convsplit.tokens.registry import SharedRegistry

@@ -1,4 +1,4 @@
-"""The registry of token counters and chat formats: :class:`~convsplit.core.registry.Registry`
+"""The registry of token counters and chat formats: :class:`~convsplit.registry.Registry`
 that builds each name once and shares it.
 
 Windows and truncation strategies are small values: their registry builds a new one on
@@ -17,14 +17,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from convsplit.core.registry import Registered, Registry, StrategyOption
 from convsplit.errors import ConvsplitError, InvalidOptionError, UnknownNameError
+from convsplit.registry import Registered, Registry, StrategyOption
 
 Shared = TypeVar("Shared")
 
 
 class SharedRegistry(Registry[Shared]):
-    """A :class:`~convsplit.core.registry.Registry` whose names are built once and shared.
+    """A :class:`~convsplit.registry.Registry` whose names are built once and shared.
 
     Args:
         kind: what it holds (``"chat format"``), for the unknown-name error.

@@ -2,7 +2,9 @@
 
 Windows and truncation strategies are found the same way (``get_window("last-turns",
 turns=2)``), list their names the same way, and declare the keyword arguments their
-factories take, so the command line offers each as a flag for that strategy.
+factories take, so the command line offers each as a flag for that strategy. Token
+counters and chat formats (:mod:`convsplit.tokens.registry`) build on it too, so it sits
+beside ``errors`` and ``budget``, below both ``tokens/`` and ``core/``.
 """
 
 from __future__ import annotations
