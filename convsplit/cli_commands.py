@@ -17,9 +17,7 @@ from contextlib import nullcontext
 from convsplit.cli_formats import formats_text, trainer_note
 from convsplit.cli_messages import EXIT_OK, EXIT_REJECTED, UsageError, warnings
 from convsplit.cli_options import budget, given_inputs, split_spec
-from convsplit.errors import InvalidConversationError
 from convsplit.formats import Record, read_records
-from convsplit.messages import Conversation
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, check_targets
 from convsplit.run.pipeline import WINDOW_FIELD, split_files, split_windows, window_output
@@ -78,7 +76,7 @@ def split(args: argparse.Namespace) -> int:
                 )
         finally:
             progress.close()
-        _finish(report, report_out, args)
+        _finish(report, report_out, args, unit=_record_noun(spec))
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
@@ -104,27 +102,20 @@ def _records(inputs: Sequence[str], spec: SplitSpec) -> Iterator[Record]:
 
 def stats(args: argparse.Namespace) -> int:
     """``convsplit stats``: :func:`~convsplit.inspect.stats.token_reports`, printed."""
-    from convsplit.inspect.stats import token_reports  # noqa: PLC0415 (imported when used: startup)
-    from convsplit.inspect.summaries import format_reports, reports_json  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.preference_stats import record_reports  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.summaries import format_reports, record_noun, reports_json  # noqa: PLC0415 (imported when used: startup)
 
     args.inputs = given_inputs(args, args.inputs)
     budgets = args.max_tokens or [4096]
     spec = split_spec(args, budgets[0])
-    rejected = 0
-
-    def conversations() -> Iterator[Conversation]:
-        nonlocal rejected
-        for record in _records(args.inputs, spec):
-            if record.conversation is None:
-                rejected += 1
-            else:
-                yield record.conversation
-
-    reports = token_reports(conversations(), spec, budgets=[budget(args, b) for b in budgets])
+    reports, rejected = record_reports(
+        _records(args.inputs, spec), spec, budgets=[budget(args, b) for b in budgets]
+    )
     if args.json:
         print(json.dumps(reports_json(reports, price=args.price, rejected=rejected), indent=2))
     else:
-        print(format_reports(reports, price=args.price, rejected=rejected))
+        unit = record_noun(spec)
+        print(format_reports(reports, price=args.price, rejected=rejected, unit=unit))
     return EXIT_REJECTED if rejected else EXIT_OK
 
 
@@ -150,7 +141,7 @@ def validate(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     """``convsplit show``: :func:`~convsplit.inspect.show.show_conversation` of one."""
-    from convsplit.inspect.show import View, show_conversation  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.show import View, show_record  # noqa: PLC0415 (imported when used: startup)
 
     spec = split_spec(args)
     if args.input is None:
@@ -165,21 +156,17 @@ def show(args: argparse.Namespace) -> int:
         fields=spec.fields,
         max_record_bytes=spec.max_record_bytes,
     )
+    # NO_COLOR (no-color.org) turns the default off; --color always still colours.
+    color = args.color == "always" or (
+        args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    )
+    width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
+    view = View(color=color, width=width, sample=args.sample)
     for index, record in enumerate(records):
-        conversation = record.conversation
-        matches = str(index) == wanted or (conversation is not None and conversation.id == wanted)
-        if not matches:
-            continue
-        if conversation is None:
-            raise record.error or InvalidConversationError("unreadable record")
-        # NO_COLOR (no-color.org) turns the default off; --color always still colours.
-        color = args.color == "always" or (
-            args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        )
-        width = shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100
-        view = View(color=color, width=width, sample=args.sample)
-        print(show_conversation(conversation, spec, view=view, index=index))
-        return EXIT_OK
+        shown = show_record(record, spec, wanted=wanted, view=view, index=index)
+        if shown is not None:
+            print(shown)
+            return EXIT_OK
     raise UsageError(f"{args.input} has no conversation {wanted!r}")
 
 
@@ -215,14 +202,22 @@ def _finish(
     args: argparse.Namespace,
     *,
     note: bool = True,
+    unit: str = "conversation",
 ) -> None:
-    print(report.summary(), file=sys.stderr)
+    print(report.summary(unit=unit), file=sys.stderr)
     if note:
         _trainer_note(args, [report])
     for line in warnings(report, args.rejects, args.flags):
         print(visible(line), file=sys.stderr)
     if report_out is not None:
         report_out.write(report.to_json().encode())
+
+
+def _record_noun(spec: SplitSpec) -> str:
+    """What a record is called in the summary: ``conversation``, or ``pair``..."""
+    from convsplit.inspect.summaries import record_noun  # noqa: PLC0415 (imported when used: startup)
+
+    return record_noun(spec)
 
 
 def _trainer_note(args: argparse.Namespace, reports: Sequence[Report]) -> None:
@@ -267,7 +262,7 @@ def _split_windows(args: argparse.Namespace) -> int:
             progress.close()
         for max_tokens, report in reports.items():
             print(f"--max-tokens {max_tokens}:", file=sys.stderr)
-            _finish(report, None, args, note=False)
+            _finish(report, None, args, note=False, unit=_record_noun(spec))
         _trainer_note(args, list(reports.values()))
         if report_out is not None:
             data = {str(n): json.loads(r.to_json()) for n, r in reports.items()}

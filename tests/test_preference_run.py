@@ -12,6 +12,7 @@ import pytest
 
 from convsplit import Budget, SplitSpec, split_files
 from convsplit.formats import read_records
+from tests.reference import count_row
 from tests.test_cli import run, write_jsonl
 
 HUMAN = {"from": "human", "value": "What is the capital of France?"}
@@ -204,3 +205,88 @@ def test_validate_checks_preference_data_as_the_preference_output_reads_it(tmp_p
     proc = run("validate", str(source), "--to", "preference", "--max-tokens", "150")
     assert proc.returncode == 3
     assert "dpo.jsonl:6: the answer is never written: target_too_long" in proc.stdout.decode()
+
+
+def _count(prompt: list[Any], answer: list[Any]) -> int:
+    """Tokens of a prompt with one answer, rebuilt from the written row and counted by
+    tiktoken on the rendering (tests/reference.py), not by convsplit."""
+    row = {"prompt": prompt, "completion": answer}
+    return count_row(row, "trl", encoding_name="o200k_base", format_name="openai")
+
+
+def test_stats_counts_the_pairs_split_writes(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "dpo.jsonl", RECORDS)
+    out = tmp_path / "pairs.jsonl"
+    flags = ["--to", "preference", "--max-tokens", "150"]
+    split = run("split", str(source), "-o", str(out), *flags)
+    assert split.returncode == 3
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    longer = [
+        max(_count(r["prompt"], r["chosen"]), _count(r["prompt"], r["rejected"])) for r in rows
+    ]
+    assert split.stderr.decode().startswith(
+        "pairs: 4 of 7 records (3 rejected)\n"
+        "pairs written: 3 (1 skipped: 1 target_too_long)\n"
+        f"tokens: {sum(longer)} (each prompt with the longer answer), "
+    )
+    done = run("stats", str(source), *flags, "--json")
+    assert done.returncode == 3, done.stderr
+    data = json.loads(done.stdout)
+    (report,) = data["reports"]
+    assert (data["conversations"], data["rejected"]) == (4, 3)
+    assert (report["samples"], report["targets"], report["skipped"]) == (
+        3,
+        3,
+        {"target_too_long": 1},
+    )
+    assert report["tokens_per_epoch"] == sum(longer)
+    text = run("stats", str(source), *flags).stdout.decode()
+    assert text.startswith(
+        "pairs: 4 (3 records rejected)\ntokens per pair (prompt + longer answer): min "
+    )
+    assert "pairs skipped" in text and "at 150: skipped 1 target_too_long" in text
+
+
+def test_stats_counts_kto_records_as_judged_answers(tmp_path: Path) -> None:
+    said = [{"role": "user", "content": "2+2?"}]
+    records = [{"prompt": said, "completion": [{"role": "assistant", "content": a}], "label": ok}
+               for a, ok in (("4", True), ("5", False))]  # fmt: skip
+    source = write_jsonl(tmp_path / "kto.jsonl", [*records, RECORDS[0]])
+    done = run("stats", str(source), "--to", "kto", "--json")
+    data = json.loads(done.stdout)
+    assert (data["conversations"], data["rejected"]) == (2, 1)  # a pair is not KTO data
+    expected = [_count(r["prompt"], r["completion"]) for r in records]
+    assert data["reports"][0]["tokens_per_epoch"] == sum(expected)
+    split = run("split", str(source), "-o", str(tmp_path / "out.jsonl"), "--to", "kto")
+    assert split.stderr.decode().startswith(
+        "judged answers: 2 of 3 records (1 rejected)\njudged answers written: 2 (0 skipped)\n"
+        f"tokens: {sum(expected)} (each prompt with its answer), "
+    )
+    text = run("stats", str(source), "--to", "kto").stdout.decode()
+    assert text.startswith("judged answers: 2 (1 records rejected)\ntokens per judged answer ")
+
+
+def test_show_shows_a_pair_as_split_writes_it(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "dpo.jsonl", RECORDS)
+    out = tmp_path / "pairs.jsonl"
+    flags = ["--to", "preference", "--max-tokens", "150"]
+    run("split", str(source), "-o", str(out), *flags)
+    row = json.loads(out.read_text().splitlines()[1])  # record 1 (three earlier turns)
+    rejected, chosen = _count(row["prompt"], row["rejected"]), _count(row["prompt"], row["chosen"])
+    assert rejected > chosen
+    done = run("show", str(source), *flags, "--conversation", "1")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode().splitlines()
+    assert lines[0] == "pair #1: a prompt of 7 messages, a chosen and a rejected answer, 1 sample"
+    assert lines[2].startswith(f"sample 0: {rejected} tokens (prompt ")
+    assert lines[-3].startswith("> assistant  Lyon, I think") and "[rejected, " in lines[-3]
+    assert lines[-1] == f"  chosen     Paris (1).  [{chosen} tokens with the same prompt]"
+    assert "weight_zero" not in done.stdout.decode()  # the prompt's answers are context
+    skipped = run("show", str(source), *flags, "--conversation", "5")
+    assert skipped.stdout.decode().splitlines()[-2:] == [
+        "skipped: the pair: target_too_long",
+        "  needs 422 of 150 tokens: target 408, rest of its turn 14",
+    ]
+    alone = run("show", str(source), *flags, "--conversation", "2")
+    assert alone.returncode == 1
+    assert alone.stderr.decode().startswith(f"error: {source} line 3: not preference data: ")

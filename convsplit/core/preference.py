@@ -211,14 +211,29 @@ def _context_only(prompt: Conversation) -> Conversation:
     return prompt.model_copy(update={"messages": messages})
 
 
+def with_answer(prompt: Conversation, answer: Message) -> Conversation:
+    """``prompt`` (its assistant turns context) followed by ``answer`` as its one target:
+    the conversation each answer of a preference record is split as (``stats`` and
+    ``show`` take the longer answer's as the pair's).
+
+    >>> prompt = Conversation(messages=(Message(role="user", content="Hi"),
+    ...                                 Message(role="assistant", content="Yo"),
+    ...                                 Message(role="user", content="2+2?")))
+    >>> [m.weight for m in with_answer(prompt, Message(role="assistant", content="4")).messages]
+    [None, 0, None, None]
+    """
+    if answer.weight is not None:  # an answer is judged, whatever its weight in the input
+        answer = answer.model_copy(update={"weight": None})
+    prompt = _context_only(prompt)
+    return prompt.model_copy(update={"messages": (*prompt.messages, answer)})
+
+
 def _answer(
     prompt: Conversation, answer: Message, spec: SplitSpec, index: int
 ) -> tuple[Sample | None, SkipReason | None]:
     """The sample of ``prompt`` + ``answer`` as its one target, or why there is none."""
-    if answer.weight is not None:  # an answer is judged, whatever its weight in the input
-        answer = answer.model_copy(update={"weight": None})
     at = len(prompt.messages)
-    whole = prompt.model_copy(update={"messages": (*prompt.messages, answer)})
+    whole = with_answer(prompt, answer)
     result = split_conversation(whole, spec, index=index)
     outcome = next(o for o in result.outcomes if o.message_index == at)
     if outcome.sample_index is None:

@@ -31,6 +31,9 @@ PreferenceKind = Literal["pairwise", "unpaired"]
 #: The output formats that write preference data, by the kind of record each takes.
 PREFERENCE_OUTPUTS: dict[PreferenceKind, str] = {"pairwise": "preference", "unpaired": "kto"}
 
+#: What one record of each kind is called in summaries (where others say "conversation").
+RECORD_NOUNS: dict[PreferenceKind, str] = {"pairwise": "pair", "unpaired": "judged answer"}
+
 #: The reject reason of preference data sent to an SFT output format.
 PREFERENCE_DATA = "preference_data"
 

@@ -17,9 +17,18 @@ import re
 from dataclasses import dataclass
 
 from convsplit.core.layout import Layout
+from convsplit.core.preference import (
+    preference_output,
+    prepare_judged,
+    split_judged,
+    with_answer,
+)
 from convsplit.core.split import as_written, split_conversation
-from convsplit.errors import InvalidOptionError
+from convsplit.errors import InvalidConversationError, InvalidOptionError
+from convsplit.formats import Record, parse_json
+from convsplit.formats.preference import PreferencePair, PreferenceRecord, UnpairedRecord
 from convsplit.inspect.labels import plural
+from convsplit.inspect.preference_stats import judged_whole
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import Sample, SkipReason, SplitResult
 from convsplit.spec import SplitSpec
@@ -67,6 +76,103 @@ def show_conversation(
         conversation, layout, view, _Painter(view.color), spec, _tools_tokens(layout, spec)
     )
     return "\n".join(shower.lines(result))
+
+
+def show_record(
+    record: Record, spec: SplitSpec, *, wanted: str, view: View = View(), index: int = 0
+) -> str | None:
+    """Record ``index`` of its file shown, if it is the one ``wanted`` (its position or its
+    id), else None: a conversation's samples, or for a preference output its pair, read as
+    ``split`` reads it.
+
+    Raises:
+        InvalidConversationError: the record wanted cannot be read (naming file and line).
+    """
+    kind = preference_output(spec)
+    if kind is None:
+        conversation = record.conversation
+        if str(index) != wanted and (conversation is None or conversation.id != wanted):
+            return None
+        if conversation is None:
+            raise record.error or InvalidConversationError("unreadable record")
+        return show_conversation(conversation, spec, view=view, index=index)
+    try:
+        judged = prepare_judged(parse_json(record.raw), spec, kind=kind, index=index).record
+    except (InvalidConversationError, ValueError) as error:  # ValueError: not JSON
+        if str(index) != wanted:
+            return None
+        if isinstance(error, InvalidConversationError):
+            raise error.located(path=record.path, lineno=record.lineno) from error
+        raise record.error or InvalidConversationError(str(error)) from error
+    if str(index) != wanted and judged.prompt.id != wanted:
+        return None
+    return show_judged(judged, spec, view=view, index=index)
+
+
+def show_judged(
+    record: PreferenceRecord | UnpairedRecord,
+    spec: SplitSpec,
+    *,
+    view: View = View(),
+    index: int = 0,
+) -> str:
+    """A preference record as ``split --to preference`` (or ``kto``) writes it: its prompt
+    with the longer answer as the sample (the one the budget bounds; the other answer gets
+    the same prompt), then the other answer with its own count; or why it is skipped.
+
+    >>> from convsplit import Budget
+    >>> from convsplit.formats.preference_read import read_preference
+    >>> pair = read_preference({"prompt": "2+2?", "chosen": "4", "rejected": "It is five."})
+    >>> print(show_judged(pair, SplitSpec(Budget(50), output_format="preference")))
+    pair #0: a prompt of 1 message, a chosen and a rejected answer, 1 sample
+    <BLANKLINE>
+    sample 0: 19 tokens (prompt 11, answer 8)
+      user       2+2?
+    > assistant  It is five.  [rejected, 8 tokens]
+    <BLANKLINE>
+      chosen     4  [16 tokens with the same prompt]
+    """
+    result = split_judged(record, spec, index=index)
+    conversation, _ = judged_whole(record, spec)
+    name = visible(record.prompt.id) if record.prompt.id is not None else f"#{index}"
+    paint = _Painter(view.color)
+    if isinstance(record, UnpairedRecord):
+        kind, answers = "judged answer", f"an answer labelled {str(record.label).lower()}"
+    else:
+        kind, answers = "pair", "a chosen and a rejected answer"
+    size = plural(len(record.prompt.messages), "message")
+    lines = [
+        f"{kind} {name}: a prompt of {size}, {answers}, {plural(len(result.samples), 'sample')}"
+    ]
+    pair = result.pairs[0] if result.pairs else None
+    other: tuple[str, Message, int] | None = None
+    if isinstance(pair, PreferencePair):
+        if pair.rejected_tokens > pair.chosen_tokens:  # as the split takes the longer
+            label, other = "rejected", ("chosen", pair.chosen, pair.chosen_tokens)
+        else:
+            label, other = "chosen", ("rejected", pair.rejected, pair.rejected_tokens)
+        conversation = with_answer(record.prompt, getattr(record, label))
+    else:
+        label = "answer" if isinstance(record, UnpairedRecord) else ""
+    layout = _layout(conversation, spec)
+    shower = _Shower(conversation, layout, view, paint, spec, _tools_tokens(layout, spec))
+    for k, sample in enumerate(result.samples):
+        lines.append("")
+        lines += shower.sample_lines(k, sample, label=label)
+    if other is not None:
+        which, answer, tokens = other
+        suffix = f"  [{tokens:,} tokens with the same prompt]"
+        lines += [
+            "",
+            paint.context(f"  {which:<10} {_line(answer, view.width - 13 - len(suffix))}{suffix}"),
+        ]
+    for outcome in result.skipped:
+        reason = outcome.reason.value if outcome.reason else "?"
+        lines += ["", paint.warn(f"skipped: the {kind}: {reason}")]
+        if outcome.reason is SkipReason.TARGET_TOO_LONG:
+            needs = _needs(layout, spec, len(conversation.messages) - 1)
+            lines.append(paint.warn(f"  {needs_text(needs, spec.budget.max_tokens)}"))
+    return "\n".join(lines)
 
 
 def target_needs(conversation: Conversation, spec: SplitSpec, index: int) -> dict[str, int]:
@@ -161,12 +267,15 @@ class _Shower:
                     lines.append(paint.warn(f"  {needs_text(needs, self.spec.budget.max_tokens)}"))
         return lines
 
-    def sample_lines(self, k: int, sample: Sample) -> list[str]:
+    def sample_lines(self, k: int, sample: Sample, *, label: str = "") -> list[str]:
+        """One sample's lines; ``label`` names its answer where it is a preference
+        record's (``chosen``...): compared, not trained, after a prompt."""
         paint = self.paint
+        before, after = ("prompt", "answer") if label else ("context", "trained")
         lines = [
             paint.bold(
                 f"sample {k}: {sample.total_tokens:,} tokens "
-                f"(context {sample.context_tokens:,}, trained {sample.target_tokens:,})"
+                f"({before} {sample.context_tokens:,}, {after} {sample.target_tokens:,})"
             )
         ]
         lines += self.tools_line(sample)
@@ -192,7 +301,7 @@ class _Shower:
                 # One target: the sample's own figure (a cut target costs less than whole).
                 alone = len(targets) == 1
                 cost = sample.target_tokens if alone else self.layout.target_cost(source)
-                notes.insert(0, f"trained, {cost:,} tokens")
+                notes.insert(0, f"{label or 'trained'}, {cost:,} tokens")
             elif message.role in INSTRUCTION_ROLES:
                 notes.append("pinned")
             suffix = f"  [{', '.join(notes)}]" if notes else ""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import accumulate
@@ -374,6 +374,14 @@ class BudgetReports:
             builder.add(
                 conversation, split_conversation(conversation, spec, index=index), whole=whole
             )
+
+    def add_results(
+        self, conversation: Conversation, whole: WholeCosts, split: Callable[[Budget], SplitResult]
+    ) -> None:
+        """Account for a record read another way (a preference record): ``conversation``
+        and ``whole`` stand for it whole, ``split`` gives its result at a budget."""
+        for builder, spec in zip(self._builders, self._specs, strict=True):
+            builder.add(conversation, split(spec.budget), whole=whole)
 
     def conversation_histogram(self) -> dict[int, int]:
         """``{tokens of a whole conversation: how many}``, smallest first (every budget's

@@ -9,16 +9,41 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
+from convsplit.core.preference import preference_output
+from convsplit.formats.preference import RECORD_NOUNS
 from convsplit.inspect.findings import FINDING_CODES, Finding, Severity, group_order
 from convsplit.inspect.labels import number, plural
 from convsplit.inspect.stats import Distribution, TokenReport
+from convsplit.spec import SplitSpec
 from convsplit.terminal import visible
 
 
+def record_noun(spec: SplitSpec) -> str:
+    """What one record is for ``spec``'s output: a ``conversation``, or for preference
+    outputs a ``pair`` (``kto``: a ``judged answer``).
+
+    >>> record_noun(SplitSpec(output_format="preference")), record_noun(SplitSpec())
+    ('pair', 'conversation')
+    """
+    kind = preference_output(spec)
+    return "conversation" if kind is None else RECORD_NOUNS[kind]
+
+
+#: What a preference record's tokens count, by its unit.
+_WHOLE = {"pair": " (prompt + longer answer)", "judged answer": " (prompt + answer)"}
+
+
 def format_reports(
-    reports: Sequence[TokenReport], *, price: float | None = None, rejected: int = 0
+    reports: Sequence[TokenReport],
+    *,
+    price: float | None = None,
+    rejected: int = 0,
+    unit: str = "conversation",
 ) -> str:
     """The token distribution, then one row per budget: what a split there produces.
+
+    ``unit`` names what a record is: ``"pair"`` (or ``"judged answer"``) for preference
+    data, each counted as its prompt with the longer answer, one trained turn.
 
     >>> from convsplit import Budget, Conversation, Message
     >>> from convsplit.inspect.stats import token_reports
@@ -34,23 +59,26 @@ def format_reports(
            100        1            13              5          1.00x         0 (0%)          100%
     """
     first = reports[0]
-    head = f"conversations: {first.conversations:,}"
+    units = f"{unit}s"
+    head = f"{units}: {first.conversations:,}"
     if rejected:
         head += f" ({rejected:,} records rejected)"
     if not first.conversations:
         # A distribution of nothing would print as "min 0 ... max 0", as if measured.
-        return f"{head}\nno conversations to count: nothing would be split"
+        return f"{head}\nno {units} to count: nothing would be split"
+    whole = _WHOLE.get(unit, "")
     roles = ", ".join(
         f"{role} median {number(d.median)} ({d.count:,})" for role, d in first.role_tokens.items()
     )
     lines = [
         head,
-        f"tokens per conversation: {_distribution(first.conversation_tokens)}",
+        f"tokens per {unit}{whole}: {_distribution(first.conversation_tokens)}",
         f"tokens per message: {roles or '-'}",
         "",
     ]
+    turns = "turns" if unit == "conversation" else units
     columns = ["max_tokens", "samples", "tokens/epoch", "trained/epoch", "amplification",
-               "turns skipped", "history kept"]  # fmt: skip
+               f"{turns} skipped", "history kept"]  # fmt: skip
     if price is not None:
         columns.append("cost/epoch")
     rows = [columns]

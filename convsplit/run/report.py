@@ -131,15 +131,28 @@ class Report:
         data["seconds"] = round(self.seconds, 3)
         return json.dumps(data, indent=2) + "\n"
 
-    def summary(self) -> str:
-        """A few lines for people, as printed on stderr at the end of a run."""
+    def summary(self, *, unit: str = "conversation") -> str:
+        """A few lines for people, as printed on stderr at the end of a run. ``unit``
+        names what a record is: a ``pair`` (or ``judged answer``) for preference data,
+        each one written row (its tokens: the prompt with the longer answer) or skipped."""
         skipped = sum(self.skipped.values())
         reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(self.skipped.items()))
+        skips = f"{skipped:,} skipped{': ' + reasons if reasons else ''}"
+        head = (
+            f"{unit}s: {self.conversations:,} of {self.records:,} records "
+            f"({self.rejected:,} rejected)"
+        )
+        if unit != "conversation":
+            answer = "the longer answer" if unit == "pair" else "its answer"
+            return "\n".join([
+                head,
+                f"{unit}s written: {self.targeted:,} ({skips})",
+                f"tokens: {self.sample_tokens:,} (each prompt with {answer}), "
+                f"{self.training_tokens:,} of them in answers",
+            ])  # fmt: skip
         lines = [
-            f"conversations: {self.conversations:,} of {self.records:,} records "
-            f"({self.rejected:,} rejected)",
-            f"assistant turns: {self.assistant_turns:,} ({self.targeted:,} trained, "
-            f"{skipped:,} skipped{': ' + reasons if reasons else ''})",
+            head,
+            f"assistant turns: {self.assistant_turns:,} ({self.targeted:,} trained, {skips})",
             f"samples: {self.samples:,} ({self.sample_tokens:,} tokens, "
             f"{self.training_tokens:,} trained)",
         ]
