@@ -184,10 +184,13 @@ class SplitSpec:
         """What the output format writes of a message: the form the split counts it in.
         Found once per spec (cached on it). Under a chat template that reads content only
         as a string (``text_content``), text parts are written as their text: what the
-        template renders of the written row is then what was counted."""
+        template renders of the written row is then what was counted. Under one that needs
+        ``content`` on a calling message (``call_content``), calls are written with ``""``."""
         form = self.writer().written_form
         if getattr(self.chat_format, "text_content", False) and not form.text_content:
             form = replace(form, text_content=True)
+        if getattr(self.chat_format, "call_content", False) and not form.call_content:
+            form = replace(form, call_content=True)
         return form
 
     def writer(self) -> SampleWriter:

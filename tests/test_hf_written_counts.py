@@ -62,10 +62,6 @@ TEMPLATES = {
     "qwen2.5": (QWEN, "chat_templates/qwen2_5.jinja", {}),
     "deepseekv3": (DEEPSEEK, "chat_templates/deepseekv3.jinja", {}),
 }
-#: Known gap: DeepSeek-V3's template reads a calling message's ``content`` and fails where
-#: it is absent (the openai and trl writers leave it out of a call, and transformers drops
-#: a null), so conversations with calls are left out of its recount.
-CALLS_UNRENDERED = {"deepseekv3"}
 REAL_FILES = [
     "llamafactory_glaive_toolcall_en_demo.json",
     "llamafactory_reason_tool_use_demo_50.jsonl",
@@ -125,6 +121,14 @@ def _object_arguments(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _arguments(value: Any, object_arguments: bool) -> Any:
+    """A ShareGPT call's arguments (an object) for a template that takes objects, or as the
+    JSON text ``json.dumps`` gives for one that joins them as text (DeepSeek's)."""
+    if object_arguments or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
 _SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "observation": "tool", "system": "system"}
 
 
@@ -138,7 +142,8 @@ def row_messages(
     objects they hold where the template takes objects (``object_arguments``); trl:
     ``prompt`` then ``completion``, as written; sharegpt (as
     LLaMA-Factory's converter reads it): roles by ``from``, a ``function_call`` turn is a
-    call of the assistant message it follows, ``tools`` parsed from its JSON string.
+    call of the assistant message it follows (arguments as JSON text where the template
+    takes text), ``tools`` parsed from its JSON string.
     """
     if output == "openai":
         messages = []
@@ -157,9 +162,11 @@ def row_messages(
         if turn["from"] == "function_call":
             value = json.loads(turn["value"])
             calls = [
-                {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                {"type": "function", "function": {"name": c["name"], "arguments": _arguments(
+                    c["arguments"], object_arguments
+                )}}
                 for c in (value if isinstance(value, list) else [value])
-            ]
+            ]  # fmt: skip
             previous = messages[-1] if messages else None
             if (
                 previous is not None
@@ -191,9 +198,6 @@ def check_written(
     count = recount(name)
     checked, refused = 0, []
     for index, conversation in enumerate(conversations):
-        if name in CALLS_UNRENDERED and any(m.tool_calls for m in conversation.messages):
-            refused.append("known gap: a call written without content")
-            continue
         try:
             result = split_conversation(conversation, spec, index=index)
         except (ChatFormatError, InvalidConversationError) as error:
@@ -295,3 +299,31 @@ def test_deepseek_tool_results_are_rejected_with_the_reason() -> None:
         assert check_written("deepseekv3", output, [plain], 500) == (2, [])
     with pytest.raises(InvalidOptionError, match=r"writer_options=\{'arguments': 'string'\}"):
         SplitSpec(Budget(500), tokenizer=fmt.counter, chat_format=fmt, output_format="trl")
+
+
+def test_calls_carry_empty_content_under_a_template_that_needs_it() -> None:
+    """DeepSeek-V3's template adds a calling message's ``content`` to a string: under it,
+    calls are written with ``content: ""`` (what was counted) and the rows recount exactly;
+    under Llama 3.2's, which does not need it, calls are written without content."""
+    call = {"id": "c1", "type": "function", "function": {"name": "w", "arguments": '{"x": 1}'}}
+    conversation = Conversation(
+        messages=(
+            Message(role="user", content="Weather?"),
+            Message.model_validate({"role": "assistant", "tool_calls": [call]}),
+        ),
+        id="calls",
+    )
+    for name, written in (("deepseekv3", [""]), ("llama3.2", [])):
+        fmt = chat_format(name)
+        for output in ("openai", "trl"):
+            assert check_written(name, output, [conversation], 500) == (1, [])
+            text_arguments = output == "trl" and fmt.form.arguments == "string"
+            spec = SplitSpec(
+                Budget(500), tokenizer=fmt.counter, chat_format=fmt, output_format=output,
+                writer_options={"arguments": "string"} if text_arguments else None,
+            )  # fmt: skip
+            (line,) = spec.writer().lines(split_conversation(conversation, spec))
+            row = json.loads(line)
+            (caller,) = [m for m in row.get("messages", row.get("completion")) if "tool_calls" in m]
+            shown = [caller["content"]] if "content" in caller else []
+            assert shown == written, (name, output)

@@ -43,6 +43,8 @@ class WrittenForm:
         developer_as_system: developer messages are written (and counted) as system ones.
         text_content: content given as a list of text parts is written as their text, for a
             chat template that reads content only as a string (set by the spec).
+        call_content: a calling message without content is written with ``content: ""``,
+            for a chat template that fails without it (set by the spec; DeepSeek-V3's).
     """
 
     reasoning: bool = True
@@ -50,6 +52,7 @@ class WrittenForm:
     names: bool = True
     developer_as_system: bool = False
     text_content: bool = False
+    call_content: bool = False
 
     def changes(self, message: Message) -> bool:
         """Whether ``message`` is written other than it is (cheap: the splitter's hot path)."""
@@ -80,6 +83,8 @@ def written_message(message: Message, form: WrittenForm) -> Message:
     if form.text_content and isinstance(content, tuple) and all(map(_plain_text, content)):
         update["content"] = message.text
     calls = message.tool_calls
+    if calls and form.call_content and content is None:
+        update["content"] = ""
     if calls and form.object_arguments:
         written = tuple(map(_object_arguments, calls))
         if any(a is not b for a, b in zip(written, calls, strict=True)):

@@ -94,6 +94,24 @@ def message_form(render: Render) -> MessageForm:
     return as_string if _shows(render, call, as_string) else content
 
 
+def needs_call_content(render: Render, form: MessageForm) -> bool:
+    """Whether ``render`` fails on a calling message without ``content`` (DeepSeek-V3's
+    template adds it to a string) that it renders with ``content: ""``: a row written
+    without it would not render, so calls are written with ``""``, as they are counted."""
+    call = reshaped(_FORM_CALL, form)
+    bare = {k: v for k, v in call.items() if k != "content"}
+    user = reshaped(_FORM_USER, form)
+    try:
+        render([user, bare], None)
+    except ChatFormatError:
+        try:
+            render([user, call], None)
+        except ChatFormatError:
+            return False
+        return True
+    return False
+
+
 def _shows(render: Render, messages: Sequence[HFMessage], form: MessageForm) -> bool:
     """Whether ``messages`` rendered in ``form`` show the probe text once per message."""
     try:

@@ -20,7 +20,7 @@ from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
 from convsplit.samples import Sample
 from convsplit.tokens._hf_counter import HFTokenizerCounter, load_hf_tokenizer
 from convsplit.tokens._hf_files import load_chat_template
-from convsplit.tokens._hf_probes import Prober, message_form
+from convsplit.tokens._hf_probes import Prober, message_form, needs_call_content
 from convsplit.tokens.chat_formats import get_chat_format, is_registered
 from convsplit.tokens.counters import TokenCounter
 from convsplit.tokens.templates import (
@@ -104,6 +104,12 @@ class HFChatTemplate:
         """Whether the template reads content only as a string: a list of parts in a
         written row would render as its repr, or fail, so text parts are written as text."""
         return self.form.content == "string"
+
+    @functools.cached_property
+    def call_content(self) -> bool:
+        """Whether the template needs ``content`` on a calling message (DeepSeek-V3's adds
+        it to a string): calls are then written with ``content: ""``, as counted."""
+        return needs_call_content(self._render, self.form)
 
     def hf_messages(self, messages: Sequence[Message]) -> list[HFMessage]:
         """``messages`` as this template takes them (see :attr:`form`): what a row written
