@@ -12,6 +12,11 @@ It also splits one record of ``--long-messages`` short messages (200,000 by defa
 call/result pairs (50,000), two to each question: memory must stay flat in the length of
 one conversation too (the issue's target: under 500 MB at every window).
 
+And it splits ``--distinct`` counts of records (30, 100 and 300 by default) that each hold
+one distinct 1 MB message: the count cache must not keep every such text alive, so peak
+RSS must stop growing once the cache's byte bound is reached (the issue's figures before
+the bound: 142 / 214 / 418 MB).
+
 The corpora are generated on the fly into the system's temporary folder and deleted after
 the run (``--keep`` keeps them for the next run). Writes ``memory.csv`` and ``memory.md``.
 
@@ -95,11 +100,56 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                       f"{result.max_rss_mb:.1f} MB", file=sys.stderr)  # fmt: skip
             if not args.keep:
                 record.unlink(missing_ok=True)
+        rows += distinct_rows(args, env)
     finally:
         if not args.keep:
             for size in fresh:
                 corpora[size].unlink(missing_ok=True)
     return rows
+
+
+def distinct_rows(args: argparse.Namespace, env: dict[str, str]) -> list[dict[str, Any]]:
+    """Peak RSS of each ``--distinct`` count of records of a distinct 1 MB message each, at
+    the first window."""
+    rows: list[dict[str, Any]] = []
+    for records in args.distinct:
+        path = distinct_records(records)
+        cmd = [sys.executable, "-m", "convsplit", "split", str(path), "-o", "-",
+               "--max-tokens", str(args.windows[0])]  # fmt: skip
+        result = harness.run(cmd, env=env, stdout_to=Path(os.devnull))
+        megabytes = path.stat().st_size / 1e6
+        rows.append({
+            "max_tokens": args.windows[0],
+            "input_mb": f"{megabytes:.1f} ({records} records of a distinct 1 MB message)",
+            "seconds": round(result.seconds, 2),
+            "mb_per_s": round(megabytes / result.seconds, 2),
+            "peak_rss_mb": round(result.max_rss_mb, 1),
+            "x_small": "",
+        })  # fmt: skip
+        print(f"{args.windows[0]:>6} {records} distinct 1 MB messages: peak RSS "
+              f"{result.max_rss_mb:.1f} MB", file=sys.stderr)  # fmt: skip
+        if not args.keep:
+            path.unlink(missing_ok=True)
+    return rows
+
+
+def distinct_records(records: int) -> Path:
+    """``records`` records, each a distinct 1 MB user message (words, led by the record's
+    number) and a short answer."""
+    import orjson  # noqa: PLC0415 (the benchmark's own dependency, as in harness)
+
+    path = harness.scratch() / f"distinct-{records}.jsonl"
+    if path.exists():
+        return path
+    pick = random.Random(0).choice
+    words = ("the", "a", "of", "to", "and", "in", "is", "it", "you", "that", "was", "for")
+    text = " ".join(pick(words) for _ in range(300_000))[: 1 << 20]
+    with path.open("wb") as out:
+        for i in range(records):
+            messages = [{"role": "user", "content": f"{i} {text}"},
+                        {"role": "assistant", "content": f"Noted, {i}."}]  # fmt: skip
+            out.write(orjson.dumps({"messages": messages}) + b"\n")
+    return path
 
 
 def describe(kind: str, messages: int) -> str:
@@ -153,8 +203,17 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
         f"peak RSS at {row['max_tokens']}, {row['input_mb']}: {row['peak_rss_mb']} MB "
         f"(target < 500) {'met' if row['peak_rss_mb'] < 500 else 'MISSED'}"
         for row in rows
-        if row["x_small"] == ""
+        if row["x_small"] == "" and "distinct" not in row["input_mb"]
     ]
+    distinct = [r for r in rows if "distinct" in str(r["input_mb"])]
+    if len(distinct) >= 2:
+        first, last = distinct[-2], distinct[-1]
+        ratio = last["peak_rss_mb"] / first["peak_rss_mb"]
+        lines.append(
+            f"peak RSS with distinct 1 MB messages, {last['input_mb']}: {ratio:.3f}x that of "
+            f"{first['input_mb']} (target <= 1.10: flat once the count cache is full) "
+            f"{'met' if ratio <= 1.10 else 'MISSED'}"
+        )
     return lines
 
 
@@ -167,6 +226,10 @@ def main() -> None:
     parser.add_argument(
         "--long-messages", type=int, default=200_000,
         help="messages of the one-record inputs (default 200,000; 0 skips them)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--distinct", type=int, nargs="*", default=[30, 100, 300],
+        help="record counts of the distinct 1 MB message inputs (none: skip them)",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the generated corpora")
     parser.add_argument("--output-dir", type=Path, default=harness.RESULTS)

@@ -22,6 +22,7 @@ from convsplit import (
     get_counter,
     register_counter,
 )
+from convsplit.tokens import counters as counters_module
 from convsplit.tokens import fast_count as fast_count_module
 from convsplit.tokens.fast_count import fast_count
 from convsplit.tokens.offline import OFFICIAL_ENCODINGS, _candidates, load_ranks, official_spec
@@ -254,3 +255,19 @@ def test_probe_digests_are_tiktokens_tokens() -> None:
     for name, digest in fast_count_module.PROBE_DIGESTS.items():
         ids = get_counter(name).encoding.encode_ordinary(fast_count_module.PROBE)
         assert hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest() == digest
+
+
+def test_the_count_cache_is_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distinct long texts are counted exactly, and the cache holds at most its byte bound
+    of them, however many there are (each text here is about 100 KB)."""
+    monkeypatch.setattr(counters_module, "_LONG_CACHE_BYTES", 1 << 20)
+    counter = TiktokenCounter.load("o200k_base")  # a new one: the bound is read when built
+    reference = counter.encoding  # tiktoken itself, where counting uses the fast counter
+    texts = [f"{i} " + "the cat sat on the mat " * 4_400 for i in range(30)]
+    for text in texts:
+        assert counter.count(text) == len(reference.encode_ordinary(text))
+    held = counter._long_count
+    assert 0 < len(held) <= 11  # about 1 MiB of 100 KB texts
+    assert held._bytes <= 1 << 20
+    assert counter.count(texts[-1]) == len(reference.encode_ordinary(texts[-1]))  # a hit
+    assert counter.count("short") == len(reference.encode_ordinary("short"))

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,7 +44,11 @@ HF_PREFIX = "hf:"
 #: Name prefixes whose counters another module builds: ``"module:function"``, imported and
 #: called with the whole name the first time such a name is asked for.
 PREFIX_LOADERS: Mapping[str, str] = {HF_PREFIX: "convsplit.tokens.huggingface:counter_for_name"}
-_CACHE_SIZE = 4096  # distinct texts: a file's repeated prompts, not every message
+_CACHE_SIZE = 4096  # distinct short texts: a file's repeated prompts, not every message
+#: Texts this long or longer are cached by their size (:class:`TextCache`) instead: 4,096
+#: of them could hold gigabytes.
+_LONG_TEXT = 4096
+_LONG_CACHE_BYTES = 64 << 20
 
 
 @runtime_checkable
@@ -91,10 +97,6 @@ class TiktokenCounter:
             cl100k_base, whose pre-tokenizer convsplit cannot cut exactly.
     """
 
-    count: Callable[[str], int]
-    """The number of tokens in ``text``, read as ordinary text; cached by text (the cache
-    itself stands in for a method: this is the hot path)."""
-
     def __init__(
         self,
         encoding: tiktoken.Encoding | Callable[[], tiktoken.Encoding],
@@ -118,7 +120,17 @@ class TiktokenCounter:
         self._fast_count = count
         self._encoding_lock = threading.Lock()
         self._long_runs: LongRunEncoder | None = None
-        self.count = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_count)
+        # Short texts through the C LRU cache (this is the hot path), long ones through a
+        # cache bounded by bytes: repeated long prompts are counted once, and distinct
+        # megabyte messages do not pile up.
+        self._short_count = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_count)
+        self._long_count = TextCache(self._uncached_count, max_bytes=_LONG_CACHE_BYTES)
+
+    def count(self, text: str) -> int:
+        """The number of tokens in ``text``, read as ordinary text; cached by text."""
+        if len(text) < _LONG_TEXT:
+            return self._short_count(text)
+        return self._long_count(text)
 
     @classmethod
     def load(
@@ -194,6 +206,52 @@ class TiktokenCounter:
 
     def __repr__(self) -> str:
         return f"TiktokenCounter({self.name!r})"
+
+
+class TextCache:
+    """A function of a text, cached by text and bounded by the texts' size in memory
+    (``sys.getsizeof``): least recently used texts go first once ``max_bytes`` is held.
+
+    A cache bounded by a number of entries keeps that many texts alive whatever their size,
+    so distinct megabyte messages would grow memory with every record.
+
+    >>> cache = TextCache(len, max_bytes=200)
+    >>> cache("a" * 100), cache("b" * 100), len(cache)
+    (100, 100, 1)
+    >>> cache("b" * 100), len(cache)  # held: counted from the cache
+    (100, 1)
+    >>> TextCache(len, max_bytes=10)("a" * 100)  # larger than the whole cache: not kept
+    100
+    """
+
+    def __init__(self, function: Callable[[str], int], *, max_bytes: int) -> None:
+        self._function = function
+        self._max_bytes = max_bytes
+        self._values: OrderedDict[str, int] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # counters are shared by threads (Dask, writer)
+
+    def __call__(self, text: str) -> int:
+        with self._lock:
+            value = self._values.get(text)
+            if value is not None:
+                self._values.move_to_end(text)
+                return value
+        value = self._function(text)
+        size = sys.getsizeof(text)
+        if size > self._max_bytes:
+            return value
+        with self._lock:
+            if text not in self._values:
+                self._values[text] = value
+                self._bytes += size
+                while self._bytes > self._max_bytes:
+                    old, _ = self._values.popitem(last=False)
+                    self._bytes -= sys.getsizeof(old)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 CounterFactory = Callable[[], TokenCounter]
