@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from convsplit import Budget, MissingExtraError, OutputError, Report, SplitSpec, split_files
+from convsplit import (
+    Budget,
+    InvalidOptionError,
+    MissingExtraError,
+    OutputError,
+    Report,
+    SplitSpec,
+    split_files,
+)
 from convsplit.errors import InvalidConversationError, TargetTooLongError, WorkerError
 from convsplit.formats import Source
 from convsplit.integrations import split_bag, split_files_dask
@@ -253,7 +261,9 @@ def test_the_output_folder_is_replaced_only_when_it_holds_part_files(
     assert b"old" not in joined(samples)
 
     (samples / "notes.txt").write_text("mine")
-    with pytest.raises(OutputError, match=r"holds other files than part-NNNNN.jsonl \(notes.txt\)"):
+    with pytest.raises(
+        OutputError, match=r"holds other files than part-NNNNN.jsonl or .parquet \(notes.txt\)"
+    ):
         split_files_dask([path], samples, OPTIONS)
     with pytest.raises(OutputError, match="it exists and is not a folder"):
         split_files_dask([path], path, OPTIONS)
@@ -264,6 +274,41 @@ def test_the_output_folder_is_replaced_only_when_it_holds_part_files(
     with pytest.raises(InvalidConversationError, match="cannot read standard input"):
         split_files_dask(["-"], tmp_path / "out", OPTIONS)
     assert (samples / "notes.txt").read_text() == "mine"
+
+
+def test_a_folder_named_parquet_holds_parquet_parts_of_the_local_rows(
+    client: Any, tmp_path: Path
+) -> None:
+    """Each part is written by the local run's Parquet writer: the parts' rows, in order,
+    are the rows of the local run's one Parquet file and of its JSON lines."""
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    lines = corpus_module().lines(seed=3)
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(next(lines) for _ in range(60)), encoding="utf-8")
+    spec = SplitSpec(budget=Budget(1500), output_format="tokens", chat_format="plain")
+    split_files([path], tmp_path / "local.parquet", spec)
+    split_files([path], tmp_path / "local.jsonl", spec)
+
+    split_files_dask([path], tmp_path / "samples.parquet", spec, blocksize=30_000)
+
+    parts = parts_of(tmp_path / "samples.parquet")
+    assert len(parts) > 2
+    assert [p.name for p in parts][:2] == ["part-00000.parquet", "part-00001.parquet"]
+    rows = [row for part in parts for row in pq.read_table(part).to_pylist()]
+    assert rows == pq.read_table(tmp_path / "local.parquet").to_pylist()
+    assert rows == [
+        json.loads(line) for line in (tmp_path / "local.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) > 60
+
+
+def test_a_parquet_folder_for_rows_parquet_cannot_hold_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason=MISSING)
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "Hi"}]}\n')
+    with pytest.raises(InvalidOptionError, match="Parquet output holds text or tokens samples"):
+        split_files_dask([path], tmp_path / "samples.parquet", OPTIONS)
+    assert not (tmp_path / "samples.parquet").exists()
 
 
 def test_a_bag_of_lines_or_of_records_splits_as_the_files_do(client: Any, tmp_path: Path) -> None:

@@ -17,17 +17,20 @@ from convsplit.errors import OutputError
 from convsplit.run.output import AtomicOutput, temporary_folder
 
 _COPY_CHUNK = 1 << 20
-_PART = re.compile(r"part-\d+\.jsonl\Z")
+_PART = re.compile(r"part-\d+\.(jsonl|parquet)\Z")
 
 
-def part_names(count: int) -> list[str]:
-    """``part-00000.jsonl``... for ``count`` partitions, wide enough to sort in order.
+def part_names(count: int, *, suffix: str = ".jsonl") -> list[str]:
+    """``part-00000.jsonl``... for ``count`` partitions, wide enough to sort in order
+    (``suffix=".parquet"``: an output folder named ``.parquet`` holds Parquet parts).
 
     >>> part_names(2)
     ['part-00000.jsonl', 'part-00001.jsonl']
+    >>> part_names(1, suffix=".parquet")
+    ['part-00000.parquet']
     """
     width = max(5, len(str(count - 1)))
-    return [f"part-{k:0{width}d}.jsonl" for k in range(count)]
+    return [f"part-{k:0{width}d}{suffix}" for k in range(count)]
 
 
 def rejects_name(part: str) -> str:
@@ -51,6 +54,7 @@ def check_output(target: str) -> None:
     if others:
         raise OutputError(
             f"cannot write {target}: the folder holds other files than part-NNNNN.jsonl "
+            "or .parquet "
             f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); choose a new or "
             "empty folder; nothing was written"
         )

@@ -13,11 +13,12 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 from convsplit.errors import WorkerError
 from convsplit.extras import require
 from convsplit.formats import RawRecord
+from convsplit.formats.parquet import ParquetLines, is_parquet
 from convsplit.integrations._dask_parts import Partition, open_records
 from convsplit.run.records import RecordSplitter
 from convsplit.run.report import Reject, Report
@@ -131,15 +132,16 @@ def split_records(
         report = Report()
         send = progress_sender(topic, part)
         with (
-            open(output, "wb") as out,
+            open_part(output) as out,
             open(rejects, "wb") if rejects is not None else contextlib.nullcontext() as bad,
         ):
             for batch in batched(records):
-                result = splitter.process(name, batch, index)
+                # A long conversation's samples are written as they are made.
+                result = splitter.process(name, batch, index, emit=lambda _, c: out.writelines(c))
                 index += len(batch)
                 if result.rejects and strict:
                     return PartResult(report, result.rejects[0], part)
-                out.write(result.lines())
+                out.writelines(result.chunks[0])
                 if bad is not None:
                     bad.write(b"".join(r.json_line() for r in result.rejects))
                 report.add(result.reports[0])
@@ -147,6 +149,20 @@ def split_records(
         return PartResult(report, part=part)
     except Exception as error:
         reraise(error)
+
+
+@contextlib.contextmanager
+def open_part(output: str) -> Iterator[IO[bytes]]:
+    """The part file ``output``: JSON lines, or for a name ending in ``.parquet`` the same
+    rows as Parquet row groups, through the local run's Parquet writer
+    (:class:`~convsplit.formats.parquet.ParquetLines`)."""
+    with open(output, "wb") as raw:
+        if not is_parquet(output):
+            yield raw
+            return
+        rows = ParquetLines(raw, name=output)
+        yield cast(IO[bytes], rows)
+        rows.close()  # the footer, only when every row is in: a failed part is discarded
 
 
 def reraise(error: Exception) -> NoReturn:

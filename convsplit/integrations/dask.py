@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from convsplit.errors import InvalidConversationError, InvalidOptionError, OutputError
 from convsplit.extras import require
+from convsplit.formats.parquet import check_parquet_output, is_parquet
 from convsplit.integrations._dask_cluster import (
     PURPOSE,
     client_for,
@@ -133,7 +134,9 @@ def split_files_dask(
             (not standard input: workers cannot read it).
         output_dir: the folder of ``part-NNNNN.jsonl`` files, one per partition, in input
             order. Created; an existing folder is replaced only if it holds nothing but
-            part files (a previous run), so a wrong path never deletes other files.
+            part files (a previous run), so a wrong path never deletes other files. A
+            folder named ``.parquet`` holds ``part-NNNNN.parquet`` files instead, the rows
+            the local run writes to a ``.parquet`` file (``--to text`` or ``tokens``).
         spec: what to split and how.
         scheduler: a scheduler address (``tcp://host:8786``) or a ``distributed.Client``;
             ``None`` uses the client active in this process, or starts a local cluster
@@ -155,7 +158,8 @@ def split_files_dask(
 
     Raises:
         InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
-        InvalidOptionError: a ``blocksize`` that is not a positive int, ``"auto"`` or None.
+        InvalidOptionError: a ``blocksize`` that is not a positive int, ``"auto"`` or None;
+            a folder named ``.parquet`` for a writer whose rows Parquet cannot hold.
         OutputError: the output folder cannot be written, holds other files, holds an
             input or the rejects file, or the rejects file names an input (all refused
             before any work).
@@ -188,6 +192,9 @@ def split_files_dask(
         )
     target = os.path.abspath(os.fspath(output_dir))
     check_output(target)
+    # A folder named .parquet holds Parquet parts, written as the local run writes one.
+    check_parquet_output([target], spec.output_format, rejects=rejects)
+    suffix = ".parquet" if is_parquet(target) else ".jsonl"
     local = [] if remote else files  # a URL cannot be a local output
     check_targets({"rejects": rejects}, local, folders={"output folder": output_dir})
     started = time.perf_counter()
@@ -209,11 +216,12 @@ def split_files_dask(
                     rejects=rejects is not None,
                     strict=strict,
                     topic=topic,
+                    suffix=suffix,
                 )
             else:
                 parts = plan_partitions(files, blocksize=blocksize)
                 starts = part_starts(parts, _counts(distributed, client, parts, spec))
-                names = part_names(len(parts))
+                names = part_names(len(parts), suffix=suffix)
                 futures = [
                     client.submit(
                         split_part,
@@ -265,6 +273,7 @@ def _submit_remote(
     rejects: bool,
     strict: bool,
     topic: str | None,
+    suffix: str,
 ) -> tuple[list[str], list[Any]]:
     """The part names and futures of inputs read through ``dask.bytes.read_bytes``: the
     blocks are counted on the cluster, then split, each task reading its own block."""
@@ -276,7 +285,7 @@ def _submit_remote(
         counting = [delayed(count_block, pure=False)(d, b, limit) for b, d in planned]
         counts = gather(distributed, client, client.compute(counting))
     starts = part_starts([Partition(b.name, b.name) for b, _ in planned], counts)
-    names = part_names(len(planned))
+    names = part_names(len(planned), suffix=suffix)
     splitting = [
         delayed(split_block, pure=False)(
             data,
