@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from convsplit.messages import Message
+from convsplit.messages import Conversation, Message
 
 
 class SkipReason(str, Enum):
@@ -43,7 +43,8 @@ class Sample(BaseModel):
     chat format used: ``total_tokens == context_tokens + target_tokens``, and
     ``context_tokens`` includes the format's fixed per-sample tokens. ``history_tokens``
     and ``dropped_tokens`` are the context tokens of the earlier (non-instruction) messages
-    the sample kept and left out.
+    the sample kept and left out. ``columns`` are its conversation's own fields beside
+    the messages (:func:`record_columns`), for the outputs that have a place for them.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -61,6 +62,7 @@ class Sample(BaseModel):
     dropped_tokens: int = 0
     history_tokens: int = 0
     truncated: tuple[int, ...] = ()
+    columns: dict[str, Any] | None = None
 
     @property
     def history_kept(self) -> float:
@@ -145,3 +147,22 @@ def _defaults(model: type[BaseModel]) -> dict[str, Any]:
     """Every field in declaration order (the order dumps follow), with its default; the
     values given replace them in a copy."""
     return {name: field.default for name, field in model.model_fields.items()}
+
+
+def record_columns(conversation: Conversation) -> dict[str, Any] | None:
+    """A conversation's own fields beside its messages, tools and id: the extra columns
+    read with it (``source``, ``category``...) and its ``metadata`` field, as written
+    where an output has a place for them (data only: never read as paths or options).
+
+    >>> record_columns(Conversation(messages=(), metadata={"a": 1}, source="faq"))
+    {'source': 'faq', 'metadata': {'a': 1}}
+    >>> record_columns(Conversation(messages=())) is None
+    True
+    """
+    extra = conversation.model_extra
+    if not extra and not conversation.metadata:
+        return None
+    columns = dict(extra or {})
+    if conversation.metadata:
+        columns["metadata"] = conversation.metadata
+    return columns

@@ -65,7 +65,12 @@ def rich_conversations(draw: st.DrawFn) -> Conversation:
                 {**new.model_dump(exclude_none=True), "x_note": draw(words)}
             )
         messages.append(new)
-    return conv.model_copy(update={"messages": tuple(messages)})
+    conv = conv.model_copy(update={"messages": tuple(messages)})
+    if draw(st.integers(0, 3)) == 0:  # extra columns, as a dataset's source or category
+        conv = Conversation.model_validate(
+            {**conv.model_dump(exclude_none=True), "source": draw(words), "rank": 2}
+        )
+    return conv
 
 
 # -- raw records of each input format ----------------------------------------------------

@@ -15,12 +15,20 @@ import pytest
 
 from convsplit import Budget, SplitSpec
 from convsplit.errors import InvalidConversationError, InvalidOptionError, UnknownNameError
-from convsplit.formats import Record, check_fields, parse_record, read_records, rename_fields
+from convsplit.formats import (
+    Record,
+    check_fields,
+    metadata_lines,
+    parse_record,
+    read_records,
+    rename_fields,
+)
 from convsplit.inspect.findings import FINDING_CODES, Severity
 from convsplit.inspect.summaries import format_findings
 from convsplit.inspect.validation import validate_records
 from convsplit.messages import Conversation
 from convsplit.run.records import RecordSplitter
+from convsplit.samples import record_columns
 
 CANONICAL = {
     "messages": [
@@ -446,3 +454,60 @@ def test_validate_notes_the_columns_of_a_pair_no_output_writes() -> None:
     assert [(f.code, f.severity.value, f.field) for f in findings] == [
         ("unknown_key", "info", "source")
     ]
+
+
+# -- extra columns carried where the output has a place ----------------------------------------
+
+COLUMNS = {"source": "faq/../../etc/passwd", "category": "math", "metadata": {"rank": 2}}
+WITH_COLUMNS = [
+    pytest.param({**CANONICAL, **COLUMNS}, id="openai"),
+    pytest.param({"conversations": [{"from": "system", "value": "You are terse."},
+                                    {"from": "human", "value": "2+2?"},
+                                    {"from": "gpt", "value": "4"}], **COLUMNS}, id="sharegpt"),
+    pytest.param({"question": "2+2?", "answer": "4", "system": "You are terse.", **COLUMNS},
+                 id="pairs"),
+]  # fmt: skip
+
+
+def rows(record: object, output_format: str, **writer_options: Any) -> list[dict[str, Any]]:
+    data = split_bytes(record, output_format=output_format, writer_options=writer_options)
+    return [json.loads(line) for line in data.splitlines()]
+
+
+@pytest.mark.parametrize("record", WITH_COLUMNS)
+def test_extra_columns_are_written_where_the_output_has_a_place(record: dict[str, Any]) -> None:
+    (row,) = rows(record, "openai", metadata="inline")
+    assert row["metadata"]["columns"] == COLUMNS
+    (row,) = rows(record, "sharegpt", keep_fields=True)
+    assert {k: row[k] for k in COLUMNS} == COLUMNS and set(row) == {"conversations", *COLUMNS}
+    (row,) = rows(record, "trl", keep_columns=True)
+    assert row["metadata"] == COLUMNS
+    canonical = {k: v for k, v in record.items() if k not in COLUMNS}
+    for output in ("openai", "sharegpt", "trl", "text", "prompt_completion"):
+        # By default no output writes them: the rows are the canonical record's.
+        assert split_bytes(record, output_format=output) == split_bytes(
+            canonical, output_format=output
+        )
+
+
+def test_a_record_without_columns_writes_no_columns() -> None:
+    (row,) = rows(CANONICAL, "openai", metadata="inline")
+    assert "columns" not in row["metadata"]
+    (row,) = rows(CANONICAL, "trl", keep_columns=True)
+    assert "metadata" not in row
+
+
+def test_sharegpt_keep_fields_round_trips_the_columns() -> None:
+    record = {**CANONICAL, **COLUMNS}
+    written = split_bytes(record, output_format="sharegpt", writer_options={"keep_fields": True})
+    again = split_bytes(json.loads(written), output_format="sharegpt",
+                        writer_options={"keep_fields": True})  # fmt: skip
+    assert again == written
+    assert record_columns(conversation(json.loads(written))) == COLUMNS
+
+
+def test_the_metadata_sidecar_carries_the_columns() -> None:
+    splitter = RecordSplitter(SplitSpec(Budget(200)))
+    result = splitter.split(splitter.parse({**CANONICAL, **COLUMNS}), 0)
+    (line,) = metadata_lines(result)
+    assert json.loads(line)["columns"] == COLUMNS

@@ -71,7 +71,10 @@ def openai_record(writer: OpenAIWriter, sample: Sample, sample_index: int) -> di
         if writer.parallel_tool_calls is not None:
             out["parallel_tool_calls"] = writer.parallel_tool_calls
     if writer.metadata == "inline":
-        out[writer.metadata_key] = sample_metadata(sample, sample_index=sample_index)
+        meta = sample_metadata(sample, sample_index=sample_index)
+        if sample.columns:  # the conversation's own columns, where it has any
+            meta["columns"] = sample.columns
+        out[writer.metadata_key] = meta
     return out
 
 
@@ -88,6 +91,8 @@ def trl_record(writer: TRLWriter, sample: Sample) -> dict[str, Any]:
     }
     if sample.tools:
         out["tools"] = openai_tools(sample.tools)
+    if writer.keep_columns and sample.columns:
+        out["metadata"] = sample.columns
     return out
 
 
@@ -114,6 +119,10 @@ def sharegpt_record(writer: ShareGPTWriter, sample: Sample) -> dict[str, Any]:
     out: dict[str, Any] = {"conversations": turns}
     if sample.tools:
         out["tools"] = json.dumps(list(sample.tools), ensure_ascii=False)
+    if writer.keep_fields:  # the conversation's own columns, beside what the format reads
+        out.update(
+            {k: v for k, v in (sample.columns or {}).items() if k not in ("conversations", "tools")}
+        )
     return out
 
 

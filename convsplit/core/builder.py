@@ -17,7 +17,7 @@ from convsplit.core.truncation import Fit, TruncationStrategy
 from convsplit.core.windows import Request
 from convsplit.errors import OptionHint, TargetTooLongError
 from convsplit.messages import Message
-from convsplit.samples import Sample, SkipReason, TurnOutcome, trusted
+from convsplit.samples import Sample, SkipReason, TurnOutcome, record_columns, trusted
 from convsplit.spec import OnLongTarget
 
 
@@ -147,4 +147,5 @@ class SampleBuilder:
             dropped_tokens=dropped_tokens,
             history_tokens=history_tokens,
             truncated=tuple(truncated),
+            columns=record_columns(layout.conversation),
         )

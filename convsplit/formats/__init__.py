@@ -324,8 +324,9 @@ parallel_tool_calls, reasoning_key, weight_targets
 
 
 def metadata_lines(result: SplitResult) -> Iterator[bytes]:
-    """One JSON line of :func:`sample_metadata` per sample, in the order writers use:
-    a sidecar file whose line ``n`` describes line ``n`` of the samples file.
+    """One JSON line of :func:`sample_metadata` per sample (with its conversation's own
+    columns), in the order writers use: a sidecar file whose line ``n`` describes line
+    ``n`` of the samples file.
 
     >>> from convsplit import Budget, Conversation, Message, SplitSpec, split_conversation
     >>> conv = Conversation(messages=(Message(role="user", content="Hi"),
@@ -334,4 +335,4 @@ def metadata_lines(result: SplitResult) -> Iterator[bytes]:
     b'{"conversation_id":null,"conversatio'
     """
     for index, sample in enumerate(result.samples):
-        yield dumps(sample_metadata(sample, sample_index=index)) + b"\n"
+        yield dumps(sample_metadata(sample, sample_index=index, columns=True)) + b"\n"

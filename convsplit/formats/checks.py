@@ -152,8 +152,9 @@ _PAIR_COLUMNS = frozenset({"system", "tools", "id"})
 
 
 def check_pairs(record: Mapping[str, Any], role_map: Mapping[str, str]) -> Iterator[StructureIssue]:
-    """The columns of a pair that no writer writes (``source``, ``category``...): kept with
-    the conversation, noted so that nothing is left out unsaid."""
+    """The columns of a pair that no writer writes as data to train (``source``,
+    ``category``...): kept with the conversation as metadata, noted so that nothing is
+    left out unsaid."""
     if "prompt" in record and "completion" in record:
         read = {"prompt", "completion"}
     elif "instruction" in record and "output" in record:
@@ -164,7 +165,8 @@ def check_pairs(record: Mapping[str, Any], role_map: Mapping[str, str]) -> Itera
         if name not in read and name not in _PAIR_COLUMNS:
             yield StructureIssue(
                 "unknown_key",
-                f"field {name!r} is kept with the conversation, but no output format writes it",
+                f"field {name!r} is kept with the conversation as a column, written only as "
+                "metadata (openai metadata=inline, sharegpt keep_fields, trl keep_columns)",
                 field=name,
                 severity="info",
             )

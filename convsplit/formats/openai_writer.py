@@ -158,7 +158,7 @@ class OpenAIWriter(SampleWriter):
         if sample.tools and self.parallel_tool_calls is not None:
             items.append((key("parallel_tool_calls"), dumps(self.parallel_tool_calls)))
         if self.metadata == "inline":
-            meta = sample_metadata(sample, sample_index=index)
+            meta = sample_metadata(sample, sample_index=index, columns=True)
             items.append((key(self.metadata_key), dumps(meta)))
         return b"".join(b"," + name + b":" + value for name, value in items) + b"}\n"
 

@@ -194,8 +194,10 @@ messages; got a string
     return record, value
 
 
-def sample_metadata(sample: Sample, *, sample_index: int) -> dict[str, Any]:
-    """Where a sample came from and what it costs: for a sidecar file or a metadata key.
+def sample_metadata(sample: Sample, *, sample_index: int, columns: bool = False) -> dict[str, Any]:
+    """Where a sample came from and what it costs: for a sidecar file or a metadata key;
+    with ``columns``, also its conversation's own columns (``source``, ``category``...)
+    under ``columns`` where it has any: for JSON, not for a table's fixed columns.
 
     >>> from convsplit import Budget, Conversation, Message, SplitSpec, split_conversation
     >>> conv = Conversation(id="c1", messages=(Message(role="user", content="Hi"),
@@ -217,4 +219,4 @@ def sample_metadata(sample: Sample, *, sample_index: int) -> dict[str, Any]:
         "dropped_messages": sample.dropped_messages,
         "dropped_tokens": sample.dropped_tokens,
         "truncated": [sample.source_indices[k] for k in sample.truncated],
-    }
+    } | ({"columns": sample.columns} if columns and sample.columns else {})

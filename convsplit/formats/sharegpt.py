@@ -247,8 +247,9 @@ class ShareGPTWriter(SampleWriter):
             e.g. ``{"user": "user", "assistant": "assistant"}``.
         function_call_name: the ``from`` name of tool-call turns.
         keep_fields: also write ``name``, ``tool_call_id``, tool call ids and unknown
-            message fields as extra turn keys, so nothing is lost on a round trip
-            (LLaMA-Factory and FastChat ignore them).
+            message fields as extra turn keys, and the conversation's own columns
+            (``source``, ``category``...) as keys of the row, so nothing is lost on a
+            round trip (LLaMA-Factory and FastChat ignore them).
 
     >>> from convsplit import Budget, SplitSpec, split_conversation
     >>> conv = read_sharegpt({"conversations": [
@@ -316,6 +317,12 @@ class ShareGPTWriter(SampleWriter):
                     tools = dumps(_json_text(list(sample.tools)))
                     tools_cache[id(sample.tools)] = tools
                 items.append((tools_key, tools))
+            if self.keep_fields and sample.columns:
+                items += [
+                    (key(name), dumps(value))
+                    for name, value in sample.columns.items()
+                    if name not in ("conversations", "tools")  # read, never extra columns
+                ]
             yield join_object(items) + b"\n"
 
     def _flags(self, sample: Sample) -> bool:

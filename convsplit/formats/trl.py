@@ -45,6 +45,9 @@ class TRLWriter(SampleWriter):
         multi_target: a sample with several targets is an ``"error"``, or is written with
             everything from its first target on as the ``"completion"`` (which then also
             trains the user and tool messages between the targets).
+        keep_columns: write the conversation's own columns read beside its messages
+            (``source``, ``category``...) under a ``metadata`` key of each row that has
+            any (TRL reads only prompt, completion and tools).
 
     >>> from convsplit import Budget, SplitSpec, split_conversation
     >>> from convsplit.formats.openai import read_openai
@@ -60,6 +63,7 @@ class TRLWriter(SampleWriter):
     reasoning_key: str = "reasoning_content"
     keep_extras: bool = False
     multi_target: Literal["error", "completion"] = "error"
+    keep_columns: bool = False
 
     def __post_init__(self) -> None:
         if self.arguments not in ("object", "string"):
@@ -109,6 +113,8 @@ class TRLWriter(SampleWriter):
                 if tools is None:
                     tools = tools_cache[id(sample.tools)] = dumps(openai_tools(sample.tools))
                 items.append((tools_key, tools))
+            if self.keep_columns and sample.columns:
+                items.append((key("metadata"), dumps(sample.columns)))
             yield join_object(items) + b"\n"
 
     def _split(self, sample: Sample) -> int:
