@@ -193,6 +193,11 @@ def render(messages: Sequence[Row], tools: Sequence[Any] | None, format_name: st
             out += block("system", "Environment: ipython\n\n" + _tools_lines(tools))
         for m in messages:
             out += block(roles.get(m["role"], m["role"]), _body(m))
+    elif format_name == "plain":  # each message's text, then one <|endoftext|>
+        if tools:
+            out += [(_tools_lines(tools), False), ("<|endoftext|>", True)]
+        for m in messages:
+            out += [(_body(m), False), ("<|endoftext|>", True)]
     elif format_name == "openai":
         for m in messages:
             out += [("<|im_start|>", True), (m["role"], False)]
@@ -274,9 +279,9 @@ def count_rendered(
     encoding_name: str,
     format_name: str,
 ) -> int:
-    """Tokens of a sample given as Messages, counted independently (llama2 and plain, which
-    no test of the written files needs, use convsplit's rendering with tiktoken's count)."""
-    if format_name in ("openai", "chatml", "llama3"):
+    """Tokens of a sample given as Messages, counted independently (llama2, which no test
+    of the written files needs, uses convsplit's rendering with tiktoken's count)."""
+    if format_name in ("openai", "chatml", "llama3", "plain"):
         return count_messages(
             [neutral(m) for m in messages],
             tools,

@@ -23,7 +23,7 @@ from tests.reference import count_row
 
 ENCODING = "o200k_base"
 OUTPUTS = ["openai", "trl", "sharegpt"]
-CHAT_FORMATS = ["openai", "chatml", "llama3"]
+CHAT_FORMATS = ["openai", "chatml", "llama3", "plain"]
 REAL_FILES = [
     "llamafactory_glaive_toolcall_en_demo.json",
     "llamafactory_reason_tool_use_demo_50.jsonl",

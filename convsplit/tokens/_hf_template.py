@@ -328,7 +328,8 @@ class HFChatTemplate:
             ChatFormatError: naming the message and both costs.
         """
         messages = conversation.messages
-        for i, (message, after) in enumerate(zip(messages, _after_instruction(messages))):
+        pairs = zip(messages, _after_instruction(messages), strict=True)
+        for i, (message, after) in enumerate(pairs):
             if i == 0 or after or message.role not in INSTRUCTION_ROLES:
                 continue
             (hf,) = self.hf_messages([message])
