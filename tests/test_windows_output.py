@@ -16,6 +16,7 @@ import pytest
 from convsplit import Budget, SplitSpec
 from convsplit.errors import InvalidConversationError, InvalidOptionError, OutputError
 from convsplit.run.pipeline import split_files, split_windows
+from convsplit.run.records import RecordSplitter
 from tests.reference import count_row
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,3 +123,11 @@ def test_command_line(corpus: Path, tmp_path: Path) -> None:
         assert report[str(n)]["samples"] == len(lines)
     done = _cli("split", str(corpus), "-o", "one-{max_tokens}.jsonl", cwd=tmp_path)
     assert done.returncode == 3 and (tmp_path / "one-4096.jsonl").exists()
+
+
+def test_a_writer_of_ones_own_goes_with_one_budget() -> None:
+    """``writer=`` replaces the spec's one writer; several budgets have a writer each."""
+    spec = SplitSpec(Budget(200))
+    assert RecordSplitter(spec, writer=spec.writer()).budgets == [Budget(200)]
+    with pytest.raises(InvalidOptionError, match="writer= is for one budget"):
+        RecordSplitter(spec, [Budget(100), Budget(200)], writer=spec.writer())
