@@ -511,3 +511,102 @@ def test_the_metadata_sidecar_carries_the_columns() -> None:
     result = splitter.split(splitter.parse({**CANONICAL, **COLUMNS}), 0)
     (line,) = metadata_lines(result)
     assert json.loads(line)["columns"] == COLUMNS
+
+
+# -- axolotl's train_detail ------------------------------------------------------------------
+
+
+def detail(*ranges: tuple[int, int, bool]) -> list[dict[str, Any]]:
+    return [{"begin_offset": b, "end_offset": e, "train": t} for b, e, t in ranges]
+
+
+@pytest.mark.parametrize(
+    ("assistant", "weight"),
+    [
+        pytest.param({"content": "It is 4", "train_detail": detail((0, 6, True))}, 1, id="all"),
+        pytest.param(
+            {"content": "It is 4", "train_detail": detail((0, 2, True), (3, 6, True))},
+            1,
+            id="all-in-two",
+        ),
+        pytest.param({"content": "It is 4", "train_detail": detail((0, 6, False))}, 0, id="none"),
+        pytest.param({"content": "It is 4", "train_detail": []}, 0, id="empty-list"),
+        pytest.param(
+            {"content": "It is 4", "train_detail": detail((0, 99, True))}, 1, id="past-the-end"
+        ),
+        pytest.param(
+            {"content": [part("It "), part("is 4")], "train_detail": detail((0, 6, True))},
+            1,
+            id="parts",
+        ),
+        pytest.param(
+            {"content": "It is 4", "train": False, "train_detail": detail((0, 6, True))},
+            0,
+            id="train-false-wins",
+        ),
+    ],
+)
+def test_train_detail_covering_all_or_nothing_is_honoured_and_not_written(
+    assistant: dict[str, Any], weight: int
+) -> None:
+    assert conversation(flagged(assistant)).messages[1].weight == weight
+    written = split_bytes(flagged(assistant), writer_options={"keep_extras": True})
+    assert b"train_detail" not in written and b"begin_offset" not in written
+    trained = [json.loads(line)["messages"][-1]["content"] for line in written.splitlines()]
+    assert len(trained) == 1 + weight
+    expected = {**flagged(assistant)}
+    canonical = {k: v for k, v in assistant.items() if k not in ("train_detail", "train")}
+    expected["messages"][1] = {"role": "assistant", **canonical, "weight": weight}
+    assert written == split_bytes(expected)
+    assert ("unknown_key", "warning") not in validate_codes(flagged(assistant))
+
+
+def test_train_detail_training_part_of_a_message_refuses_the_record_naming_it() -> None:
+    record = flagged({"content": "It is 4", "train_detail": detail((0, 6, False), (6, 6, True))})
+    found = read(record)
+    assert str(found.error) == (
+        "in.jsonl line 1: message 1: field 'train_detail': trains characters 6-6 of the "
+        "message's 7 and not the rest; convsplit trains whole messages: split the message in "
+        "two, or train all of it or none"
+    )
+    assert found.error is not None and found.error.field == "train_detail"
+    holes = read(
+        flagged({"content": "It is 4", "train_detail": detail((0, 1, True), (4, 6, True))})
+    )
+    assert "trains characters 0-1, 4-6 of the message's 7" in str(holes.error)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(
+            "all", "field 'train_detail': expected a list of ranges; got a string", id="not-a-list"
+        ),
+        pytest.param(
+            [3],
+            "range 0: expected an object with begin_offset, end_offset and train; got a number",
+            id="not-an-object",
+        ),
+        pytest.param(
+            [{"begin_offset": -1, "end_offset": 2, "train": True}],
+            "range 0: begin_offset must be a whole number >= 0; got a number",
+            id="negative",
+        ),
+        pytest.param(
+            [{"begin_offset": 0, "end_offset": 2}],
+            "range 0: field 'train': expected true or false (or 0 or 1); got null",
+            id="no-train",
+        ),
+    ],
+)
+def test_a_malformed_train_detail_is_an_error_naming_the_range(value: object, message: str) -> None:
+    found = read(flagged({"content": "It is 4", "train_detail": value}))
+    assert str(found.error).endswith(message)
+
+
+def test_a_trained_range_on_a_user_message_is_a_validate_warning() -> None:
+    record = flagged({"content": "4"}, user={"train_detail": detail((0, 3, True))})
+    assert ("unhonoured_flag", "warning") in validate_codes(record)
+    assert b"train_detail" not in split_bytes(record, writer_options={"keep_extras": True})
+    untrained = flagged({"content": "4"}, user={"train_detail": detail((0, 3, False))})
+    assert validate_codes(untrained) == [("no_system_message", "info")]

@@ -13,7 +13,7 @@ from convsplit.formats.pairs import find_pair
 from convsplit.formats.record_fields import role_choices
 from convsplit.formats.registry import StructureIssue
 from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS, in_messages
-from convsplit.formats.training_flags import unhonoured_flags
+from convsplit.formats.training_flags import TRAIN_DETAIL, unhonoured_flags
 from convsplit.messages import ROLES
 
 
@@ -54,7 +54,7 @@ def check_openai(
         yield from _unhonoured(
             message, role_map.get(role, role) if isinstance(role, str) else role, i
         )
-        unknown = [k for k in message if k not in OPENAI_MESSAGE_KEYS and k != "train"]
+        unknown = [k for k in message if k not in OPENAI_MESSAGE_KEYS and k not in _FLAGS]
         if unknown:
             yield StructureIssue(
                 "unknown_key",
@@ -114,6 +114,9 @@ def check_sharegpt(
                 unknown[0],
             )
 
+
+#: Message keys the OpenAI reader reads as training flags (axolotl's), never written.
+_FLAGS = frozenset({"train", TRAIN_DETAIL})
 
 #: Roles the OpenAI reader reads beyond :data:`~convsplit.messages.ROLES`.
 _READ_ROLES = ("function", "function_call", "observation")

@@ -9,6 +9,12 @@ things cannot be honoured: an assistant message whose parts disagree (only some 
 text trained) is refused, naming the parts, since training all or none of it would both
 be wrong; and ``train: true`` on a message convsplit never trains is read without effect,
 which ``validate`` reports (:func:`unhonoured_flags`).
+
+Axolotl's ``train_detail`` (character ranges of a message's text, each
+``{"begin_offset", "end_offset", "train"}``, the end included as axolotl reads it, later
+ranges over earlier ones, characters in none untrained) is honoured the same way: ranges
+that train all of an assistant message's text, or none of it, make it a target or context;
+ranges that train part of it refuse the record, naming them. It is never written out.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from convsplit.formats.json_text import json_type
 
 #: The keys of a content part that say whether it is trained.
 PART_FLAGS = ("train", "weight")
+#: Axolotl's per-message list of trained character ranges.
+TRAIN_DETAIL = "train_detail"
 
 
 def read_flags(message: dict[str, Any], index: int, role: str) -> dict[str, Any]:
@@ -38,12 +46,16 @@ def read_flags(message: dict[str, Any], index: int, role: str) -> dict[str, Any]
     content = message.get("content")
     parts = content if isinstance(content, list) else []
     flagged = [k for k, p in enumerate(parts) if isinstance(p, dict) and _has_flag(p)]
-    if "train" not in message and not flagged:
+    if "train" not in message and not flagged and TRAIN_DETAIL not in message:
         return message
     out = dict(message)
     said: bool | None = None
     if "train" in out:
         said = _flag(out.pop("train"), f"message {index}: field 'train'", "train")
+    if TRAIN_DETAIL in out:
+        detail = _detail_trained(out.pop(TRAIN_DETAIL), _text(content), index, role)
+        if role == "assistant" and detail is not None:
+            said = detail if said is None else said and detail
     if flagged:
         trained = [
             _part_trained(part, f"message {index}: content part {k}", f"content.{k}")
@@ -72,10 +84,85 @@ def unhonoured_flags(message: Mapping[str, Any], role: object) -> Iterator[str]:
         return
     if message.get("train") is True:
         yield f"train: true on a {role} message"
+    detail = message.get(TRAIN_DETAIL)
+    if isinstance(detail, list) and any(
+        isinstance(d, dict) and d.get("train") is True for d in detail
+    ):
+        yield f"a trained range of {TRAIN_DETAIL} on a {role} message"
     content = message.get("content")
     for k, part in enumerate(content if isinstance(content, list) else []):
         if isinstance(part, dict) and (part.get("train") is True or part.get("weight") == 1):
             yield f"train: true on content part {k} of a {role} message"
+
+
+def _text(content: object) -> str:
+    """The text ``train_detail``'s offsets count in: the content, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def _detail_trained(detail: object, text: str, index: int, role: str) -> bool | None:
+    """Whether ``train_detail`` trains all of ``text`` (True), none of it (False, or None
+    for an empty text); an error where it trains part of an assistant message.
+
+    >>> _detail_trained([{"begin_offset": 0, "end_offset": 1, "train": True}], "Hi", 1,
+    ...                 "assistant")
+    True
+    """
+    where = f"message {index}: field '{TRAIN_DETAIL}'"
+    if not isinstance(detail, list):
+        raise InvalidConversationError(
+            f"{where}: expected a list of ranges; got {json_type(detail)}", field=TRAIN_DETAIL
+        )
+    trained = [False] * len(text)
+    for k, item in enumerate(detail):
+        at = f"{where}: range {k}"
+        field = f"{TRAIN_DETAIL}.{k}"
+        if not isinstance(item, dict):
+            raise InvalidConversationError(
+                f"{at}: expected an object with begin_offset, end_offset and train; got "
+                f"{json_type(item)}",
+                field=field,
+            )
+        begin, end = item.get("begin_offset"), item.get("end_offset")
+        for name, value in (("begin_offset", begin), ("end_offset", end)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidConversationError(
+                    f"{at}: {name} must be a whole number >= 0; got {json_type(value)}",
+                    field=f"{field}.{name}",
+                )
+        flag = _flag(item.get("train"), f"{at}: field 'train'", f"{field}.train")
+        for c in range(int(begin), min(int(end) + 1, len(text))):  # the end is included
+            trained[c] = flag
+    if not text or role != "assistant":
+        return any(trained) if text else None
+    if all(trained) or not any(trained):
+        return all(trained)
+    parts = _runs(trained)
+    raise InvalidConversationError(
+        f"{where}: trains characters {parts} of the message's {len(text)} and not the rest; "
+        "convsplit trains whole messages: split the message in two, or train all of it or "
+        "none",
+        field=TRAIN_DETAIL,
+    )
+
+
+def _runs(trained: list[bool]) -> str:
+    """The trained characters as ranges, ``0-4, 9-12`` (ends included)."""
+    runs: list[str] = []
+    start: int | None = None
+    for c, flag in enumerate([*trained, False]):
+        if flag and start is None:
+            start = c
+        elif not flag and start is not None:
+            runs.append(f"{start}-{c - 1}")
+            start = None
+    return ", ".join(runs)
 
 
 def _has_flag(part: Mapping[str, Any]) -> bool:
