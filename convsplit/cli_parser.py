@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("local", "dask"),
         default="local",
         help="local processes (default), or a Dask cluster: -o then names a folder of "
-        "part-NNNNN.jsonl files",
+        "part-NNNNN.jsonl files (part-NNNNN.parquet for an -o ending in .parquet)",
     )
     split.add_argument(
         "--scheduler",
