@@ -290,3 +290,22 @@ def test_show_shows_a_pair_as_split_writes_it(tmp_path: Path) -> None:
     alone = run("show", str(source), *flags, "--conversation", "2")
     assert alone.returncode == 1
     assert alone.stderr.decode().startswith(f"error: {source} line 3: not preference data: ")
+
+
+def test_preference_and_kto_rows_carry_the_record_s_columns_with_keep_columns(
+    tmp_path: Path,
+) -> None:
+    pair = {"prompt": "2+2?", "chosen": "4", "rejected": "5", "source": "faq", "id": "q1"}
+    judged = {"prompt": "2+2?", "completion": "5", "label": False, "category": "math"}
+    for output, record, columns in (
+        ("preference", pair, {"source": "faq"}),
+        ("kto", judged, {"category": "math"}),
+    ):
+        source = write_jsonl(tmp_path / f"{output}.jsonl", [record, {**record, "source": None}])
+        out = tmp_path / "out.jsonl"
+        keep = ["--writer-option", "keep_columns=true"]
+        assert run("split", str(source), "-o", str(out), "--to", output, *keep).returncode == 0
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert rows[0]["metadata"] == columns
+        assert run("split", str(source), "-o", str(out), "--to", output).returncode == 0
+        assert all("metadata" not in json.loads(line) for line in out.read_text().splitlines())

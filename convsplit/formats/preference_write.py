@@ -32,12 +32,14 @@ from convsplit.samples import SplitResult
 
 @dataclass(frozen=True, kw_only=True)
 class _JudgedWriter(SampleWriter):
-    """What both writers share: TRL's message form, and refusing SFT results."""
+    """What both writers share: TRL's message form, and refusing SFT results (the
+    options: see :class:`PreferenceWriter`)."""
 
     arguments: Literal["object", "string"] = "object"
     keep_reasoning: bool = True
     reasoning_key: str = "reasoning_content"
     keep_extras: bool = False
+    keep_columns: bool = False
     _trl: TRLWriter = field(init=False, repr=False, compare=False)
 
     record_kind: ClassVar[PreferenceKind]
@@ -71,11 +73,25 @@ class _JudgedWriter(SampleWriter):
     def _tools(self, row: PreferencePair | UnpairedSample) -> dict[str, object]:
         return {"tools": openai_tools(row.tools)} if row.tools else {}
 
+    def _columns(self, result: SplitResult) -> dict[str, object]:
+        """The record's own columns, carried by its sample, under ``metadata``."""
+        columns = result.samples[0].columns if self.keep_columns and result.samples else None
+        return {"metadata": columns} if columns else {}
+
 
 @dataclass(frozen=True, kw_only=True)
 class PreferenceWriter(_JudgedWriter):
     """Pairs as TRL conversational preference rows: ``prompt``, ``chosen``, ``rejected``
     (plus ``tools``).
+
+    Args:
+        arguments: tool-call arguments as JSON ``"object"`` or ``"string"`` (as ``trl``).
+        keep_reasoning: write assistant reasoning under ``reasoning_key`` (as ``trl``).
+        reasoning_key: the key reasoning is written under.
+        keep_extras: keep unknown message fields read from the input.
+        keep_columns: write the record's own columns read beside it (``source``,
+            ``category``...) under a ``metadata`` key of each row that has any (TRL reads
+            only prompt, chosen, rejected and tools).
 
     >>> from convsplit import Budget, SplitSpec
     >>> from convsplit.core.preference import split_judged
@@ -103,6 +119,7 @@ class PreferenceWriter(_JudgedWriter):
                 "chosen": self._messages((row.chosen,)),
                 "rejected": self._messages((row.rejected,)),
                 **self._tools(row),
+                **self._columns(result),
             }
             yield dumps(line) + b"\n"
 
@@ -111,6 +128,15 @@ class PreferenceWriter(_JudgedWriter):
 class KTOWriter(_JudgedWriter):
     """Judged answers as TRL conversational unpaired preference rows: ``prompt``,
     ``completion``, ``label`` (plus ``tools``).
+
+    Args:
+        arguments: tool-call arguments as JSON ``"object"`` or ``"string"`` (as ``trl``).
+        keep_reasoning: write assistant reasoning under ``reasoning_key`` (as ``trl``).
+        reasoning_key: the key reasoning is written under.
+        keep_extras: keep unknown message fields read from the input.
+        keep_columns: write the record's own columns read beside it (``source``,
+            ``category``...) under a ``metadata`` key of each row that has any (TRL reads
+            only prompt, completion, label and tools).
 
     >>> from convsplit import Budget, SplitSpec
     >>> from convsplit.core.preference import split_judged
@@ -138,5 +164,6 @@ class KTOWriter(_JudgedWriter):
                 "completion": self._messages((row.completion,)),
                 "label": row.label,
                 **self._tools(row),
+                **self._columns(result),
             }
             yield dumps(line) + b"\n"
