@@ -129,15 +129,9 @@ def _detail_trained(detail: object, text: str, index: int, role: str) -> bool | 
                 f"{json_type(item)}",
                 field=field,
             )
-        begin, end = item.get("begin_offset"), item.get("end_offset")
-        for name, value in (("begin_offset", begin), ("end_offset", end)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InvalidConversationError(
-                    f"{at}: {name} must be a whole number >= 0; got {json_type(value)}",
-                    field=f"{field}.{name}",
-                )
+        begin, end = (_offset(item, name, at, field) for name in ("begin_offset", "end_offset"))
         flag = _flag(item.get("train"), f"{at}: field 'train'", f"{field}.train")
-        for c in range(int(begin), min(int(end) + 1, len(text))):  # the end is included
+        for c in range(begin, min(end + 1, len(text))):  # the end is included
             trained[c] = flag
     if not text or role != "assistant":
         return any(trained) if text else None
@@ -150,6 +144,16 @@ def _detail_trained(detail: object, text: str, index: int, role: str) -> bool | 
         "none",
         field=TRAIN_DETAIL,
     )
+
+
+def _offset(item: Mapping[str, Any], name: str, at: str, field: str) -> int:
+    value = item.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidConversationError(
+            f"{at}: {name} must be a whole number >= 0; got {json_type(value)}",
+            field=f"{field}.{name}",
+        )
+    return value
 
 
 def _runs(trained: list[bool]) -> str:
