@@ -327,3 +327,30 @@ def test_calls_carry_empty_content_under_a_template_that_needs_it() -> None:
             (caller,) = [m for m in row.get("messages", row.get("completion")) if "tool_calls" in m]
             shown = [caller["content"]] if "content" in caller else []
             assert shown == written, (name, output)
+
+
+@pytest.mark.parametrize("name", ["llama3.2", "qwen2.5"])
+def test_a_later_system_message_is_counted_where_it_stands(name: str) -> None:
+    """Llama 3.x and Qwen 2.5 render a system message after a reply as a block of its own,
+    unlike an opening one (folded into the dated header; in place of the default prompt).
+    In a conversation that opens with a system message, a later one never opens a sample,
+    so it is counted as what it is there: every sample, with its history kept or dropped,
+    recounts exactly. One that opens with a user message is a reject naming the message."""
+    long = " ".join(["Tell me more about the weather in Paris today."] * 12)
+    messages = (
+        Message(role="system", content="Be brief."),
+        Message(role="user", content=long),
+        Message(role="assistant", content="It is sunny."),
+        Message(role="system", content="From now on, answer in French."),
+        Message(role="user", content="And tomorrow?"),
+        Message(role="assistant", content="Il pleuvra."),
+    )
+    conversation = Conversation(messages=messages, id="later")
+    # At 120 the long question does not fit: its answer is skipped, the last target's
+    # sample drops it. At 700 both targets are trained with everything before them.
+    for max_tokens, samples in ((120, 1), (700, 2)):
+        for output in OUTPUTS:
+            assert check_written(name, output, [conversation], max_tokens) == (samples, [])
+    opens_with_user = Conversation(messages=messages[1:], id="user-first")
+    _, refused = check_written(name, "openai", [opens_with_user], 700)
+    assert refused and "message 2 (system) comes after an assistant message" in refused[0]

@@ -63,6 +63,14 @@ class Layout:
             cost(m, counter, after_instruction=a)
             for m, a in zip(self.context_forms, self._after, strict=True)
         ]
+        later = getattr(chat_format, "later_instruction_cost", None)
+        if later is not None and n and instruction[0]:
+            # The first message is pinned in every sample, so an instruction after a plain
+            # message never opens one: a template that renders an opening one otherwise
+            # (Llama 3.x, Qwen 2.5) gives its cost there.
+            for i in range(1, n):
+                if instruction[i] and not instruction[i - 1]:
+                    self.context_cost[i] = later(self.context_forms[i], counter)
         self.fixed = chat_format.sample_cost(conversation.tools, counter)
 
         plain_prefix = [0] * (n + 1)

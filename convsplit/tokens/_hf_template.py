@@ -49,9 +49,12 @@ class HFChatTemplate:
 
     Limits, until the splitter tells a format more than ``after_instruction``:
 
-    - a system/developer message not after another one is costed as *leading*. Llama 3.2
-      folds a leading system prompt into its dated header but renders a later one as a block
-      of its own, so a system message after a reply is miscounted there;
+    - a system/developer message after a user or assistant message: Llama 3.2 folds an
+      opening system prompt into its dated header but renders a later one as a block of its
+      own (Qwen 2.5: in place of its default prompt, or not). Where the conversation opens
+      with a system message, a later one never opens a sample and is costed where it stands
+      (:meth:`later_instruction_cost`); where it opens with another role, a later one may
+      open a sample or not, and the conversation is a reject naming it;
     - tool schemas are costed apart from the messages, so a template that merges them into
       a message (Qwen's system prompt + ``# Tools``) is refused when tools are present.
 
@@ -82,6 +85,7 @@ class HFChatTemplate:
         self.form: MessageForm = message_form(self._render)
         self._prober = Prober(self.name, counter, self._render, self.form)
         self._costs = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_cost)
+        self._later_costs = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_later_cost)
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -245,6 +249,17 @@ class HFChatTemplate:
         key = json.dumps(hf, ensure_ascii=False)
         return self._costs(key, after_instruction)
 
+    def later_instruction_cost(self, message: Message, counter: TokenCounter) -> int:
+        """Tokens a system/developer ``message`` adds after a user or assistant message,
+        where a conversation that opens with another one has it (the splitter asks only
+        then); templates such as Llama 3.x's render it unlike an opening one."""
+        self._check_counter(counter)
+        (hf,) = self.hf_messages([message])
+        return self._later_costs(json.dumps(hf, ensure_ascii=False))
+
+    def _uncached_later_cost(self, key: str) -> int:
+        return self._prober.later_instruction_cost(json.loads(key))
+
     def _uncached_cost(self, key: str, after_instruction: bool) -> int:
         return self._prober.message_cost(json.loads(key), after_instruction=after_instruction)
 
@@ -306,13 +321,17 @@ class HFChatTemplate:
                     f"messages 0..{end - 1} differently once message {end} "
                     f"({messages[end].role}) follows: it is not prefix-stable there"
                 )
+        opens = messages[0].role in INSTRUCTION_ROLES
         expected = self.sample_cost(tools, self.counter) + sum(
-            self.message_cost(m, self.counter, after_instruction=a)
-            for m, a in zip(messages, _after_instruction(messages), strict=True)
+            self.later_instruction_cost(m, self.counter)
+            if opens and i > 0 and not a and m.role in INSTRUCTION_ROLES
+            else self.message_cost(m, self.counter, after_instruction=a)
+            for i, (m, a) in enumerate(zip(messages, _after_instruction(messages), strict=True))
         )
         actual = self.counter.count_rendered(full)
         if actual != expected:
-            self._check_later_instructions(conversation)
+            if not opens:
+                self._check_later_instructions(conversation)
             raise ChatFormatError(
                 f"conversation {conversation.id or '?'}: chat template {self.name!r} renders "
                 f"{actual} tokens but the per-message costs add up to {expected}"
