@@ -175,7 +175,6 @@ def _format_or_none(name: str) -> Format | None:
 
 _READERS = _Table("reader")
 _WRITERS = _Table("writer")
-_WRITERS["tokens"] = TokensWriter
 
 
 def register_reader(name: str, reader: Reader) -> None:

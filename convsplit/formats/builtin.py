@@ -8,12 +8,21 @@ from __future__ import annotations
 from convsplit.formats.checks import check_openai, check_pairs, check_sharegpt
 from convsplit.formats.completions import PromptCompletionWriter
 from convsplit.formats.gemini import detect_gemini, read_gemini
+from convsplit.formats.hf_columns import (
+    openai_columns,
+    prompt_completion_columns,
+    sharegpt_columns,
+    text_columns,
+    tokens_columns,
+    trl_columns,
+)
 from convsplit.formats.openai import detect_openai, read_openai
 from convsplit.formats.openai_writer import OpenAIWriter
 from convsplit.formats.pairs import detect_pairs, read_pairs
 from convsplit.formats.registry import Format, register_format
 from convsplit.formats.sharegpt import ShareGPTWriter, detect_sharegpt, read_sharegpt
 from convsplit.formats.text import TextWriter
+from convsplit.formats.tokens import TokensWriter
 from convsplit.formats.trl import TRLWriter
 
 OPENAI = Format(
@@ -27,6 +36,7 @@ OPENAI = Format(
     priority=30,
     detect_hint="'messages' (openai)",
     check=check_openai,
+    features=openai_columns,
 )
 """The OpenAI chat format (also TRL's and axolotl's ``messages``, LLaMA-Factory's v1)."""
 
@@ -41,6 +51,7 @@ SHAREGPT = Format(
     priority=20,
     detect_hint="'conversations' (sharegpt)",
     check=check_sharegpt,
+    features=sharegpt_columns,
     alternates=True,
 )
 """The ShareGPT format: FastChat's and LLaMA-Factory's turns."""
@@ -67,6 +78,7 @@ TRL = Format(
     '"completion": [{"role": "assistant", "content": "Hello"}]}',
     writer=TRLWriter,
     reads_back="pairs",
+    features=trl_columns,
 )
 """TRL's SFT format, written by :class:`TRLWriter` and read back by the pairs reader."""
 
@@ -76,6 +88,7 @@ TEXT = Format(
     "train (or axolotl's input_output segments)",
     example='{"text": "<|im_start|>user\\nHi<|im_end|>\\n...", "spans": [[30, 36]]}',
     writer=TextWriter,
+    features=text_columns,
 )
 """Rendered text, written only (there is no structure left to read back)."""
 
@@ -86,6 +99,7 @@ PROMPT_COMPLETION = Format(
     example='{"prompt": "Hi\\n\\n###\\n\\n", "completion": " Hello END"}',
     writer=PromptCompletionWriter,
     reads_back="pairs",
+    features=prompt_completion_columns,
 )
 """Legacy prompt/completion text, read back by the pairs reader."""
 
@@ -101,7 +115,17 @@ GEMINI = Format(
 )
 """Gemini's tuning format, read only."""
 
-BUILTIN = (OPENAI, SHAREGPT, GEMINI, PAIRS, TRL, TEXT, PROMPT_COMPLETION)
+TOKENS = Format(
+    name="tokens",
+    description="pre-tokenized samples: input_ids (the chat template applied, as counted) "
+    "and assistant_masks (1 on the tokens the targets train)",
+    example='{"input_ids": [128000, 128006, 882, ...], "assistant_masks": [0, 0, 0, ...]}',
+    writer=TokensWriter,
+    features=tokens_columns,
+)
+"""Token ids and loss masks, written only (TRL's already-tokenized columns)."""
+
+BUILTIN = (OPENAI, SHAREGPT, GEMINI, PAIRS, TRL, TEXT, PROMPT_COMPLETION, TOKENS)
 
 
 def register_builtin() -> None:

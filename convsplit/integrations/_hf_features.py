@@ -35,15 +35,8 @@ import orjson
 
 from convsplit.errors import InvalidOptionError, UnknownNameError
 from convsplit.extras import require
-from convsplit.formats import (
-    OpenAIWriter,
-    PromptCompletionWriter,
-    ShareGPTWriter,
-    TextWriter,
-    TokensWriter,
-    TRLWriter,
-    get_format,
-)
+from convsplit.formats import get_format
+from convsplit.formats.hf_columns import metadata_columns
 from convsplit.spec import SplitSpec
 
 # ``datasets`` ships no type information (no ``py.typed``): to mypy its classes are ``Any``
@@ -65,22 +58,7 @@ def datasets_module() -> Any:
 def metadata_features() -> Features:
     """The struct of :func:`convsplit.formats.sample_metadata`: where a sample came from."""
     ds = datasets_module()
-    index = ds.Value("int64")
-    return ds.Features(
-        {
-            "conversation_id": ds.Value("string"),
-            "conversation_index": index,
-            "sample_index": index,
-            "targets": ds.List(index),
-            "source_indices": ds.List(index),
-            "total_tokens": index,
-            "context_tokens": index,
-            "target_tokens": index,
-            "dropped_messages": index,
-            "dropped_tokens": index,
-            "truncated": ds.List(index),
-        }
-    )
+    return ds.Features(metadata_columns(ds))
 
 
 def sample_features(spec: SplitSpec, *, metadata: bool = False) -> Features:
@@ -105,44 +83,14 @@ def sample_features(spec: SplitSpec, *, metadata: bool = False) -> Features:
         MissingExtraError: ``datasets`` is not installed.
     """
     ds = datasets_module()
-    writer = spec.writer()
-    messages = ds.Json()
-    columns: dict[str, Any]
-    if isinstance(writer, OpenAIWriter):
-        columns = {"messages": messages, "tools": messages}
-        if writer.parallel_tool_calls is not None:
-            columns["parallel_tool_calls"] = ds.Value("bool")
-        if writer.metadata == "inline":
-            columns[writer.metadata_key] = metadata_features()
-    elif isinstance(writer, TRLWriter):
-        columns = {"prompt": messages, "completion": messages, "tools": messages}
-    elif isinstance(writer, ShareGPTWriter):
-        columns = {"conversations": messages, "tools": ds.Value("string")}
-    elif isinstance(writer, TextWriter):
-        if writer.layout == "spans":
-            columns = {"text": ds.Value("string"), "spans": ds.List(ds.List(ds.Value("int64")))}
-        else:
-            segment = {"label": ds.Value("bool"), "text": ds.Value("string")}
-            columns = {"segments": ds.List(segment)}
-    elif isinstance(writer, TokensWriter):
-        # what SFTTrainer takes as already tokenized; TRL reads any integer mask
-        columns = {
-            "input_ids": ds.List(ds.Value("int32")),
-            "assistant_masks": ds.List(ds.Value("int8")),
-        }
-        if writer.metadata == "columns":
-            columns.update(metadata_features())
-    elif isinstance(writer, PromptCompletionWriter):
-        columns = {"prompt": ds.Value("string"), "completion": ds.Value("string")}
-    else:
-        columns = _registered_columns(writer, ds)
+    columns = _registered_columns(spec.writer(), ds)
     if metadata and METADATA not in columns:
         columns[METADATA] = metadata_features()
     return ds.Features(columns)
 
 
 def _registered_columns(writer: Any, ds: Any) -> dict[str, Any]:
-    """The columns its registered format's ``features`` hook gives for ``writer``.
+    """The columns its format object's ``features`` hook gives for ``writer``.
 
     Raises:
         InvalidOptionError: no hook knows them (pass ``features=``).
