@@ -139,6 +139,9 @@ def test_memory_compares_small_and_large_inputs(tmp_path: Path) -> None:
         "1024",
         "--long-messages",
         "2000",
+        "--distinct",
+        "2",
+        "3",
         "--output-dir",
         str(out),
     )
@@ -151,10 +154,11 @@ def test_memory_compares_small_and_large_inputs(tmp_path: Path) -> None:
         "peak_rss_mb",
         "x_small",
     ]
-    assert len(rows) == 4  # two corpora, two one-record inputs
+    assert len(rows) == 6  # two corpora, two one-record inputs, two of distinct messages
     assert all(float(r["peak_rss_mb"]) > 0 for r in rows)
     assert "peak RSS at 1024" in result.stdout
     assert "(one record, 500 tool call/result pairs): " in result.stdout
+    assert "peak RSS with distinct 1 MB messages, " in result.stdout
     assert not list((tmp_path / "convsplit-bench").glob("corpus-*"))  # generated, then removed
 
 
