@@ -41,8 +41,9 @@ TRAINER_SETTINGS: Mapping[str, str] = {
     "leave it on, and set max_length at least --max-tokens (its default 1024 cuts the end "
     "of longer rows)",
     "prompt_completion": "train on the completion only (TRL's completion_only_loss, its "
-    "default for these rows, with max_length at least --max-tokens; the legacy OpenAI "
-    "completions API)",
+    "default for these rows); TRL tokenizes prompt + completion as one text, adding the "
+    "tokenizer's BOS and an eos_token to a completion that does not end with one, so set "
+    "max_length at least --max-tokens + 2",
     "text": "train only the characters in each row's spans (axolotl's input_output type: "
     "--writer-option layout=segments)",
     "tokens": "TRL's SFTTrainer trains where assistant_masks is 1 with its defaults (it "

@@ -53,7 +53,8 @@ class SplitSpec:
             tokenizer for ``hf:`` formats, else o200k_base.
         chat_format: a :class:`~convsplit.tokens.ChatFormat` or a name for
             :func:`~convsplit.tokens.get_chat_format` (default ``openai``; ``chatml`` for
-            ``text`` output, which renders the chat format that counts).
+            ``text`` and ``prompt_completion`` output, which render the chat format that
+            counts).
         window: which targets each sample has and how far back its history may go.
         truncation: what gives way when the history does not fit.
         on_long_target: a target that does not fit even alone: skip, truncate or error.
@@ -117,8 +118,8 @@ class SplitSpec:
         fields: Mapping[str, str] | None = None,
     ) -> None:
         _check_instance("budget", budget, Budget, "a Budget, such as Budget(4096)")
-        if chat_format is None:  # text needs a template to render; the others, OpenAI's counts
-            chat_format = "chatml" if output_format == "text" else "openai"
+        if chat_format is None:  # text outputs need a template to render; the others, OpenAI's
+            chat_format = "chatml" if output_format in ("text", "prompt_completion") else "openai"
         template: ChatFormat = _resolve(
             "chat_format", chat_format, ChatFormat, get_chat_format, chat_format_names
         )

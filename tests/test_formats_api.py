@@ -282,9 +282,10 @@ def test_an_unknown_text_template_lists_the_known_ones() -> None:
         TextWriter(template="nope")
 
 
-def test_prompt_completion_writer_keeps_its_default_labels() -> None:
-    writer = PromptCompletionWriter(labels={"user": "Q"})
-    assert writer.labels["user"] == "Q" and writer.labels["assistant"] == "Assistant"
+def test_prompt_completion_writer_renders_chatml_on_its_own() -> None:
+    writer = PromptCompletionWriter()
+    assert writer.chat_format is None
+    assert writer.for_spec(SplitSpec(chat_format="llama3")).chat_format is not None
 
 
 # -- the package's layout ------------------------------------------------------------------------

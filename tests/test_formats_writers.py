@@ -47,6 +47,7 @@ from convsplit.testing import conversations
 from convsplit.tokens.chat_formats import TemplateFormat
 from convsplit.tokens.counters import get_counter
 from tests.format_strategies import data_file, rich_conversations, tool_call
+from tests.reference import encoding_with_markers
 from tests.writer_oracles import record
 
 REAL_FILES = [
@@ -518,29 +519,34 @@ def test_text_refuses_formats_that_cannot_render() -> None:
         TextWriter(template="openai")
 
 
-# -- legacy prompt/completion ---------------------------------------------------------------------
+# -- prompt/completion text ---------------------------------------------------------------------
 
 
-def test_prompt_completion_follows_the_legacy_advice() -> None:
+def test_prompt_completion_cuts_the_counted_rendering_at_the_target() -> None:
     conv = conversations_of("openai_cookbook_toy_chat_fine_tuning.jsonl")[1]
-    lines = written(
-        PromptCompletionWriter(), split_conversation(conv, SplitSpec(budget=Budget(4096)))
-    )
-    assert lines[0] == {
-        "prompt": "System: You are a happy assistant that puts a positive spin on everything.\n"
-        "User: I lost my tennis match today.\n\n###\n\n",
-        "completion": " It's ok, it happens to everyone. END",
+    for chat_format in ("chatml", "llama3", "plain"):
+        spec = SplitSpec(budget=Budget(4096), chat_format=chat_format)
+        result = split_conversation(conv, spec)
+        lines = written(PromptCompletionWriter().for_spec(spec), result)
+        texts = written(TextWriter().for_spec(spec), result)
+        for line, text, sample in zip(lines, texts, result.samples, strict=True):
+            ((start, _),) = text["spans"]
+            assert line == {"prompt": text["text"][:start], "completion": text["text"][start:]}
+            joined = line["prompt"] + line["completion"]
+            encoding = encoding_with_markers("o200k_base", chat_format)
+            assert len(encoding.encode(joined, allowed_special="all")) == sample.total_tokens
+    first = written(PromptCompletionWriter(), split_conversation(conv, SplitSpec(Budget(4096))))[0]
+    assert first == {
+        "prompt": "<|im_start|>system\nYou are a happy assistant that puts a positive spin on "
+        "everything.<|im_end|>\n<|im_start|>user\nI lost my tennis match today.<|im_end|>\n"
+        "<|im_start|>assistant\n",
+        "completion": "It's ok, it happens to everyone.<|im_end|>\n",
     }
-    for line in lines:
-        assert line["prompt"].endswith("\n\n###\n\n") and line["prompt"].count("\n\n###\n\n") == 1
-        assert line["completion"].startswith(" ") and line["completion"].endswith(" END")
-    bare = Conversation(
-        messages=(Message(role="user", content="Q"), Message(role="assistant", content="A"))
-    )
-    custom = PromptCompletionWriter(separator=" ->", stop="\n", labels={"user": "Customer"})
-    assert written(custom, split_conversation(bare, SplitSpec(budget=Budget(50)))) == [
-        {"prompt": "Q ->", "completion": " A\n"}
-    ]
+
+
+def test_prompt_completion_refuses_a_format_without_text() -> None:
+    with pytest.raises(ValueError, match="chat format 'openai' only counts tokens"):
+        PromptCompletionWriter().for_spec(SplitSpec(chat_format="openai"))
 
 
 def test_prompt_completion_refuses_several_targets() -> None:

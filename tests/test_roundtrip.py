@@ -239,31 +239,28 @@ def test_sharegpt_round_trip(writer: ShareGPTWriter, conv: Conversation, window:
 # -- legacy prompt/completion -------------------------------------------------------------------
 
 
-def expected_prompt_completion(sample: Sample) -> tuple[Message, ...]:
-    (t,) = sample.targets
-    context = sample.messages[:t]
-
-    def body(message: Message) -> str:
-        return message_body(message.without_reasoning())
-
-    tools = "".join(f"{json.dumps(t, ensure_ascii=False)}\n" for t in sample.tools or ())
-    if len(context) == 1 and context[0].role == "user" and not tools:
-        prompt = body(context[0])
-    else:
-        prompt = "\n".join(f"{m.role.capitalize()}: {body(m)}" for m in context)
-    if tools:
-        prompt = f"Tools:\n{tools}{prompt}"
+def expected_prompt_completion(line: bytes) -> tuple[Message, ...]:
+    """The pairs reader's reading of a written pair: the prompt text as a user message, the
+    completion text as the assistant's."""
+    row = json.loads(line)
     return (
-        Message(role="user", content=prompt + "\n\n###\n\n"),
-        Message(role="assistant", content=" " + body(sample.messages[t]) + " END"),
+        Message(role="user", content=row["prompt"]),
+        Message(role="assistant", content=row["completion"]),
     )
 
 
 @given(conv=rich_conversations())
 def test_prompt_completion_round_trip_through_the_pairs_reader(conv: Conversation) -> None:
-    result = split_conversation(conv, SplitSpec(budget=Budget(3000)))
-    for line, sample in zip(PromptCompletionWriter().lines(result), result.samples, strict=True):
-        assert read_back(line).messages == expected_prompt_completion(sample)
+    spec = SplitSpec(budget=Budget(3000), output_format="prompt_completion")
+    result = split_conversation(conv, spec)
+    text = TextWriter().for_spec(spec)
+    lines = spec.writer().lines(result)
+    for line, rendered in zip(lines, text.lines(result), strict=True):
+        back = read_back(line).messages
+        assert back == expected_prompt_completion(line)
+        row = json.loads(rendered)
+        ((start, _),) = row["spans"]
+        assert back[0].content == row["text"][:start] and back[1].content == row["text"][start:]
 
 
 # -- text (no reader: the property is that the spans are exactly the targets) ---------------------

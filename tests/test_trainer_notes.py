@@ -33,6 +33,13 @@ def written_rows(output_format: str, chat_format: str = "chatml") -> list[dict[s
     return [json.loads(line) for line in spec.writer().lines(split_conversation(EXAMPLE, spec))]
 
 
+def source(module: str) -> str:
+    """An installed module's source, its whitespace runs joined to one space."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    return " ".join(Path(spec.origin).read_text().split())
+
+
 def test_tokens_note_matches_trl_sft() -> None:
     """A tokenized row is not conversational, so ``assistant_only_loss=True`` raises in
     ``SFTTrainer.__init__``; with it off, a dataset with ``input_ids`` is not tokenized again
@@ -68,6 +75,13 @@ def test_prompt_completion_notes_match_trl_sft(output_format: str) -> None:
     assert default(sft_config.SFTConfig, "max_length") == 1024
     note = TRAINER_SETTINGS[output_format]
     assert "completion_only_loss" in note and "max_length at least --max-tokens" in note
+    if output_format == "prompt_completion":  # text rows: tokenized joined, BOS and EOS added
+        assert not any(isinstance(row["prompt"], list) for row in rows)
+        sft, utils = (source(m) for m in ("trl.trainer.sft_trainer", "trl.data_utils"))
+        assert 'example["completion"] = example["completion"] + eos_token' in sft
+        assert 'example["prompt"] + example["completion"],' in sft
+        assert "result = processing_class(text=input)" in utils
+        assert "BOS" in note and "eos_token" in note and "--max-tokens + 2" in note
 
 
 @pytest.mark.parametrize(

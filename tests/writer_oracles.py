@@ -22,7 +22,7 @@ from convsplit.formats.record_fields import arguments_value, openai_tools, sampl
 from convsplit.formats.text import render_message
 from convsplit.messages import INSTRUCTION_ROLES, Message, ToolCall
 from convsplit.samples import Sample
-from convsplit.tokens.chat_formats import Special, TemplateFormat, get_chat_format, message_body
+from convsplit.tokens.chat_formats import Special, TemplateFormat, get_chat_format
 
 
 def record(writer: SampleWriter, sample: Sample, sample_index: int = 0) -> dict[str, Any]:
@@ -224,17 +224,10 @@ def text_record(writer: TextWriter, sample: Sample) -> dict[str, Any]:
 
 
 def prompt_completion_record(writer: PromptCompletionWriter, sample: Sample) -> dict[str, Any]:
+    """The text writer's rendering of the sample (its chat format, chatml by default), cut
+    at the start of the target's span."""
     if len(sample.targets) != 1:
         raise UnsupportedSampleError("several targets")
-    target = sample.targets[0]
-
-    def body(message: Message) -> str:
-        return message_body(message.without_reasoning())
-
-    context = sample.messages[:target]
-    if len(context) == 1 and context[0].role == "user":
-        prompt = body(context[0])
-    else:
-        prompt = writer.turn_separator.join(f"{writer.labels[m.role]}: {body(m)}" for m in context)
-    completion = writer.completion_prefix + body(sample.messages[target]) + writer.stop
-    return {"prompt": prompt + writer.separator, "completion": completion}
+    name = writer.chat_format.name if writer.chat_format is not None else "chatml"
+    text, ((start, _),) = text_render(TextWriter(template=name), sample)
+    return {"prompt": text[:start], "completion": text[start:]}

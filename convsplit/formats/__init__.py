@@ -39,6 +39,7 @@ from convsplit.errors import (
     UnsupportedSampleError,
 )
 from convsplit.formats.builtin import register_builtin
+from convsplit.formats.completions import PromptCompletionWriter
 from convsplit.formats.containers import MAX_RECORD_BYTES, RawRecord, Source
 from convsplit.formats.detect import detect_format
 from convsplit.formats.field_names import check_fields, rename_fields
@@ -62,7 +63,7 @@ from convsplit.formats.registry import (
     update_format,
 )
 from convsplit.formats.sharegpt import ShareGPTWriter, read_sharegpt
-from convsplit.formats.text import PromptCompletionWriter, TextWriter
+from convsplit.formats.text import TextWriter
 from convsplit.formats.tokens import TokensWriter
 from convsplit.formats.trl import TRLWriter
 from convsplit.messages import Conversation

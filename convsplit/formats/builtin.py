@@ -94,14 +94,15 @@ TEXT = Format(
 
 PROMPT_COMPLETION = Format(
     name="prompt_completion",
-    description="legacy completions: the transcript as a prompt string, the target as the "
-    "completion string",
-    example='{"prompt": "Hi\\n\\n###\\n\\n", "completion": " Hello END"}',
+    description="text pairs: each sample rendered by its chat template, cut where the "
+    "target's trained part starts (prompt before, completion after)",
+    example='{"prompt": "<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n", '
+    '"completion": "Hello<|im_end|>\\n"}',
     writer=PromptCompletionWriter,
     reads_back="pairs",
     features=prompt_completion_columns,
 )
-"""Legacy prompt/completion text, read back by the pairs reader."""
+"""Prompt/completion text cut from the counted rendering, read back by the pairs reader."""
 
 GEMINI = Format(
     name="gemini",

@@ -1,46 +1,50 @@
-"""OpenAI's legacy completion format: ``{"prompt": "...", "completion": "..."}`` text pairs.
+"""Prompt/completion text pairs: ``{"prompt": "...", "completion": "..."}``.
 
-It follows the advice of OpenAI's old data preparation tool: the prompt ends with a fixed
-separator, the completion starts with a space and ends with a fixed stop sequence. One target
-per sample; the context becomes a ``Role: text`` transcript (a lone user message stays bare
-text). Tool schemas open the prompt as a ``Tools:`` block, one JSON schema a line, so that
-the model sees the tools it learns to call (they were once dropped without a word).
+One rule makes them exact: a sample is rendered with the chat format that counted it (the
+rendering ``text`` writes, see :mod:`convsplit.formats.text`), and that text is cut where the
+target's trained part starts. The prompt is the text before it, the completion the rest, so
+``prompt + completion`` is exactly the counted rendering. A trainer that tokenizes the two
+strings joined (TRL's ``SFTTrainer`` on non-conversational rows) sees the counted tokens and
+trains the completion: the target's reply, its closing marker and what the template writes
+after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from convsplit.errors import UnsupportedSampleError
-from convsplit.formats.json_text import dumps, key
 from convsplit.formats.protocols import SampleWriter, WrittenForm
-from convsplit.messages import Message
+from convsplit.formats.text import TextWriter
 from convsplit.samples import Sample, SplitResult
-from convsplit.tokens.chat_formats import message_body, tools_text
+from convsplit.tokens.chat_formats import ChatFormat
 
-#: Transcript labels of the legacy prompt/completion writer.
-DEFAULT_LABELS: Mapping[str, str] = {
-    "system": "System",
-    "developer": "Developer",
-    "user": "User",
-    "assistant": "Assistant",
-    "tool": "Tool",
-}
+
+class _HasChatFormat(Protocol):
+    """What :meth:`PromptCompletionWriter.for_spec` reads of a spec."""
+
+    @property
+    def chat_format(self) -> ChatFormat: ...
 
 
 @dataclass(frozen=True, kw_only=True)
 class PromptCompletionWriter(SampleWriter):
-    """Samples as legacy ``{"prompt": ..., "completion": ...}`` text pairs.
+    """Samples as ``{"prompt": ..., "completion": ...}`` text pairs cut from their rendering.
+
+    Each sample is rendered with the chat format that counted it and cut at the start of its
+    target's trained part (the span ``--to text`` writes): ``prompt`` is the text before it,
+    ``completion`` the rest. ``chatml`` is the default; ``openai`` only counts tokens and has
+    no text, so it is refused. One target per sample.
 
     Args:
-        separator: ends every prompt, so the model knows where the completion begins.
-        completion_prefix: starts every completion (a space, for the old tokenizers).
-        stop: ends every completion; pass it as the stop sequence at inference.
-        labels: the transcript label of each role.
-        turn_separator: between transcript lines.
-        tools_label: the label of the block of tool schemas that opens a prompt whose
-            sample offers tools (one JSON schema a line under ``<label>:``).
+        chat_format: the chat format to render with (one that renders text: a template
+            format or a model's own template); :meth:`for_spec` sets it, ``chatml`` on its
+            own.
+
+    Raises:
+        InvalidOptionError: a chat format without a text rendering.
 
     >>> from convsplit import Budget, SplitSpec, split_conversation
     >>> from convsplit.formats.openai import read_openai
@@ -48,19 +52,13 @@ class PromptCompletionWriter(SampleWriter):
     ...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
     >>> line = next(PromptCompletionWriter().lines(split_conversation(conv, SplitSpec(Budget(50)))))
     >>> print(line.decode(), end="")
-    {"prompt":"Hi\\n\\n###\\n\\n","completion":" Hello END"}
+    {"prompt":"<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n","completion":"Hello<|im_end|>\\n"}
     """
 
-    separator: str = "\n\n###\n\n"
-    completion_prefix: str = " "
-    stop: str = " END"
-    labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
-    turn_separator: str = "\n"
-    tools_label: str = "Tools"
+    chat_format: ChatFormat | None = None
 
     def __post_init__(self) -> None:
-        if set(DEFAULT_LABELS) - set(self.labels):
-            object.__setattr__(self, "labels", {**DEFAULT_LABELS, **self.labels})
+        self._text()  # refuses a chat format without a text rendering now, not when writing
 
     @property
     def name(self) -> str:
@@ -68,38 +66,40 @@ class PromptCompletionWriter(SampleWriter):
 
     @property
     def written_form(self) -> WrittenForm:
-        """Prompts and completions are text bodies without reasoning: it is neither written
-        nor counted."""
+        """The text is written without reasoning: it is neither written nor counted."""
         return WrittenForm(reasoning=False)
 
+    def for_spec(self, spec: _HasChatFormat) -> PromptCompletionWriter:
+        """This writer rendering with ``spec``'s chat format: the one its counts come from.
+
+        >>> from convsplit import SplitSpec
+        >>> PromptCompletionWriter().for_spec(SplitSpec(chat_format="llama3")).chat_format.name
+        'llama3'
+        >>> PromptCompletionWriter().for_spec(SplitSpec(chat_format="openai"))
+        Traceback (most recent call last):
+        ...
+        convsplit.errors.InvalidOptionError: chat format 'openai' only counts tokens and has \
+no text rendering, so text output could not have the counted length; choose a chat format \
+that renders text: chatml, llama2, llama3, plain, hf:<model folder> or a registered \
+TemplateFormat
+        """
+        return replace(self, chat_format=spec.chat_format)
+
+    def _text(self) -> TextWriter:
+        if self.chat_format is None:
+            return TextWriter()
+        return TextWriter(chat_format=self.chat_format)
+
     def lines(self, result: SplitResult) -> Iterator[bytes]:
-        """One JSON line per sample; each context line is rendered once per result."""
-        cache: dict[int, bytes] = {}
-        separator = _escaped(self.turn_separator)
-        end = _escaped(self.separator) + b'","completion":'
-        prompt_key = b"{" + key("prompt") + b':"'
-        tool_blocks: dict[int, bytes] = {}
+        """One JSON line per sample: its rendering, cut before the target's trained run."""
+        renderings = self._text().runs(result)
         for sample in result.samples:
-            target = self._target(sample)
-            context = sample.messages[:target]
-            tools = b""
-            if sample.tools:
-                tools = tool_blocks.get(id(sample.tools), b"")
-                if not tools:
-                    block = f"{self.tools_label}:\n{tools_text(sample.tools)}"
-                    tools = tool_blocks[id(sample.tools)] = _escaped(block) + separator
-            if len(context) == 1 and context[0].role == "user" and not tools:
-                prompt = _escaped(_body(context[0]))
-            else:
-                fragments = []
-                for message in context:
-                    fragment = cache.get(id(message))
-                    if fragment is None:
-                        fragment = cache[id(message)] = _escaped(self._line(message))
-                    fragments.append(fragment)
-                prompt = separator.join(fragments)
-            completion = self.completion_prefix + _body(sample.messages[target]) + self.stop
-            yield prompt_key + tools + prompt + end + dumps(completion) + b"}\n"
+            self._target(sample)
+            runs, _ = next(renderings)
+            cut = next(k for k, (trained, _) in enumerate(runs) if trained)
+            prompt = b"".join(run for _, run in runs[:cut])
+            completion = b"".join(run for _, run in runs[cut:])
+            yield b'{"prompt":"' + prompt + b'","completion":"' + completion + b'"}\n'
 
     def _target(self, sample: Sample) -> int:
         if len(sample.targets) != 1:
@@ -109,16 +109,3 @@ class PromptCompletionWriter(SampleWriter):
                 "prompt/completion pair (use a one-target window)"
             )
         return sample.targets[0]
-
-    def _line(self, message: Message) -> str:
-        return f"{self.labels[message.role]}: {_body(message)}"
-
-
-def _body(message: Message) -> str:
-    """A message's text and tool calls; reasoning is never shown in completion data."""
-    return message_body(message.without_reasoning())
-
-
-def _escaped(text: str) -> bytes:
-    """``text`` as it appears inside a JSON string (escaping is per character)."""
-    return dumps(text)[1:-1]

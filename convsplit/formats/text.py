@@ -15,8 +15,8 @@ tokens and has no text: that combination is refused. Offsets count characters (U
 points, as Python indexes strings), not bytes. ``layout="segments"`` writes axolotl's
 template-free ``input_output`` form instead: ``{"segments": [{"label": bool, "text": ...}]}``.
 
-``prompt_completion`` (OpenAI's legacy completion text) lives in
-:mod:`convsplit.formats.completions`; it is importable from here too.
+``prompt_completion`` cuts this same rendering in two at the first trained span
+(:mod:`convsplit.formats.completions`, through :meth:`TextWriter.runs`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from convsplit.errors import InvalidOptionError
-from convsplit.formats.completions import DEFAULT_LABELS, PromptCompletionWriter
 from convsplit.formats.json_text import dumps
 from convsplit.formats.protocols import SampleWriter
 from convsplit.messages import INSTRUCTION_ROLES, Message
@@ -40,8 +39,6 @@ from convsplit.tokens.chat_formats import (
 )
 
 __all__ = [
-    "DEFAULT_LABELS",
-    "PromptCompletionWriter",
     "Rendered",
     "TextWriter",
     "TrainedRendering",
@@ -237,18 +234,28 @@ chat format instead (chat_format='llama3', --chat-format llama3)
     def lines(self, result: SplitResult) -> Iterator[bytes]:
         """One JSON line per sample; each distinct message is rendered once per result
         (with a built-in template; a model's own template renders each sample whole)."""
+        for runs, spans in self.runs(result):
+            if self.layout == "spans":
+                text_bytes = b"".join(run for _, run in runs)
+                yield b'{"text":"' + text_bytes + b'","spans":' + dumps(spans) + b"}\n"
+            else:
+                yield b'{"segments":' + _segments_json(runs) + b"}\n"
+
+    def runs(
+        self, result: SplitResult
+    ) -> Iterator[tuple[list[tuple[bool, bytes]], list[list[int]]]]:
+        """Each sample's rendering as ``(trained, JSON-escaped text)`` runs, and its spans.
+
+        The runs join to the escaped text; each target is one run marked trained (possibly
+        empty). The prompt/completion writer cuts the text at that run.
+        """
         chat_format = self._format()
         if isinstance(chat_format, TemplateFormat):
             runs_of = self._piece_runs(chat_format)
         else:
             runs_of = _whole_runs(chat_format)
         for sample in result.samples:
-            runs, spans = runs_of(sample)
-            if self.layout == "spans":
-                text_bytes = b"".join(run for _, run in runs)
-                yield b'{"text":"' + text_bytes + b'","spans":' + dumps(spans) + b"}\n"
-            else:
-                yield b'{"segments":' + _segments_json(runs) + b"}\n"
+            yield runs_of(sample)
 
     def _piece_runs(self, template: TemplateFormat) -> _RunsOf:
         """A built-in template's runs per sample, each distinct message rendered once."""
