@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from convsplit.cli_formats import formats_text, trainer_note
 from convsplit.cli_messages import EXIT_OK, EXIT_REJECTED, UsageError, warnings
 from convsplit.cli_options import budget, given_inputs, split_spec
+from convsplit.core.preference import record_noun
 from convsplit.formats import Record, read_records
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, check_targets
@@ -76,7 +77,7 @@ def split(args: argparse.Namespace) -> int:
                 )
         finally:
             progress.close()
-        _finish(report, report_out, args, unit=_record_noun(spec))
+        _finish(report, report_out, args, unit=record_noun(spec))
     return EXIT_REJECTED if report.rejected else EXIT_OK
 
 
@@ -103,7 +104,7 @@ def _records(inputs: Sequence[str], spec: SplitSpec) -> Iterator[Record]:
 def stats(args: argparse.Namespace) -> int:
     """``convsplit stats``: :func:`~convsplit.inspect.stats.token_reports`, printed."""
     from convsplit.inspect.preference_stats import record_reports  # noqa: PLC0415 (imported when used: startup)
-    from convsplit.inspect.summaries import format_reports, record_noun, reports_json  # noqa: PLC0415 (imported when used: startup)
+    from convsplit.inspect.summaries import format_reports, reports_json  # noqa: PLC0415 (imported when used: startup)
 
     args.inputs = given_inputs(args, args.inputs)
     budgets = args.max_tokens or [4096]
@@ -213,13 +214,6 @@ def _finish(
         report_out.write(report.to_json().encode())
 
 
-def _record_noun(spec: SplitSpec) -> str:
-    """What a record is called in the summary: ``conversation``, or ``pair``..."""
-    from convsplit.inspect.summaries import record_noun  # noqa: PLC0415 (imported when used: startup)
-
-    return record_noun(spec)
-
-
 def _trainer_note(args: argparse.Namespace, reports: Sequence[Report]) -> None:
     """The trainer setting the output needs, once per run (however many inputs or
     windows), where something was written."""
@@ -262,7 +256,7 @@ def _split_windows(args: argparse.Namespace) -> int:
             progress.close()
         for max_tokens, report in reports.items():
             print(f"--max-tokens {max_tokens}:", file=sys.stderr)
-            _finish(report, None, args, note=False, unit=_record_noun(spec))
+            _finish(report, None, args, note=False, unit=record_noun(spec))
         _trainer_note(args, list(reports.values()))
         if report_out is not None:
             data = {str(n): json.loads(r.to_json()) for n, r in reports.items()}

@@ -30,6 +30,7 @@ from convsplit.errors import InvalidConversationError, InvalidOptionError, Optio
 from convsplit.formats.field_names import rename_fields
 from convsplit.formats.preference import (
     PREFERENCE_OUTPUTS,
+    RECORD_NOUNS,
     PreferenceKind,
     PreferencePair,
     PreferenceRecord,
@@ -175,6 +176,17 @@ output_format='preference' or 'kto'
             hints=[given, hint],
         )
     return kind
+
+
+def record_noun(spec: SplitSpec) -> str:
+    """What one record is for ``spec``'s output: a ``conversation``, or for preference
+    outputs a ``pair`` (``kto``: a ``judged answer``).
+
+    >>> record_noun(SplitSpec(output_format="preference")), record_noun(SplitSpec())
+    ('pair', 'conversation')
+    """
+    kind = preference_output(spec)
+    return "conversation" if kind is None else RECORD_NOUNS[kind]
 
 
 def prepare_judged(

@@ -9,25 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
-from convsplit.core.preference import preference_output
-from convsplit.formats.preference import RECORD_NOUNS
 from convsplit.inspect.findings import FINDING_CODES, Finding, Severity, group_order
 from convsplit.inspect.labels import number, plural
 from convsplit.inspect.stats import Distribution, TokenReport
-from convsplit.spec import SplitSpec
 from convsplit.terminal import visible
-
-
-def record_noun(spec: SplitSpec) -> str:
-    """What one record is for ``spec``'s output: a ``conversation``, or for preference
-    outputs a ``pair`` (``kto``: a ``judged answer``).
-
-    >>> record_noun(SplitSpec(output_format="preference")), record_noun(SplitSpec())
-    ('pair', 'conversation')
-    """
-    kind = preference_output(spec)
-    return "conversation" if kind is None else RECORD_NOUNS[kind]
-
 
 #: What a preference record's tokens count, by its unit.
 _WHOLE = {"pair": " (prompt + longer answer)", "judged answer": " (prompt + answer)"}

@@ -21,7 +21,6 @@ from convsplit.formats import RawRecord, Source
 from convsplit.formats.parquet import check_parquet_output
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, AtomicOutputs, check_targets
-from convsplit.run.parallel import run_parallel
 from convsplit.run.records import RecordSplitter, SplitBatch
 from convsplit.run.report import Report
 from convsplit.spec import SplitSpec
@@ -238,4 +237,6 @@ def _run(
         (out.target, path) for out, path in zip(outs, in_place, strict=True) if path is not None
     ]
     output = places if len(places) == len(outs) else None
+    from convsplit.run.parallel import run_parallel  # noqa: PLC0415 (imported when used: startup)
+
     yield from run_parallel(batches, worker.spec, worker.budgets, jobs, output)
