@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from convsplit.budget import Budget
+from convsplit.budget import Budget, check_count
 from convsplit.core.layout import Layout
 from convsplit.registry import Registered, Registry, StrategyOption
 
@@ -73,14 +73,22 @@ class LastTurns:
     """One sample per target, with at most ``turns`` user turns (the target's own included).
 
     Trains on the context length production will see when it keeps only recent turns.
+
+    Raises:
+        InvalidOptionError: ``turns`` is not a whole number >= 1.
+
+    >>> LastTurns(turns=0)
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.InvalidOptionError: LastTurns turns must be an int >= 1; got 0
     """
 
     turns: int = 4
     name: str = "last-turns"
 
     def __post_init__(self) -> None:
-        if self.turns < 1:
-            raise ValueError(f"turns must be >= 1; got {self.turns}")
+        turns = check_count("LastTurns turns", self.turns, minimum=1)
+        object.__setattr__(self, "turns", turns)  # frozen: normalised once, here
 
     def requests(self, layout: Layout, targets: Sequence[int], budget: Budget) -> Iterator[Request]:
         for t in targets:
@@ -100,14 +108,17 @@ class Chunks:
     The next chunk starts at the next unit and may carry up to ``carry_tokens`` of earlier
     units as untrained context. A unit too long for any chunk falls back to one sample per
     target. The last chunk is always emitted: no final round is lost.
+
+    Raises:
+        InvalidOptionError: ``carry_tokens`` is not a whole number >= 0.
     """
 
     carry_tokens: int = 0
     name: str = "chunks"
 
     def __post_init__(self) -> None:
-        if self.carry_tokens < 0:
-            raise ValueError(f"carry_tokens must be >= 0; got {self.carry_tokens}")
+        carry = check_count("Chunks carry_tokens", self.carry_tokens, minimum=0)
+        object.__setattr__(self, "carry_tokens", carry)  # frozen: normalised once, here
 
     def requests(self, layout: Layout, targets: Sequence[int], budget: Budget) -> Iterator[Request]:
         starts = layout.starts
