@@ -325,3 +325,26 @@ def test_answers_too_long_for_any_prompt_are_cut_with_on_long_target_truncate() 
         assert max(pair.chosen_tokens, pair.rejected_tokens) <= 120
         assert record["chosen"][0]["content"].startswith(row["chosen"][0]["content"])
         assert record["rejected"][0]["content"].startswith(row["rejected"][0]["content"])
+
+
+def test_each_preference_writer_refuses_the_other_kind_of_row() -> None:
+    """A pair is not a KTO row and a judged answer is not a pair: each writer names the
+    mismatch rather than writing a row of the wrong columns."""
+    from convsplit.errors import UnsupportedSampleError
+    from convsplit.formats.preference_write import KTOWriter
+
+    pair = split_judged(
+        read_preference({"prompt": "2+2?", "chosen": "4", "rejected": "5"}),
+        SplitSpec(Budget(50), output_format="preference"),
+    )
+    kto = split_judged(
+        read_unpaired({"prompt": "2+2?", "completion": "5", "label": False}),
+        SplitSpec(Budget(50), output_format="kto"),
+    )
+    with pytest.raises(UnsupportedSampleError) as caught:
+        list(KTOWriter().lines(pair))
+    assert str(caught.value) == "a preference pair cannot be written as KTO"
+    with pytest.raises(UnsupportedSampleError) as caught:
+        list(PreferenceWriter().lines(kto))
+    assert str(caught.value) == "a KTO answer cannot be written as a pair"
+    assert len(list(KTOWriter().lines(kto))) == len(list(PreferenceWriter().lines(pair))) == 1

@@ -58,6 +58,19 @@ class _JudgedWriter(SampleWriter):
         """As the ``trl`` writer: what TRL's chat templates render."""
         return self._trl.written_form
 
+    def lines(self, result: SplitResult) -> Iterator[bytes]:
+        """One JSON line per row: the prompt, the row's answers, ``tools`` if any, and
+        ``metadata`` with ``keep_columns``."""
+        columns = self._columns(result)
+        for row in self._rows(result):
+            answers = self._answers(row)
+            line = {"prompt": self._messages(row.prompt), **answers, **self._tools(row), **columns}
+            yield dumps(line) + b"\n"
+
+    def _answers(self, row: PreferencePair | UnpairedSample) -> dict[str, object]:
+        """The columns after the prompt; a row of the other kind is refused."""
+        raise NotImplementedError
+
     def _messages(self, messages: tuple[Message, ...]) -> list[object]:
         return [self._trl.message(m) for m in messages]
 
@@ -109,19 +122,13 @@ class PreferenceWriter(_JudgedWriter):
     def name(self) -> str:
         return "preference"
 
-    def lines(self, result: SplitResult) -> Iterator[bytes]:
-        """One JSON line per pair."""
-        for row in self._rows(result):
-            if not isinstance(row, PreferencePair):
-                raise UnsupportedSampleError("a KTO answer cannot be written as a pair")
-            line = {
-                "prompt": self._messages(row.prompt),
-                "chosen": self._messages((row.chosen,)),
-                "rejected": self._messages((row.rejected,)),
-                **self._tools(row),
-                **self._columns(result),
-            }
-            yield dumps(line) + b"\n"
+    def _answers(self, row: PreferencePair | UnpairedSample) -> dict[str, object]:
+        if not isinstance(row, PreferencePair):
+            raise UnsupportedSampleError("a KTO answer cannot be written as a pair")
+        return {
+            "chosen": self._messages((row.chosen,)),
+            "rejected": self._messages((row.rejected,)),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,16 +161,7 @@ class KTOWriter(_JudgedWriter):
     def name(self) -> str:
         return "kto"
 
-    def lines(self, result: SplitResult) -> Iterator[bytes]:
-        """One JSON line per judged answer."""
-        for row in self._rows(result):
-            if not isinstance(row, UnpairedSample):
-                raise UnsupportedSampleError("a preference pair cannot be written as KTO")
-            line = {
-                "prompt": self._messages(row.prompt),
-                "completion": self._messages((row.completion,)),
-                "label": row.label,
-                **self._tools(row),
-                **self._columns(result),
-            }
-            yield dumps(line) + b"\n"
+    def _answers(self, row: PreferencePair | UnpairedSample) -> dict[str, object]:
+        if not isinstance(row, UnpairedSample):
+            raise UnsupportedSampleError("a preference pair cannot be written as KTO")
+        return {"completion": self._messages((row.completion,)), "label": row.label}
