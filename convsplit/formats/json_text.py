@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -61,10 +62,8 @@ column 129 (char 128)
         if error.msg.startswith("depth limit exceeded"):  # orjson's own limit, 1,024
             raise _too_deep(text) from None
         raise
-    # One walk over the value answers both questions; the depth only where the count of
-    # brackets allows it to matter.
-    limit = MAX_JSON_DEPTH if _brackets(text) > MAX_JSON_DEPTH else None
-    too_deep, huge_float = _survey(value, limit)
+    # One walk over the value answers both questions.
+    too_deep, huge_float = _survey(value, MAX_JSON_DEPTH)
     if too_deep:
         raise _too_deep(text)
     # orjson turns an integer outside 64 bits into a float; only then can the text hold one.
@@ -81,35 +80,28 @@ column 129 (char 128)
         return value
 
 
-def _brackets(text: bytes | str) -> int:
-    """Opening brackets in ``text``: a bound on its depth that costs next to nothing."""
-    if isinstance(text, str):
-        return text.count("[") + text.count("{")
-    return text.count(b"[") + text.count(b"{")
-
-
-def _survey(value: object, limit: int | None) -> tuple[bool, bool]:
-    """Whether a parsed JSON value nests containers more than ``limit`` deep (never, for
-    None), and whether it holds a float of magnitude 2**63 or more: one walk for both,
-    cheaper than a regex over the text, since a record has far fewer values than bytes."""
+def _survey(value: object, limit: int) -> tuple[bool, bool]:
+    """Whether a value orjson parsed nests containers more than ``limit`` deep, and whether
+    it holds a float of magnitude 2**63 or more: one walk for both, a level at a time,
+    cheaper than a regex over the text since a record has far fewer values than bytes.
+    (orjson makes exact dicts, lists and floats, so ``type`` is enough.)"""
+    if type(value) is float:
+        return False, abs(value) >= _HUGE
     huge = False
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[object] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            huge = huge or (isinstance(item, float) and abs(item) >= _HUGE)
-            continue
-        if limit is not None and depth > limit:
+    level: list[Any] = [value] if type(value) in (dict, list) else []
+    depth = 1
+    while level:
+        if depth > limit:
             return True, huge
-        for child in children:
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
-            elif isinstance(child, float) and abs(child) >= _HUGE:
-                huge = True
+        below: list[Any] = []
+        for item in level:
+            for child in item.values() if type(item) is dict else item:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    below.append(child)
+                elif kind is float and abs(child) >= _HUGE:
+                    huge = True
+        level, depth = below, depth + 1
     return False, huge
 
 
