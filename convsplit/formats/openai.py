@@ -46,6 +46,11 @@ OPENAI_MESSAGE_KEYS = frozenset(
 #: ``observation`` are tool results; Gemini's ``model`` is the assistant.
 _TOOL_ROLES = {"function": "tool", "observation": "tool", "model": "assistant"}
 
+#: Keys of a message in the shape pydantic reads as it stands (with a string content, a
+#: role of ours that the role map leaves alone, and a weight that is not a float).
+_PLAIN_KEYS = frozenset({"role", "content", "name", "tool_call_id", "weight"})
+_PLAIN_ROLES = frozenset(ROLES)
+
 #: Top-level keys OpenAI's chat fine-tuning format documents.
 OPENAI_RECORD_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 
@@ -124,6 +129,15 @@ def _top_level(record: dict[str, Any], messages: list[object]) -> dict[str, Any]
 def _message(message: object, index: int, roles: Mapping[str, str]) -> tuple[Any, bool]:
     """One message made ready for pydantic (legacy and v1 forms turned into the current
     one), and whether it is a LLaMA-Factory ``function_call`` turn."""
+    if (
+        message.__class__ is dict
+        and message.keys() <= _PLAIN_KEYS
+        and message.get("content").__class__ is str
+        and message.get("weight").__class__ is not float
+    ):
+        role = message.get("role")
+        if role.__class__ is str and role in _PLAIN_ROLES and role not in roles:
+            return message, False  # the common shape: read as it stands
     if not isinstance(message, dict):
         raise InvalidConversationError(
             f"message {index}: expected an object with 'role' and 'content'; "
