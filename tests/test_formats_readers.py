@@ -225,6 +225,17 @@ def test_role_map_applies_to_openai_messages() -> None:
     assert [m.role for m in record.conversation.messages] == ["user", "assistant"]
 
 
+def test_role_map_renames_our_own_role_names_too() -> None:
+    """A message already in the plain shape is still read through the role map (the plain
+    shape is taken as it stands only when the map leaves its role alone)."""
+    record = read_one(
+        {"messages": [{"role": "system", "content": "hi"}, {"role": "assistant", "content": "yo"}]},
+        role_map={"system": "user"},
+    )
+    assert record.conversation is not None
+    assert [m.role for m in record.conversation.messages] == ["user", "assistant"]
+
+
 def test_role_map_values_must_be_roles() -> None:
     with pytest.raises(UnknownNameError, match="unknown role 'asistant'; expected one of"):
         list(read_records(io.BytesIO(b""), role_map={"bot": "asistant"}))

@@ -129,15 +129,8 @@ def _top_level(record: dict[str, Any], messages: list[object]) -> dict[str, Any]
 def _message(message: object, index: int, roles: Mapping[str, str]) -> tuple[Any, bool]:
     """One message made ready for pydantic (legacy and v1 forms turned into the current
     one), and whether it is a LLaMA-Factory ``function_call`` turn."""
-    if (
-        message.__class__ is dict
-        and message.keys() <= _PLAIN_KEYS
-        and message.get("content").__class__ is str
-        and message.get("weight").__class__ is not float
-    ):
-        role = message.get("role")
-        if role.__class__ is str and role in _PLAIN_ROLES and role not in roles:
-            return message, False  # the common shape: read as it stands
+    if _as_it_stands(message, roles):
+        return message, False
     if not isinstance(message, dict):
         raise InvalidConversationError(
             f"message {index}: expected an object with 'role' and 'content'; "
@@ -195,6 +188,21 @@ def _message(message: object, index: int, roles: Mapping[str, str]) -> tuple[Any
     if "loss_weight" in message:
         _loss_weight(edit())
     return (message if out is None else out), calling
+
+
+def _as_it_stands(message: object, roles: Mapping[str, str]) -> bool:
+    """The common shape, which pydantic reads as it is: an object of :data:`_PLAIN_KEYS`
+    with a string content, one of our roles that the role map leaves alone, and a weight
+    that is not a float."""
+    if not (
+        message.__class__ is dict
+        and message.keys() <= _PLAIN_KEYS
+        and message.get("content").__class__ is str
+        and message.get("weight").__class__ is not float
+    ):
+        return False
+    role = message.get("role")
+    return role.__class__ is str and role in _PLAIN_ROLES and role not in roles
 
 
 def _role(role: object, index: int, roles: Mapping[str, str]) -> str:
