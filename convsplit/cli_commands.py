@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 
+from convsplit.budget import Budget
 from convsplit.cli_formats import formats_text, trainer_note
 from convsplit.cli_messages import EXIT_OK, EXIT_REJECTED, UsageError, warnings
 from convsplit.cli_options import budget, given_inputs, split_spec
@@ -29,10 +30,29 @@ from convsplit.terminal import visible
 
 
 def split(args: argparse.Namespace) -> int:
-    """``convsplit split``: :func:`~convsplit.run.pipeline.split_files` (or the Dask engine)."""
+    """``convsplit split``: :func:`~convsplit.run.pipeline.split_files`, the Dask engine, or
+    for ``{max_tokens}`` in ``-o`` :func:`~convsplit.run.pipeline.split_windows`."""
     args.inputs = given_inputs(args, args.inputs)
+    budgets: list[Budget] | None  # several windows, one file each; None: the spec's budget
     if len(args.max_tokens or ()) > 1 or WINDOW_FIELD in args.output:
-        return _split_windows(args)
+        spec, budgets, local = _plan_windows(args)
+    else:
+        spec, budgets, local = _plan_one(args)
+    # The report file is opened first: a folder that is not there fails before any work.
+    with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
+        progress = Progress(input_size(local) if local else None)
+        try:
+            reports = _run_split(args, spec, budgets, progress)
+        finally:
+            progress.close()
+        _finish(reports, report_out, args, unit=record_noun(spec), windows=budgets is not None)
+    rejected = any(r.rejected for r in reports.values())
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def _plan_one(args: argparse.Namespace) -> tuple[SplitSpec, None, list[str]]:
+    """One output (or Dask folder): the spec, and the local inputs once the flags and the
+    output targets are checked."""
     spec = split_spec(args)
     if args.scheduler is not None and args.engine != "dask":
         raise UsageError("--scheduler goes with --engine dask")
@@ -47,38 +67,55 @@ def split(args: argparse.Namespace) -> int:
     targets = {"-o": args.output, "--rejects": args.rejects, "--report": args.report}
     folders = {"-o": targets.pop("-o")} if args.engine == "dask" else None
     check_targets(targets, local, folders=folders)
-    # The report file is opened first: a folder that is not there fails before any work.
-    with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
-        progress = Progress(input_size(local) if local else None)
-        try:
-            if args.engine == "dask":
-                from convsplit.integrations.dask import split_files_dask  # noqa: PLC0415 (imported when used: startup)
+    return spec, None, local
 
-                report = split_files_dask(
-                    args.inputs,
-                    args.output,
-                    spec,
-                    scheduler=args.scheduler,
-                    blocksize=args.blocksize,
-                    rejects=args.rejects,
-                    n_workers=args.jobs if args.jobs > 1 else None,
-                    strict=args.strict,
-                    progress=progress,
-                )
-            else:
-                report = split_files(
-                    args.inputs,
-                    args.output,
-                    spec,
-                    rejects=args.rejects,
-                    jobs=args.jobs,
-                    strict=args.strict,
-                    progress=progress,
-                )
-        finally:
-            progress.close()
-        _finish(report, report_out, args, unit=record_noun(spec))
-    return EXIT_REJECTED if report.rejected else EXIT_OK
+
+def _plan_windows(args: argparse.Namespace) -> tuple[SplitSpec, list[Budget], list[str]]:
+    """Every ``--max-tokens`` in one pass, one file each: the spec, the budgets and the
+    inputs once the flags and the output targets are checked."""
+    if WINDOW_FIELD not in args.output:
+        raise UsageError(
+            f"several --max-tokens write one file each: put {WINDOW_FIELD} in -o "
+            f"(such as -o 'samples-{WINDOW_FIELD}.jsonl')"
+        )
+    if args.engine == "dask" or args.scheduler is not None or args.blocksize != "auto":
+        raise UsageError(f"{WINDOW_FIELD} in -o (several windows) goes with --engine local")
+    spec = split_spec(args)
+    budgets = [budget(args, n) for n in args.max_tokens or [4096]]
+    targets: dict[str, str | None] = {
+        f"-o for --max-tokens {b.max_tokens}": window_output(args.output, b) for b in budgets
+    }
+    targets.update({"--rejects": args.rejects, "--report": args.report})
+    local = expand_inputs(args.inputs)
+    check_targets(targets, local)
+    return spec, budgets, local
+
+
+def _run_split(
+    args: argparse.Namespace, spec: SplitSpec, budgets: list[Budget] | None, progress: Progress
+) -> dict[int, Report]:
+    """The engine the flags chose, run: each budget's report by its ``max_tokens`` (without
+    ``budgets``, the spec's budget alone)."""
+    if budgets is not None:
+        return split_windows(
+            args.inputs, args.output, spec, budgets,
+            rejects=args.rejects, jobs=args.jobs, strict=args.strict, progress=progress,
+        )  # fmt: skip
+    if args.engine == "dask":
+        from convsplit.integrations.dask import split_files_dask  # noqa: PLC0415 (imported when used: startup)
+
+        report = split_files_dask(
+            args.inputs, args.output, spec,
+            scheduler=args.scheduler, blocksize=args.blocksize,
+            n_workers=args.jobs if args.jobs > 1 else None,
+            rejects=args.rejects, strict=args.strict, progress=progress,
+        )  # fmt: skip
+    else:
+        report = split_files(
+            args.inputs, args.output, spec,
+            rejects=args.rejects, jobs=args.jobs, strict=args.strict, progress=progress,
+        )  # fmt: skip
+    return {spec.budget.max_tokens: report}
 
 
 def _records(inputs: Sequence[str], spec: SplitSpec) -> Iterator[Record]:
@@ -198,19 +235,30 @@ def list_formats(args: argparse.Namespace) -> int:
 
 
 def _finish(
-    report: Report,
+    reports: dict[int, Report],
     report_out: AtomicOutput | None,
     args: argparse.Namespace,
     *,
-    note: bool = True,
-    unit: str = "conversation",
+    unit: str,
+    windows: bool,
 ) -> None:
-    print(report.summary(unit=unit), file=sys.stderr)
-    if note:
-        _trainer_note(args, [report])
-    for line in warnings(report, args.rejects, args.flags):
-        print(visible(line), file=sys.stderr)
-    if report_out is not None:
+    """The summary on stderr (with ``windows``, each under its ``--max-tokens``), the
+    trainer note once, and the ``--report`` JSON (the report, or ``{"windows": ...}``)."""
+    for max_tokens, report in reports.items():
+        if windows:
+            print(f"--max-tokens {max_tokens}:", file=sys.stderr)
+        print(report.summary(unit=unit), file=sys.stderr)
+        if not windows:  # one report: the note before its warnings, which may be long
+            _trainer_note(args, [report])
+        for line in warnings(report, args.rejects, args.flags):
+            print(visible(line), file=sys.stderr)
+    if windows:
+        _trainer_note(args, list(reports.values()))
+    if report_out is not None and windows:
+        data = {str(n): json.loads(r.to_json()) for n, r in reports.items()}
+        report_out.write((json.dumps({"windows": data}, indent=2) + "\n").encode())
+    elif report_out is not None:
+        (report,) = reports.values()
         report_out.write(report.to_json().encode())
 
 
@@ -220,46 +268,3 @@ def _trainer_note(args: argparse.Namespace, reports: Sequence[Report]) -> None:
     note = trainer_note(args.output_format)
     if note is not None and any(report.samples for report in reports):
         print(note, file=sys.stderr)
-
-
-def _split_windows(args: argparse.Namespace) -> int:
-    """``split`` with ``{max_tokens}`` in ``-o``: every ``--max-tokens`` in one pass, one
-    file each (:func:`~convsplit.run.pipeline.split_windows`)."""
-    if WINDOW_FIELD not in args.output:
-        raise UsageError(
-            f"several --max-tokens write one file each: put {WINDOW_FIELD} in -o "
-            f"(such as -o 'samples-{WINDOW_FIELD}.jsonl')"
-        )
-    if args.engine == "dask" or args.scheduler is not None or args.blocksize != "auto":
-        raise UsageError(f"{WINDOW_FIELD} in -o (several windows) goes with --engine local")
-    spec = split_spec(args)
-    budgets = [budget(args, n) for n in args.max_tokens or [4096]]
-    targets: dict[str, str | None] = {
-        f"-o for --max-tokens {b.max_tokens}": window_output(args.output, b) for b in budgets
-    }
-    targets.update({"--rejects": args.rejects, "--report": args.report})
-    check_targets(targets, expand_inputs(args.inputs))
-    with AtomicOutput(args.report) if args.report else nullcontext() as report_out:
-        progress = Progress(input_size(expand_inputs(args.inputs)))
-        try:
-            reports = split_windows(
-                args.inputs,
-                args.output,
-                spec,
-                budgets,
-                rejects=args.rejects,
-                jobs=args.jobs,
-                strict=args.strict,
-                progress=progress,
-            )
-        finally:
-            progress.close()
-        for max_tokens, report in reports.items():
-            print(f"--max-tokens {max_tokens}:", file=sys.stderr)
-            _finish(report, None, args, note=False, unit=record_noun(spec))
-        _trainer_note(args, list(reports.values()))
-        if report_out is not None:
-            data = {str(n): json.loads(r.to_json()) for n, r in reports.items()}
-            report_out.write((json.dumps({"windows": data}, indent=2) + "\n").encode())
-    rejected = any(r.rejected for r in reports.values())
-    return EXIT_REJECTED if rejected else EXIT_OK
