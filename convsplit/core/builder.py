@@ -39,6 +39,7 @@ class SampleBuilder:
         self.conversation_index = index
         first_user = layout.first_user or 0
         self._preamble = sum(1 for i in range(first_user) if not layout.instruction[i])
+        self._columns = record_columns(layout.conversation)  # the same for every sample
 
     def build(
         self, request: Request, truncation: TruncationStrategy
@@ -147,5 +148,5 @@ class SampleBuilder:
             dropped_tokens=dropped_tokens,
             history_tokens=history_tokens,
             truncated=tuple(truncated),
-            columns=record_columns(layout.conversation),
+            columns=self._columns,
         )
