@@ -405,7 +405,9 @@ def block_reading(path: Path, blocksize: int) -> list[tuple[int, bytes, object, 
     parts = plan_partitions([str(path)], blocksize=blocksize)
     counts = [count_part(part, None) for part in parts]
     out = []
-    for part, (first_line, _) in zip(parts, part_starts(parts, counts), strict=True):
+    for part, (first_line, _) in zip(
+        parts, part_starts([p.path for p in parts], counts), strict=True
+    ):
         assert part.end is not None
         with open_records(part, first_line, None) as records:
             out.extend((r.lineno, r.text, r.value, r.error) for r in records)

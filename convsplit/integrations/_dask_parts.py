@@ -114,17 +114,20 @@ def count_part(part: Partition, limit: int | None) -> tuple[int, int]:
     return count_range(part.path, part.start, part.end, max_record_bytes=limit, name=part.name)
 
 
-def part_starts(
-    parts: Sequence[Partition], counts: Sequence[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    """Each partition's first line number (within its file) and first conversation index."""
+def part_starts(files: Sequence[str], counts: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each partition's first line number (within its file) and first conversation index,
+    from each partition's file and its lines and records.
+
+    >>> part_starts(["a", "a", "b"], [(10, 4), (5, 2), (0, 3)])
+    [(1, 0), (11, 4), (1, 6)]
+    """
     out: list[tuple[int, int]] = []
     index = 0
     line = 1
     previous: str | None = None
-    for part, (lines, records) in zip(parts, counts, strict=True):
-        if part.path != previous:
-            line, previous = 1, part.path
+    for path, (lines, records) in zip(files, counts, strict=True):
+        if path != previous:
+            line, previous = 1, path
         out.append((line, index))
         line += lines
         index += records

@@ -52,6 +52,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from convsplit.errors import InvalidConversationError, InvalidOptionError, OutputError
@@ -205,37 +206,11 @@ def split_files_dask(
                 total = total_size(files) if remote else sum(map(os.path.getsize, files))
                 blocksize = auto_blocksize(total, worker_threads(client))
             topic = new_topic() if progress is not None else None
-            if remote:
-                names, futures = _submit_remote(
-                    distributed,
-                    client,
-                    files,
-                    spec,
-                    blocksize=blocksize,
-                    folder=folder,
-                    rejects=rejects is not None,
-                    strict=strict,
-                    topic=topic,
-                    suffix=suffix,
-                )
-            else:
-                parts = plan_partitions(files, blocksize=blocksize)
-                starts = part_starts(parts, _counts(distributed, client, parts, spec))
-                names = part_names(len(parts), suffix=suffix)
-                futures = [
-                    client.submit(
-                        split_part,
-                        part,
-                        start,
-                        spec,
-                        os.path.join(folder, name),
-                        rejects=os.path.join(folder, rejects_name(name)) if rejects else None,
-                        strict=strict,
-                        topic=topic,
-                        pure=False,
-                    )
-                    for part, start, name in zip(parts, starts, names, strict=True)
-                ]
+            planned = _plan(files, remote=remote, blocksize=blocksize)
+            names, futures = _submit(
+                distributed, client, planned, spec, folder=folder,
+                rejects=rejects is not None, strict=strict, topic=topic, suffix=suffix,
+            )  # fmt: skip
 
             running = None
             if progress is not None and topic is not None:
@@ -262,34 +237,67 @@ def split_files_dask(
     return report
 
 
-def _submit_remote(
+@dataclass(frozen=True)
+class _Planned:
+    r"""A run's partitions, whichever way they are read: local files (``Partition``\ s, each
+    task opening its own) or URLs (blocks of Dask's ``read_bytes``, each task given its
+    bytes).
+
+    Attributes:
+        files: the file of each partition (its line numbers start again with each file).
+        args: the leading arguments of each partition's tasks.
+        count: ``count(*args, max_record_bytes)``: its lines and records.
+        split: ``split(*args, start, spec, output, rejects=, strict=, topic=)``.
+    """
+
+    files: list[str]
+    args: list[tuple[Any, ...]]
+    count: Callable[..., tuple[int, int]]
+    split: Callable[..., PartResult]
+
+
+def _plan(files: Sequence[str], *, remote: bool, blocksize: int | None) -> _Planned:
+    if remote:
+        blocks = plan_blocks(files, blocksize=blocksize)
+        return _Planned(
+            [block.name for block, _ in blocks],
+            [(data, block) for block, data in blocks],
+            count_block,
+            split_block,
+        )
+    parts = plan_partitions(files, blocksize=blocksize)
+    return _Planned(
+        [part.path for part in parts], [(part,) for part in parts], count_part, split_part
+    )
+
+
+def _submit(
     distributed: Any,
     client: Any,
-    urls: Sequence[str],
+    planned: _Planned,
     spec: SplitSpec,
     *,
-    blocksize: int | None,
     folder: str,
     rejects: bool,
     strict: bool,
     topic: str | None,
     suffix: str,
 ) -> tuple[list[str], list[Any]]:
-    """The part names and futures of inputs read through ``dask.bytes.read_bytes``: the
-    blocks are counted on the cluster, then split, each task reading its own block."""
+    """The part names and futures of the split: the partitions are counted on the cluster
+    (a single one starts at the start: nothing to count), then split, each task reading
+    its own partition (nothing is held in the cluster's memory between the two)."""
     delayed = require("dask", extra="dask", purpose=PURPOSE).delayed
-    planned = plan_blocks(urls, blocksize=blocksize)
-    counts: list[tuple[int, int]] = [(0, 0)] * len(planned)
-    if len(planned) > 1:
+    count = len(planned.args)
+    counts: list[tuple[int, int]] = [(0, 0)] * count
+    if count > 1:
         limit = spec.max_record_bytes
-        counting = [delayed(count_block, pure=False)(d, b, limit) for b, d in planned]
+        counting = [delayed(planned.count, pure=False)(*args, limit) for args in planned.args]
         counts = gather(distributed, client, client.compute(counting))
-    starts = part_starts([Partition(b.name, b.name) for b, _ in planned], counts)
-    names = part_names(len(planned), suffix=suffix)
+    starts = part_starts(planned.files, counts)
+    names = part_names(count, suffix=suffix)
     splitting = [
-        delayed(split_block, pure=False)(
-            data,
-            block,
+        delayed(planned.split, pure=False)(
+            *args,
             start,
             spec,
             os.path.join(folder, name),
@@ -297,7 +305,7 @@ def _submit_remote(
             strict=strict,
             topic=topic,
         )
-        for (block, data), start, name in zip(planned, starts, names, strict=True)
+        for args, start, name in zip(planned.args, starts, names, strict=True)
     ]
     return names, list(client.compute(splitting))
 
@@ -309,20 +317,6 @@ def _check_blocksize(blocksize: object) -> None:
         raise InvalidOptionError(
             f"blocksize must be a positive number of bytes, 'auto' or None; got {blocksize!r}"
         )
-
-
-def _counts(
-    distributed: Any, client: Any, parts: Sequence[Partition], spec: SplitSpec
-) -> list[tuple[int, int]]:
-    """Each partition's lines and records, counted on the cluster (a single partition
-    starts at the start: nothing to count)."""
-    if len(parts) <= 1:
-        return [(0, 0)] * len(parts)
-    limits = [spec.max_record_bytes] * len(parts)
-    counted: list[tuple[int, int]] = gather(
-        distributed, client, client.map(count_part, parts, limits, pure=False)
-    )
-    return counted
 
 
 def _raise_first_reject(results: Sequence[PartResult]) -> None:
