@@ -12,7 +12,7 @@ from convsplit import Budget, Report, SplitSpec
 from convsplit.integrations import _dask_tasks, split_files_dask
 from convsplit.integrations._dask_parts import Partition
 from convsplit.integrations._dask_progress import RunningProgress, new_topic
-from convsplit.integrations._dask_tasks import PartResult, split_part
+from convsplit.integrations._dask_tasks import PartOutput, PartResult, split_part
 from tests.test_integrations_dask import MISSING, corpus_module
 
 
@@ -40,7 +40,7 @@ def test_a_running_task_sends_its_counts_batch_by_batch(
     topic = new_topic()
     future = client.submit(
         split_part, Partition(str(source), str(source)), (1, 0), SplitSpec(Budget(2000)),
-        str(tmp_path / "part-00000.jsonl"), rejects=None, strict=False, topic=topic,
+        PartOutput(str(tmp_path / "part-00000.jsonl"), topic=topic),
     )  # fmt: skip
     result: PartResult = future.result()
     sent = [message for _, message in client.get_events(topic)]
@@ -53,7 +53,7 @@ def test_a_running_task_sends_its_counts_batch_by_batch(
 def test_without_a_topic_or_a_worker_nothing_is_sent(tmp_path: Path) -> None:
     source = corpus(tmp_path / "c.jsonl", 70)
     result = split_part(Partition(str(source), str(source)), (1, 0), SplitSpec(Budget(2000)),
-                        str(tmp_path / "p.jsonl"), rejects=None, strict=False, topic="t")  # fmt: skip
+                        PartOutput(str(tmp_path / "p.jsonl"), topic="t"))  # fmt: skip
     assert result.report.records == 70  # outside a worker: split as always
 
 

@@ -22,7 +22,7 @@ from convsplit.extras import require
 from convsplit.formats import RawRecord, Source
 from convsplit.formats.records import parsed
 from convsplit.integrations._dask_cluster import PURPOSE
-from convsplit.integrations._dask_tasks import PartResult, split_records
+from convsplit.integrations._dask_tasks import PartOutput, PartResult, split_records
 
 _INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".ndjson", ".ndjson.gz")
 _CUTTABLE = (".jsonl", ".ndjson")
@@ -119,19 +119,9 @@ def count_block(data: bytes, block: Block, limit: int | None) -> tuple[int, int]
 
 
 def split_block(
-    data: bytes,
-    block: Block,
-    start: tuple[int, int],
-    spec: Any,
-    output: str,
-    *,
-    rejects: str | None,
-    strict: bool,
-    topic: str | None = None,
+    data: bytes, block: Block, start: tuple[int, int], spec: Any, to: PartOutput
 ) -> PartResult:
-    """Split one block's bytes into the part file ``output``, as ``split_part`` does."""
+    """Split one block's bytes into ``to``'s files, as ``split_part`` does."""
     first_line, index = start
     records = _records(data, block, first_line, spec.max_record_bytes)
-    return split_records(
-        block.name, records, index, spec, output, rejects=rejects, strict=strict, topic=topic
-    )
+    return split_records(block.name, records, index, spec, to)

@@ -85,17 +85,27 @@ def counts(report: Report) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class PartOutput:
+    """Where one task writes, and how.
+
+    Attributes:
+        output: its part file.
+        rejects: its rejects file; ``None``: rejects are only counted.
+        strict: stop at the first reject and send it back.
+        topic: where its progress events go (see :func:`progress_sender`).
+    """
+
+    output: str
+    rejects: str | None = None
+    strict: bool = False
+    topic: str | None = None
+
+
 def split_part(
-    part: Partition,
-    start: tuple[int, int],
-    spec: SplitSpec,
-    output: str,
-    *,
-    rejects: str | None,
-    strict: bool,
-    topic: str | None = None,
+    part: Partition, start: tuple[int, int], spec: SplitSpec, to: PartOutput
 ) -> PartResult:
-    """Split one partition into the file ``output`` (and its rejects into ``rejects``).
+    """Split one partition into ``to``'s files.
 
     ``start`` is the partition's first line number and first conversation index. The
     splitter is cheap to build: the spec's tokenizer and chat format come from the worker's
@@ -104,42 +114,30 @@ def split_part(
     first_line, index = start
     try:
         with open_records(part, first_line, spec.max_record_bytes) as records:
-            return split_records(
-                part.name, records, index, spec, output, rejects=rejects, strict=strict,
-                topic=topic,
-            )  # fmt: skip
+            return split_records(part.name, records, index, spec, to)
     except Exception as error:
         reraise(error)
 
 
 def split_records(
-    name: str,
-    records: Iterable[RawRecord],
-    index: int,
-    spec: SplitSpec,
-    output: str,
-    *,
-    rejects: str | None,
-    strict: bool,
-    topic: str | None = None,
+    name: str, records: Iterable[RawRecord], index: int, spec: SplitSpec, to: PartOutput
 ) -> PartResult:
-    """Split the ``records`` of file ``name``, the first conversation ``index``, into the
-    file ``output`` (and the rejects into ``rejects``), sending progress events to
-    ``topic`` (see :func:`progress_sender`)."""
-    part = os.path.basename(output)
+    """Split the ``records`` of file ``name``, the first conversation ``index``, into
+    ``to``'s files, sending progress events to its topic."""
+    part = os.path.basename(to.output)
     try:
         splitter = RecordSplitter(spec)
         report = Report()
-        send = progress_sender(topic, part)
+        send = progress_sender(to.topic, part)
         with (
-            open_part(output) as out,
-            open(rejects, "wb") if rejects is not None else contextlib.nullcontext() as bad,
+            open_part(to.output) as out,
+            open(to.rejects, "wb") if to.rejects is not None else contextlib.nullcontext() as bad,
         ):
             for batch in batched(records):
                 # A long conversation's samples are written as they are made.
                 result = splitter.process(name, batch, index, emit=lambda _, c: out.writelines(c))
                 index += len(batch)
-                if result.rejects and strict:
+                if result.rejects and to.strict:
                     return PartResult(report, result.rejects[0], part)
                 out.writelines(result.chunks[0])
                 if bad is not None:

@@ -91,7 +91,7 @@ from convsplit.integrations._dask_remote import (
     split_block,
     total_size,
 )
-from convsplit.integrations._dask_tasks import PartResult, split_part
+from convsplit.integrations._dask_tasks import PartOutput, PartResult, split_part
 from convsplit.integrations.dask_bag import BagSplit, split_bag
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import check_targets
@@ -207,10 +207,17 @@ def split_files_dask(
                 blocksize = auto_blocksize(total, worker_threads(client))
             topic = new_topic() if progress is not None else None
             planned = _plan(files, remote=remote, blocksize=blocksize)
-            names, futures = _submit(
-                distributed, client, planned, spec, folder=folder,
-                rejects=rejects is not None, strict=strict, topic=topic, suffix=suffix,
-            )  # fmt: skip
+            names = part_names(len(planned.args), suffix=suffix)
+            outputs = [
+                PartOutput(
+                    os.path.join(folder, name),
+                    os.path.join(folder, rejects_name(name)) if rejects else None,
+                    strict,
+                    topic,
+                )
+                for name in names
+            ]
+            futures = _submit(distributed, client, planned, spec, outputs)
 
             running = None
             if progress is not None and topic is not None:
@@ -247,7 +254,7 @@ class _Planned:
         files: the file of each partition (its line numbers start again with each file).
         args: the leading arguments of each partition's tasks.
         count: ``count(*args, max_record_bytes)``: its lines and records.
-        split: ``split(*args, start, spec, output, rejects=, strict=, topic=)``.
+        split: ``split(*args, start, spec, to)`` (``to``: its :class:`PartOutput`).
     """
 
     files: list[str]
@@ -276,38 +283,24 @@ def _submit(
     client: Any,
     planned: _Planned,
     spec: SplitSpec,
-    *,
-    folder: str,
-    rejects: bool,
-    strict: bool,
-    topic: str | None,
-    suffix: str,
-) -> tuple[list[str], list[Any]]:
-    """The part names and futures of the split: the partitions are counted on the cluster
-    (a single one starts at the start: nothing to count), then split, each task reading
-    its own partition (nothing is held in the cluster's memory between the two)."""
+    outputs: Sequence[PartOutput],
+) -> list[Any]:
+    """The futures of the split, one per partition (written to its ``outputs``): the
+    partitions are counted on the cluster (a single one starts at the start: nothing to
+    count), then split, each task reading its own partition (nothing is held in the
+    cluster's memory between the two)."""
     delayed = require("dask", extra="dask", purpose=PURPOSE).delayed
-    count = len(planned.args)
-    counts: list[tuple[int, int]] = [(0, 0)] * count
-    if count > 1:
+    counts: list[tuple[int, int]] = [(0, 0)] * len(planned.args)
+    if len(planned.args) > 1:
         limit = spec.max_record_bytes
         counting = [delayed(planned.count, pure=False)(*args, limit) for args in planned.args]
         counts = gather(distributed, client, client.compute(counting))
     starts = part_starts(planned.files, counts)
-    names = part_names(count, suffix=suffix)
     splitting = [
-        delayed(planned.split, pure=False)(
-            *args,
-            start,
-            spec,
-            os.path.join(folder, name),
-            rejects=os.path.join(folder, rejects_name(name)) if rejects else None,
-            strict=strict,
-            topic=topic,
-        )
-        for args, start, name in zip(planned.args, starts, names, strict=True)
+        delayed(planned.split, pure=False)(*args, start, spec, to)
+        for args, start, to in zip(planned.args, starts, outputs, strict=True)
     ]
-    return names, list(client.compute(splitting))
+    return list(client.compute(splitting))
 
 
 def _check_blocksize(blocksize: object) -> None:
