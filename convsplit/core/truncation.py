@@ -44,17 +44,24 @@ class TruncationStrategy(Protocol):
         ...
 
 
+@dataclass(slots=True)
 class _Search:
-    """The drop-oldest answer, shared by every strategy: the latest start that must go."""
+    """The drop-oldest answer, shared by every strategy: the latest start that must go.
 
-    __slots__ = ("budget", "end", "layout", "limit", "lowest", "position", "request")
+    Attributes:
+        end: where the request's last target ends.
+        lowest, position: the earliest start position the history may reach, and the one
+            the search found.
+        limit: the tokens the sample may have (the budget, or less under a history cap).
+    """
 
-    def __init__(
-        self, layout: Layout, request: Request, budget: Budget, *, end: int, lowest: int,
-        position: int, limit: int,
-    ) -> None:  # fmt: skip
-        self.layout, self.request, self.budget = layout, request, budget
-        self.end, self.lowest, self.position, self.limit = end, lowest, position, limit
+    layout: Layout
+    request: Request
+    budget: Budget
+    end: int
+    lowest: int
+    position: int
+    limit: int
 
     @classmethod
     def run(cls, layout: Layout, request: Request, budget: Budget) -> _Search:
