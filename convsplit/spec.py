@@ -100,7 +100,7 @@ class SplitSpec:
     max_record_bytes: int | None
     fields: Mapping[str, str]
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (the split's options, keyword-only: grouping them is its job)
         self,
         budget: Budget = _DEFAULT_BUDGET,
         *,

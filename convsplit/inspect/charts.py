@@ -60,7 +60,7 @@ class Spread:
     color: str | None = None
 
 
-def line_chart(
+def line_chart(  # noqa: PLR0913 (keyword-only styling, each with a default)
     xs: Sequence[int],
     series: Sequence[Series],
     *,

@@ -116,7 +116,7 @@ __all__ = [
 DEFAULT_BLOCKSIZE = MAX_BLOCKSIZE
 
 
-def split_files_dask(
+def split_files_dask(  # noqa: PLR0913 (keyword-only: split_files' run options and the cluster's)
     inputs: Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
     spec: SplitSpec,
