@@ -205,6 +205,23 @@ class SplitSpec:
         return replace(self, budget=budget)
 
 
+def check_spec(spec: object) -> SplitSpec:
+    """``spec``, if it is a :class:`SplitSpec`: what every entry point checks of its one
+    options argument before it uses it.
+
+    Raises:
+        InvalidOptionError: anything else, with how to make one.
+
+    >>> check_spec(Budget(100))
+    Traceback (most recent call last):
+    ...
+    convsplit.errors.InvalidOptionError: spec must be a SplitSpec, such as \
+SplitSpec(Budget(4096)); got Budget(max_tokens=100, reserve_target=0, min_context=0)
+    """
+    _check_instance("spec", spec, SplitSpec, "a SplitSpec, such as SplitSpec(Budget(4096))")
+    return cast(SplitSpec, spec)
+
+
 def bound_writer(writer: SampleWriter, spec: SplitSpec) -> SampleWriter:
     """``writer`` as it writes for ``spec``: a writer with a ``for_spec`` hook (the text
     writer, which renders the spec's chat format) returns the writer to use, or refuses."""

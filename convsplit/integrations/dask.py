@@ -55,6 +55,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from convsplit.budget import check_count
 from convsplit.errors import InvalidConversationError, InvalidOptionError, OutputError
 from convsplit.extras import require
 from convsplit.formats.parquet import check_parquet_output, is_parquet
@@ -96,7 +97,7 @@ from convsplit.integrations.dask_bag import BagSplit, split_bag
 from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import check_targets
 from convsplit.run.report import Report
-from convsplit.spec import SplitSpec
+from convsplit.spec import SplitSpec, check_spec
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -159,8 +160,9 @@ def split_files_dask(  # noqa: PLR0913 (keyword-only: split_files' run options a
 
     Raises:
         InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
-        InvalidOptionError: a ``blocksize`` that is not a positive int, ``"auto"`` or None;
-            a folder named ``.parquet`` for a writer whose rows Parquet cannot hold.
+        InvalidOptionError: ``spec`` not a ``SplitSpec``; a ``blocksize`` that is not a
+            positive int, ``"auto"`` or None; ``n_workers`` not a positive int; a folder
+            named ``.parquet`` for a writer whose rows Parquet cannot hold.
         OutputError: the output folder cannot be written, holds other files, holds an
             input or the rejects file, or the rejects file names an input (all refused
             before any work).
@@ -179,7 +181,10 @@ def split_files_dask(  # noqa: PLR0913 (keyword-only: split_files' run options a
                                   scheduler="tcp://10.0.0.5:8786", rejects="rejects.jsonl")
         print(report.summary())
     """
+    check_spec(spec)
     _check_blocksize(blocksize)
+    if n_workers is not None:
+        check_count("n_workers", n_workers, minimum=1)
     distributed = require("distributed", extra="dask", purpose=PURPOSE)
     remote = any(is_url(os.fspath(name)) for name in inputs)
     files = expand_urls([os.fspath(name) for name in inputs]) if remote else expand_inputs(inputs)

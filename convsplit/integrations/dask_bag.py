@@ -24,7 +24,7 @@ from convsplit.integrations._dask_cluster import PURPOSE
 from convsplit.integrations._dask_tasks import BATCH_RECORDS, reraise
 from convsplit.run.records import RecordSplitter
 from convsplit.run.report import Report
-from convsplit.spec import SplitSpec
+from convsplit.spec import SplitSpec, check_spec
 
 if TYPE_CHECKING:
     from dask.bag import Bag
@@ -78,6 +78,7 @@ def split_bag(records: Bag, spec: SplitSpec, *, name: str = "<bag>") -> BagSplit
         A :class:`BagSplit` of lazy ``lines``, ``rejects`` and ``report``.
 
     Raises:
+        InvalidOptionError: ``spec`` is not a ``SplitSpec``.
         MissingExtraError: ``dask`` is not installed.
         UnknownNameError: an unknown tokenizer, chat format, reader or writer name (when
             the result is computed).
@@ -92,6 +93,7 @@ def split_bag(records: Bag, spec: SplitSpec, *, name: str = "<bag>") -> BagSplit
             split.lines.map(json.loads).filter(lambda s: len(s["messages"]) > 2).count(),
             split.rejects, split.report)
     """
+    check_spec(spec)
     dask = require("dask", extra="dask", purpose=PURPOSE)
     bag = require("dask.bag", extra="dask", purpose=PURPOSE)
     untyped: Any = records  # dask leaves Bag.to_delayed unannotated

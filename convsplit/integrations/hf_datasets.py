@@ -57,7 +57,7 @@ from convsplit.integrations._hf_ledger import (
 )
 from convsplit.run.output import AtomicOutput
 from convsplit.run.report import Report
-from convsplit.spec import SplitSpec
+from convsplit.spec import SplitSpec, check_spec
 
 # ``datasets`` ships no type information: to mypy its classes are ``Any``.
 Dataset: TypeAlias = Any
@@ -165,9 +165,10 @@ def split_dataset(
         A :class:`DatasetSplit`: ``samples``, ``rejects`` and ``report``.
 
     Raises:
-        InvalidOptionError: not a ``Dataset`` or ``IterableDataset`` (a ``DatasetDict``:
-            pick a split); ``num_proc`` with an ``IterableDataset``; a writer whose columns
-            are unknown and no ``features``; a writer field missing from ``features``.
+        InvalidOptionError: ``spec`` not a ``SplitSpec``; not a ``Dataset`` or
+            ``IterableDataset`` (a ``DatasetDict``: pick a split); ``num_proc`` with an
+            ``IterableDataset``; a writer whose columns are unknown and no ``features``; a
+            writer field missing from ``features``.
         MissingExtraError: ``datasets`` is not installed.
         UnknownNameError: an unknown tokenizer, chat format, reader or writer name.
 
@@ -183,6 +184,7 @@ def split_dataset(
         split.to_json("samples.jsonl")   # what `convsplit split` would write
         print(split.report.summary(), len(split.rejects))
     """
+    check_spec(spec)
     ds = datasets_module()
     if features is None:
         columns = sample_features(spec, metadata=metadata)
