@@ -3,8 +3,9 @@
 Runs the pipeline's stages one after another in one process, each over the whole corpus,
 and times each: load the vocabulary, read and parse the JSON, build the models, count
 (tokenize every message), split with counts already known (windows, samples), serialize
-samples, write the file. Next to them: tokenizing every message's text once, the floor's
-tokenizer work. Only the public API is used, so it keeps working while the pipeline's
+samples, write the file. Next to them: counting every message's text once with the same counter,
+the floor's work, and a bound: what an exact split must add to the floor's work whatever
+its splitting costs. Only the public API is used, so it keeps working while the pipeline's
 insides change; the sum is close to, not equal to, the ``split`` command's own time.
 
     python benchmarks/stages.py --megabytes 20 --max-tokens 4096
@@ -13,6 +14,7 @@ insides change; the sum is close to, not equal to, the ``split`` command's own t
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +34,7 @@ from convsplit import (
 )
 from convsplit.formats import OpenAIWriter, read_openai
 from convsplit.formats.containers import Source
+from convsplit.tokens.fast_count import fast_count
 
 COLUMNS = ["stage", "seconds", "share"]
 T = TypeVar("T")
@@ -117,17 +120,79 @@ def measure(corpus: Path, max_tokens: int) -> list[dict[str, Any]]:
         print(f"{name:<44} {seconds:>7.3f} s", file=sys.stderr)
     total = sum(s["seconds"] for s in stages)
     stages.append({"stage": "total (in process)", "seconds": round(total, 3)})
-    encoding = counter.encoding
+    count_once = fast_count(harness.ENCODING) or counter.encoding.encode_ordinary
 
     def tokenize() -> None:
         for conversation in conversations:
             for message in conversation.messages:
-                encoding.encode_ordinary(message.text)
+                count_once(message.text)
 
-    timed(stages, "floor's work: encode every message once", tokenize)
+    timed(stages, "floor's counting: count every message once", tokenize)
     for stage in stages:
         stage["share"] = f"{stage['seconds'] / total:.0%}"
+    stages.extend(bound(stages))
     return stages
+
+
+def bound(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How close to the floor any exact split can come here: the floor's own work (read,
+    parse, count once), and what the product must add to it whatever its splitting costs:
+    the public data model (pydantic), serializing the samples, writing them, and a start-up
+    that loads pydantic. Their sum over the floor's is the ratio at zero splitting cost."""
+    seconds = {s["stage"]: s["seconds"] for s in stages}
+    floor = seconds["read + orjson.loads"] + seconds["floor's counting: count every message once"]
+    startup = _startup()
+    required = startup + sum(
+        seconds[name]
+        for name in (
+            "JSON -> Conversation (pydantic)",
+            "OpenAIWriter.chunks + join (serialize samples)",
+            "write the output file",
+        )
+    )
+    rows = [
+        {"stage": "floor: read + parse + count once", "seconds": round(floor, 3)},
+        {"stage": "start-up beyond the floor's (pydantic models)", "seconds": round(startup, 3)},
+        {
+            "stage": "required beyond the floor (start-up, models, output)",
+            "seconds": round(required, 3),
+        },
+    ]
+    for row in rows:
+        print(f"{row['stage']:<44} {row['seconds']:>7.3f} s", file=sys.stderr)
+    ratio = (floor + required) / floor
+    rows.append(
+        {
+            "stage": "an exact split at zero splitting cost, x floor",
+            "seconds": "",
+            "share": f"{ratio:.2f}x",
+        }
+    )
+    print(f"an exact split at zero splitting cost: {ratio:.2f}x the floor", file=sys.stderr)
+    return rows
+
+
+def _startup(repeat: int = 5) -> float:
+    """How much longer ``convsplit split`` takes to start than the floor's script: each run
+    on an empty file, the best of ``repeat`` fresh interpreters."""
+    env = harness.child_env(harness.vocabulary_cache())
+    folder = Path(tempfile.mkdtemp(dir=harness.scratch()))
+    empty = folder / "empty.jsonl"
+    empty.write_bytes(b"")
+
+    def best(args: list[str]) -> float:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            subprocess.run(args, check=True, env=env, capture_output=True)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    floor = best([sys.executable, str(harness.BENCHMARKS / "floor.py"), str(empty)])
+    split = best(
+        [sys.executable, "-m", "convsplit", "split", str(empty), "-o", str(folder / "out.jsonl")]
+    )
+    return max(0.0, split - floor)
 
 
 def _checked(path: Path) -> Path:
