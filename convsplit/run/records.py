@@ -187,12 +187,10 @@ class RecordSplitter:
         outcomes: list[TurnOutcome] = []
         held: list[Sample] = []
         size = emitted = 0
-        counts = [0, 0, 0]  # samples, their tokens, their trained tokens
+        made = Report()  # this conversation's samples, counted in once it is all written
 
         def written(samples: list[Sample]) -> list[bytes]:
-            counts[0] += len(samples)
-            counts[1] += sum(s.total_tokens for s in samples)
-            counts[2] += sum(s.target_tokens for s in samples)
+            made.count_samples(samples)
             part = trusted(
                 SplitResult, conversation_id=prepared.conversation.id,
                 conversation_index=index, samples=tuple(samples), outcomes=(),
@@ -229,6 +227,4 @@ class RecordSplitter:
                 samples=(), outcomes=tuple(outcomes),
             )
         )  # fmt: skip
-        report.samples += counts[0]
-        report.sample_tokens += counts[1]
-        report.training_tokens += counts[2]
+        report.add(made)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 
 from convsplit.errors import OptionHint
-from convsplit.samples import SplitResult
+from convsplit.samples import Sample, SplitResult
 
 FIRST_REJECTS = 5  # distinct reasons a report keeps an example of
 
@@ -105,8 +106,12 @@ class Report:
             else:
                 key = outcome.reason.value
                 self.skipped[key] = self.skipped.get(key, 0) + 1
-        self.samples += len(result.samples)
-        for sample in result.samples:
+        self.count_samples(result.samples)
+
+    def count_samples(self, samples: Sequence[Sample]) -> None:
+        """Account for samples written (a conversation's, or a part of them)."""
+        self.samples += len(samples)
+        for sample in samples:
             self.sample_tokens += sample.total_tokens
             self.training_tokens += sample.target_tokens
 
