@@ -4,11 +4,21 @@ length): the output is the bytes of its samples written whole, whatever the part
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from convsplit import Budget, SplitSpec, split_conversation
+from convsplit import (
+    Budget,
+    ChatFormatError,
+    DropOldest,
+    Layout,
+    Request,
+    SplitSpec,
+    split_conversation,
+)
+from convsplit.core.truncation import Fit
 from convsplit.formats.openai import read_openai
 from convsplit.run import records
 from convsplit.run.pipeline import split_files, split_windows
@@ -53,3 +63,39 @@ def test_written_in_parts_is_written_whole(
     reports = split_windows([path], tmp_path / "w{max_tokens}.jsonl", spec, [300, 90], jobs=jobs)
     assert (tmp_path / "w300.jsonl").read_bytes() == whole
     assert reports[300].sample_tokens == report.sample_tokens
+
+
+@dataclass(frozen=True)
+class _RefuseLate:
+    """A user's truncation strategy that cannot fit the targets past message 1,500: what a
+    template does when it cannot render a cut message, long after the first parts."""
+
+    name: str = "refuse-late"
+
+    def fit(self, layout: Layout, request: Request, budget: Budget) -> Fit:
+        if request.targets[0] > 1500:
+            raise ChatFormatError("cannot render this sample")
+        return DropOldest().fit(layout, request, budget)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_conversation_refused_late_is_a_reject_with_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    """Refused after parts of its samples would have been written, the conversation is
+    still a reject like any other (it is rehearsed before its first part is written), and
+    the run goes on: the output holds only the other record's sample."""
+    path = tmp_path / "long.jsonl"
+    small = {"id": "small", "messages": [{"role": "user", "content": "Hi"},
+                                         {"role": "assistant", "content": "Hello"}]}  # fmt: skip
+    path.write_text(json.dumps(_conversation()) + "\n" + json.dumps(small) + "\n")
+    spec = SplitSpec(Budget(300), truncation=_RefuseLate())
+    monkeypatch.setattr(records, "_HELD_MESSAGES", 50)
+    report = split_files([path], tmp_path / "out.jsonl", spec, jobs=jobs,
+                         rejects=tmp_path / "rejects.jsonl")  # fmt: skip
+    assert (report.records, report.rejected, report.samples) == (2, 1, 1)
+    (line,) = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert json.loads(line)["messages"][0]["content"] == "Hi"
+    (reject,) = [json.loads(r) for r in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert reject["line"] == 1
+    assert "cannot render this sample" in reject["reason"]

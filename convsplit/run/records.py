@@ -189,8 +189,7 @@ class RecordSplitter:
         size = emitted = 0
         made = Report()  # this conversation's samples, counted in once it is all written
 
-        def written(samples: list[Sample]) -> list[bytes]:
-            made.count_samples(samples)
+        def encoded(samples: list[Sample]) -> list[bytes]:
             part = trusted(
                 SplitResult, conversation_id=prepared.conversation.id,
                 conversation_index=index, samples=tuple(samples), outcomes=(),
@@ -199,11 +198,30 @@ class RecordSplitter:
             # record, and no line of it is written.
             return list(writer.chunks(part))
 
+        def written(samples: list[Sample]) -> list[bytes]:
+            made.count_samples(samples)
+            return encoded(samples)
+
+        def rehearse() -> None:
+            """Make and encode every sample once, keeping none, so that a conversation too
+            large to hold is refused (a reject) before any of it is written."""
+            part: list[Sample] = []
+            held_size = 0
+            for sample in prepared.stream(self.budgets[k], []):
+                part.append(sample)
+                held_size += len(sample.messages)
+                if held_size >= _HELD_MESSAGES:
+                    encoded(part)
+                    part, held_size = [], 0
+            encoded(part)
+
         try:
             for sample in prepared.stream(self.budgets[k], outcomes):
                 held.append(sample)
                 size += len(sample.messages)
                 if size >= _HELD_MESSAGES and emit is not None and self._in_parts[k]:
+                    if not emitted:
+                        rehearse()
                     pieces = written(held)
                     if chunks[k]:  # what the batch holds comes first
                         emit(k, chunks[k])
@@ -213,7 +231,7 @@ class RecordSplitter:
                     held, size = [], 0
             pieces = written(held)
         except InvalidConversationError as error:
-            if emitted:
+            if emitted:  # the rehearsal passed: a strategy that answers differently twice
                 name = prepared.conversation.id or f"#{index}"
                 raise ConvsplitError(
                     f"conversation {name} was refused after {emitted:,} of its samples were "
