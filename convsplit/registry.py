@@ -9,6 +9,7 @@ beside ``errors`` and ``budget``, below both ``tokens/`` and ``core/``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -95,8 +96,30 @@ class Registry(Generic[Strategy]):
         return self._registered(name).options
 
     def get(self, name: str, **options: Any) -> Strategy:
-        """The strategy registered as ``name``, built with ``options``."""
-        strategy: Strategy = self._registered(name).factory(**options)
+        """The strategy registered as ``name``, built with ``options``.
+
+        Raises:
+            UnknownNameError: no strategy is registered as ``name``.
+            InvalidOptionError: an option its factory does not take, naming those it does.
+        """
+        factory = self._registered(name).factory
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # a builtin without one: let the call say
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(**options)
+            except TypeError as error:
+                takes = [
+                    p.name for p in signature.parameters.values()
+                    if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "name"
+                ]  # fmt: skip
+                raise InvalidOptionError(
+                    f"{self.kind} {name!r}: {error}; it takes "
+                    + (", ".join(takes) if takes else "no options")
+                ) from None
+        strategy: Strategy = factory(**options)
         return strategy
 
     def _registered(self, name: str) -> Registered:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from convsplit import Chunks, ConvsplitError, InvalidOptionError, LastTurns
+from convsplit.core.truncation import get_truncation
 from convsplit.core.windows import get_window
 
 
@@ -38,9 +39,20 @@ from convsplit.core.windows import get_window
             "Chunks carry_tokens must be an int >= 0; got float 1.5",
             id="carry-float",
         ),
+        pytest.param(
+            lambda: get_window("last-turns", turn=2),
+            "window 'last-turns': got an unexpected keyword argument 'turn'; it takes turns",
+            id="unknown-option",
+        ),
+        pytest.param(
+            lambda: get_truncation("drop-oldest", keep=2),
+            "truncation 'drop-oldest': got an unexpected keyword argument 'keep'; it takes no "
+            "options",
+            id="no-options",
+        ),
     ],
 )
-def test_a_bad_window_option_is_an_option_error(build: object, message: str) -> None:
+def test_a_bad_strategy_option_is_an_option_error(build: object, message: str) -> None:
     """A ConvsplitError (callers catch one class), still a ValueError for those that
     caught the bare one it was."""
     with pytest.raises(InvalidOptionError) as caught:
