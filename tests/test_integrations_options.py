@@ -60,3 +60,17 @@ def test_split_dataset_wants_a_spec() -> None:
     with pytest.raises(InvalidOptionError) as caught:
         split_dataset(chats, Budget(100))  # type: ignore[arg-type]
     assert str(caught.value) == NOT_A_SPEC
+
+
+@pytest.mark.parametrize("windows", [False, True], ids=["split_files", "split_windows"])
+def test_the_local_engine_wants_a_spec(tmp_path: Path, windows: bool) -> None:
+    """The same check, the same words, for the local engine (an AttributeError before)."""
+    from convsplit import split_files, split_windows
+
+    with pytest.raises(InvalidOptionError) as caught:
+        if windows:
+            split_windows([EXAMPLES], tmp_path / "o{max_tokens}", Budget(100), [100])  # type: ignore[arg-type]
+        else:
+            split_files([EXAMPLES], tmp_path / "out", Budget(100))  # type: ignore[arg-type]
+    assert str(caught.value) == NOT_A_SPEC
+    assert list(tmp_path.iterdir()) == []

@@ -31,7 +31,7 @@ from convsplit.errors import (
 from convsplit.formats.protocols import WrittenForm, written_message
 from convsplit.messages import Conversation, Message, parse_conversation
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
-from convsplit.spec import SplitSpec
+from convsplit.spec import SplitSpec, check_spec
 
 
 def split_conversation(
@@ -93,7 +93,7 @@ def prepare_split(
     [0, 1]
     """
     if type(spec) is not SplitSpec:
-        _check_spec(spec)
+        check_spec(spec)
     if type(index) is not int or index < 0:
         index = check_count("index", index, minimum=0)
     if not isinstance(conversation, Conversation):
@@ -322,7 +322,7 @@ def split_conversations(
     convsplit.errors.InvalidOptionError: conversations must be an iterable of conversations; \
 got one Conversation (use split_conversation for one)
     """
-    _check_spec(spec)
+    check_spec(spec)
     if isinstance(conversations, Conversation | Mapping):
         one = "Conversation" if isinstance(conversations, Conversation) else "mapping"
         raise InvalidOptionError(
@@ -338,13 +338,6 @@ got one Conversation (use split_conversation for one)
         split_conversation(conversation, spec, index=index)
         for index, conversation in enumerate(conversations)
     )
-
-
-def _check_spec(spec: object) -> None:
-    if not isinstance(spec, SplitSpec):
-        raise InvalidOptionError(
-            f"spec must be a SplitSpec, such as SplitSpec(Budget(4096)); got {describe(spec)}"
-        )
 
 
 def _as_conversation(value: object, index: int) -> Conversation:

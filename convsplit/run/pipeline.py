@@ -23,7 +23,7 @@ from convsplit.run.inputs import expand_inputs
 from convsplit.run.output import AtomicOutput, AtomicOutputs, check_targets
 from convsplit.run.records import RecordSplitter, SplitBatch
 from convsplit.run.report import Report
-from convsplit.spec import SplitSpec
+from convsplit.spec import SplitSpec, check_spec
 
 _BATCH_RECORDS = 64
 _BATCH_BYTES = 1 << 20
@@ -55,11 +55,13 @@ def split_files(
         The run's :class:`Report`.
 
     Raises:
+        InvalidOptionError: ``spec`` is not a :class:`~convsplit.spec.SplitSpec`.
         InvalidConversationError: an input cannot be read, or (``strict``) a bad record.
         OutputError: the output or rejects file cannot be written, or names an input or
             the other (:func:`~convsplit.run.output.check_targets`).
         WorkerError: a worker process died.
     """
+    spec = check_spec(spec)
     (report,) = _split(
         inputs, {"output": os.fspath(output)}, spec, [spec.budget], rejects, jobs, strict, progress
     )
@@ -105,6 +107,7 @@ def split_windows(
     convsplit.errors.InvalidOptionError: output must hold {max_tokens} to name one file per \
 budget (such as out-{max_tokens}.jsonl); got 'out.jsonl'
     """
+    spec = check_spec(spec)
     text = os.fspath(output)
     if WINDOW_FIELD not in text:
         raise InvalidOptionError(
