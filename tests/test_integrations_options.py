@@ -62,6 +62,18 @@ def test_split_dataset_wants_a_spec() -> None:
     assert str(caught.value) == NOT_A_SPEC
 
 
+@pytest.mark.parametrize(("batch_size", "shown"), [(0, "0"), ("8", "str '8'")], ids=["zero", "str"])
+def test_split_dataset_wants_a_batch_size(batch_size: object, shown: str) -> None:
+    """Refused up front with the project's error (a TypeError from inside datasets before)."""
+    datasets = pytest.importorskip("datasets")
+    from convsplit.integrations import split_dataset
+
+    chats = datasets.Dataset.from_list([{"messages": [{"role": "user", "content": "Hi"}]}])
+    with pytest.raises(InvalidOptionError) as caught:
+        split_dataset(chats, SplitSpec(), batch_size=batch_size)  # type: ignore[arg-type]
+    assert str(caught.value) == f"batch_size must be an int >= 1; got {shown}"
+
+
 @pytest.mark.parametrize("windows", [False, True], ids=["split_files", "split_windows"])
 def test_the_local_engine_wants_a_spec(tmp_path: Path, windows: bool) -> None:
     """The same check, the same words, for the local engine (an AttributeError before)."""

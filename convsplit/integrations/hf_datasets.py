@@ -34,6 +34,7 @@ from typing import Any, TypeAlias
 
 import orjson
 
+from convsplit.budget import check_count
 from convsplit.errors import InvalidOptionError
 from convsplit.extras import require
 from convsplit.integrations._hf_features import (
@@ -165,10 +166,10 @@ def split_dataset(
         A :class:`DatasetSplit`: ``samples``, ``rejects`` and ``report``.
 
     Raises:
-        InvalidOptionError: ``spec`` not a ``SplitSpec``; not a ``Dataset`` or
-            ``IterableDataset`` (a ``DatasetDict``: pick a split); ``num_proc`` with an
-            ``IterableDataset``; a writer whose columns are unknown and no ``features``; a
-            writer field missing from ``features``.
+        InvalidOptionError: ``spec`` not a ``SplitSpec``; ``batch_size`` not an int >= 1;
+            not a ``Dataset`` or ``IterableDataset`` (a ``DatasetDict``: pick a split);
+            ``num_proc`` with an ``IterableDataset``; a writer whose columns are unknown and
+            no ``features``; a writer field missing from ``features``.
         MissingExtraError: ``datasets`` is not installed.
         UnknownNameError: an unknown tokenizer, chat format, reader or writer name.
 
@@ -185,6 +186,7 @@ def split_dataset(
         print(split.report.summary(), len(split.rejects))
     """
     check_spec(spec)
+    batch_size = check_count("batch_size", batch_size, minimum=1)
     ds = datasets_module()
     if features is None:
         columns = sample_features(spec, metadata=metadata)
