@@ -35,6 +35,7 @@ from convsplit import (
 from convsplit.extras import available
 from convsplit.formats import get_writer, read_records
 from convsplit.testing import conversations
+from tests.covers import cover
 from tests.format_strategies import data_file
 
 pytest.importorskip("tokenizers", reason="tokenizers is not installed: pip install 'convsplit[hf]'")
@@ -229,13 +230,18 @@ def test_generated_samples_recount_with_apply_chat_template(
     check_written(name, output, [conversation], max_tokens)
 
 
-@pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("name", list(TEMPLATES))
-@pytest.mark.parametrize("max_tokens", [256, 1024])
-@pytest.mark.parametrize("file", REAL_FILES)
+@pytest.mark.parametrize(
+    ("file", "name", "output", "max_tokens"),
+    cover(REAL_FILES, list(TEMPLATES), OUTPUTS, alternate=[256, 1024]),
+)
 def test_real_files_recount_with_apply_chat_template(
-    file: str, max_tokens: int, name: str, output: str
+    file: str, name: str, output: str, max_tokens: int
 ) -> None:
+    """Every file under every template in every output, at one of the two budgets in turn
+    (``tests/covers.py``): each (file, template, output) runs, and each budget meets every
+    pair of file, template and output, so each template's handling of each file's tool
+    exchanges is checked with history dropped (256) and kept (1024) in some output, and
+    each output with both in every file. The full product ran each slow recount twice."""
     records = list(read_records(data_file(file)))
     convs = [r.conversation for r in records if r.conversation is not None]
     checked, refused = check_written(name, output, convs, max_tokens)

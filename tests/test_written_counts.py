@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from convsplit import Budget, Conversation, Message, SplitSpec, split_conversation
 from convsplit.formats import get_writer, read_records
+from tests.covers import cover
 from tests.format_strategies import data_file, rich_conversations, words
 from tests.reference import count_row
 
@@ -140,13 +141,17 @@ def test_generated_samples_count_what_is_written(
     check_written([conversation], spec)
 
 
-@pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("chat_format", CHAT_FORMATS)
-@pytest.mark.parametrize("max_tokens", [256, 1024])
-@pytest.mark.parametrize("name", REAL_FILES)
+@pytest.mark.parametrize(
+    ("name", "chat_format", "output", "max_tokens"),
+    cover(REAL_FILES, CHAT_FORMATS, OUTPUTS, alternate=[256, 1024]),
+)
 def test_real_files_count_what_is_written(
-    name: str, max_tokens: int, chat_format: str, output: str
+    name: str, chat_format: str, output: str, max_tokens: int
 ) -> None:
+    """Every file in every chat format and output, at one of the two budgets in turn
+    (``tests/covers.py``): each (file, chat format, output) runs, and each budget meets
+    every pair of them, so every writer is checked with history dropped (256) and kept
+    (1024) under every chat format and on every file."""
     records = list(read_records(data_file(name)))
     conversations = [r.conversation for r in records if r.conversation is not None]
     spec = SplitSpec(Budget(max_tokens), chat_format=chat_format, output_format=output)
