@@ -66,7 +66,7 @@ from convsplit.formats.sharegpt import ShareGPTWriter, read_sharegpt
 from convsplit.formats.text import TextWriter
 from convsplit.formats.tokens import TokensWriter
 from convsplit.formats.trl import TRLWriter
-from convsplit.messages import Conversation
+from convsplit.messages import Conversation, StringsEncode
 from convsplit.samples import SplitResult
 
 __all__ = [
@@ -266,7 +266,10 @@ def read_records(
                 yield Record(path, raw.lineno, text, None, error)
                 continue
             try:
-                conversation = parse_record(raw.value, reader=reader, role_map=roles, fields=names)
+                with StringsEncode(raw.from_text):  # parse_json has checked its strings
+                    conversation = parse_record(
+                        raw.value, reader=reader, role_map=roles, fields=names
+                    )
             except InvalidConversationError as error:
                 located = error.located(path=path, lineno=raw.lineno)
                 yield Record(path, raw.lineno, text, None, located)
