@@ -49,16 +49,25 @@ def texts(*, max_size: int = 120, long: bool = True) -> st.SearchStrategy[str]:
     return st.one_of(*options)
 
 
+# Built once: a strategy made afresh at every draw is validated afresh, which took most of
+# the time of drawing a conversation (the draws are the same).
+_TEXTS = texts()
+_SHORT_TEXTS = texts(long=False)
+_REASONING = st.one_of(st.none(), st.none(), _SHORT_TEXTS)
+_NAMES = st.one_of(st.none(), st.sampled_from(["alice", "bob_2"]))
+_IDS = st.none() | st.text(max_size=8)
+
+
 def _content(draw: st.DrawFn) -> str | tuple[ContentPart, ...]:
     if draw(st.integers(0, 9)) == 0:
-        parts = [ContentPart(type="text", text=draw(texts(long=False)))]
+        parts = [ContentPart(type="text", text=draw(_SHORT_TEXTS))]
         if draw(st.booleans()):
             parts.append(
                 ContentPart.model_validate({"type": "image_url", "image_url": {"url": "x.png"}})
             )
-        parts.append(ContentPart(type="text", text=draw(texts(long=False))))
+        parts.append(ContentPart(type="text", text=draw(_SHORT_TEXTS)))
         return tuple(parts)
-    return draw(texts())
+    return draw(_TEXTS)
 
 
 @st.composite
@@ -77,17 +86,17 @@ def conversations(draw: st.DrawFn, *, max_events: int = 24, tools: bool = True) 
     for _ in range(draw(st.integers(0, max_events))):
         kind = draw(st.sampled_from(kinds))
         if kind in ("system", "developer"):
-            messages.append(Message(role=kind, content=draw(texts(long=False))))
+            messages.append(Message(role=kind, content=draw(_SHORT_TEXTS)))
         elif kind == "user":
             messages.append(Message(role="user", content=_content(draw)))
         elif kind == "assistant":
             messages.append(_assistant(draw))
         elif kind == "user_turn":
-            name = draw(st.one_of(st.none(), st.sampled_from(["alice", "bob_2"])))
+            name = draw(_NAMES)
             messages.append(Message(role="user", content=_content(draw), name=name))
             messages.append(_assistant(draw))
         elif kind == "orphan_tool":
-            messages.append(Message(role="tool", content=draw(texts()), tool_call_id="nowhere"))
+            messages.append(Message(role="tool", content=draw(_TEXTS), tool_call_id="nowhere"))
         else:
             n_calls = draw(st.integers(1, 3))
             ids = [f"call_{calls + k}" for k in range(n_calls)]
@@ -97,7 +106,7 @@ def conversations(draw: st.DrawFn, *, max_events: int = 24, tools: bool = True) 
                     id=i,
                     function=FunctionCall(
                         name=draw(st.sampled_from(["search", "get_weather"])),
-                        arguments=json.dumps({"q": draw(texts(long=False))}),
+                        arguments=json.dumps({"q": draw(_SHORT_TEXTS)}),
                     ),
                 )
                 for i in ids
@@ -108,20 +117,18 @@ def conversations(draw: st.DrawFn, *, max_events: int = 24, tools: bool = True) 
             with_id = draw(st.booleans())
             for i in ids[:answered]:
                 messages.append(
-                    Message(role="tool", content=draw(texts()), tool_call_id=i if with_id else None)
+                    Message(role="tool", content=draw(_TEXTS), tool_call_id=i if with_id else None)
                 )
             if draw(st.booleans()):
                 messages.append(_assistant(draw))
     schemas = None
     if tools and draw(st.booleans()):
         schemas = (_TOOL_SCHEMA,)
-    return Conversation(
-        messages=tuple(messages), tools=schemas, id=draw(st.none() | st.text(max_size=8))
-    )
+    return Conversation(messages=tuple(messages), tools=schemas, id=draw(_IDS))
 
 
 def _assistant(draw: st.DrawFn) -> Message:
-    reasoning = draw(st.one_of(st.none(), st.none(), texts(long=False)))
+    reasoning = draw(_REASONING)
     weight = draw(st.sampled_from([None, None, None, None, 1, 0]))
     return Message(role="assistant", content=_content(draw), reasoning=reasoning, weight=weight)
 
