@@ -34,6 +34,7 @@ from convsplit import (
 )
 from convsplit.formats import OpenAIWriter, read_openai
 from convsplit.formats.containers import Source
+from convsplit.messages import Conversation, StringsEncode
 from convsplit.tokens.fast_count import fast_count
 
 COLUMNS = ["stage", "seconds", "share"]
@@ -81,9 +82,12 @@ def measure(corpus: Path, max_tokens: int) -> list[dict[str, Any]]:
             return [r.value for r in source.records()]
 
     values = timed(stages, "read + orjson.loads", read)
-    conversations = timed(
-        stages, "JSON -> Conversation (pydantic)", lambda: [read_openai(v) for v in values]
-    )
+
+    def convert() -> list[Conversation]:
+        with StringsEncode(True):  # values parse_json read, as the pipeline reads them
+            return [read_openai(v) for v in values]
+
+    conversations = timed(stages, "JSON -> Conversation (pydantic)", convert)
     known = KnownCounts(counter)
 
     def count() -> list[Layout]:
