@@ -219,7 +219,15 @@ def test_stages_names_every_stage(tmp_path: Path) -> None:
     stages = [r["stage"] for r in rows]
     assert stages[0] == "load vocabulary"
     assert "total (in process)" in stages
-    assert stages[-1].startswith("floor's work")
+    assert "floor's counting: count every message once" in stages
+    seconds = {r["stage"]: r["seconds"] for r in rows}
+    floor = float(seconds["floor: start, read + parse + count once"])
+    required = float(seconds["required beyond the floor: start-up, models, writing"])
+    # The bound: both ratios follow from the rows above them, the free one the smaller.
+    with_serializing = float(seconds["x floor, splitting free"])
+    without = float(seconds["x floor, splitting and serializing free"])
+    assert without == pytest.approx((floor + required) / floor, abs=0.01)
+    assert 1 < without <= with_serializing
 
 
 @pytest.mark.skipif(not HAS_LANGCHAIN, reason="langchain-core is not installed (bench extra)")
