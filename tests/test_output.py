@@ -365,3 +365,46 @@ def test_writeback_leaves_a_pipe_alone() -> None:
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_the_writer_finishes_after_an_exception_anywhere_in_a_hand_over(tmp_path: Path) -> None:
+    """A signal becomes an exception in the main thread between any two of its steps
+    (:mod:`convsplit.run.interrupts`), inside ``put`` too. Whichever step it lands on, the
+    clean-up's ``finish`` must still stop the writer, and the file holds whole puts only.
+    The exception is raised here from a trace function, at each event of ``put`` in turn
+    (calls, lines and returns, into the threading or queue code it uses as well)."""
+    step = 0
+    checked = 0
+    while True:
+        step += 1
+        path = tmp_path / f"out-{step}"
+        with open(path, "wb") as file:
+            writer = _writeback.start_writer(file, file.fileno(), advise=False)
+            writer.put([b"a" * 10])
+            events = 0
+
+            def interrupt(frame: object, event: str, arg: object, at: int = step) -> object:
+                nonlocal events
+                events += 1
+                if events == at:
+                    raise KeyboardInterrupt
+                return interrupt
+
+            sys.settrace(interrupt)  # type: ignore[arg-type]
+            try:
+                writer.put([b"b" * 10, b"c" * 10])
+            except KeyboardInterrupt:
+                interrupted = True
+            else:
+                interrupted = False
+            finally:
+                sys.settrace(None)
+            finisher = threading.Thread(target=writer.finish, daemon=True)
+            finisher.start()
+            finisher.join(timeout=10)
+            assert not finisher.is_alive(), f"finish() hung after an exception at event {step}"
+        assert path.read_bytes() in (b"a" * 10, b"a" * 10 + b"b" * 10 + b"c" * 10)
+        if not interrupted:
+            break
+        checked += 1
+    assert checked >= 3  # put() has steps an exception could land on

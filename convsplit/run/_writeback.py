@@ -22,6 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from itertools import chain
+from queue import Empty, SimpleQueue
 from typing import IO, Protocol
 
 ENABLED = True
@@ -91,8 +92,12 @@ class _ThreadedWriter(threading.Thread):
     """Writes handed-over chunk lists in order on its own thread.
 
     What waits to be written is bounded in bytes (one conversation's output always gets
-    through, however large), so memory stays flat whatever the input size. While it runs
-    the interpreter's switch interval is short (:class:`_SwitchInterval`).
+    through, however large), so memory stays flat whatever the input size. The hand-over
+    is two queues implemented in C, with no lock the main thread holds between two steps:
+    a signal turned into an exception there (:mod:`~convsplit.run.interrupts`) can land
+    anywhere and still leave the writer free to finish, so the clean-up that follows
+    always stops it. While it runs the interpreter's switch interval is short
+    (:class:`_SwitchInterval`).
     """
 
     def __init__(self, file: IO[bytes], fd: int | None, writeback: Writeback | None) -> None:
@@ -102,11 +107,12 @@ class _ThreadedWriter(threading.Thread):
         self.writeback = writeback
         self._offset = 0
         self.error: OSError | None = None
-        self._waiting: list[list[bytes]] = []
-        self._waiting_bytes = 0
-        self._pending_bytes = 0  # handed over and not yet written
-        self._closed = False
-        self._changed = threading.Condition()
+        # Chunk lists and their sizes to write, then None; and the bytes of each batch
+        # written, so that the caller knows what is still pending.
+        self._work: SimpleQueue[tuple[list[bytes], int] | None] = SimpleQueue()
+        self._written: SimpleQueue[int] = SimpleQueue()
+        self._pending_bytes = 0  # handed over and not yet written (the caller's count)
+        self._finished = False
         self._interval: _SwitchInterval | None = None
 
     def start(self) -> None:
@@ -116,26 +122,31 @@ class _ThreadedWriter(threading.Thread):
     def put(self, chunks: list[bytes]) -> None:
         """Hand ``chunks`` over; waits while more than the limit is pending."""
         size = sum(map(len, chunks))
-        with self._changed:
-            while self._pending_bytes and self._pending_bytes + size > _PENDING_BYTES:
-                self._changed.wait()
-            self._waiting.append(chunks)
-            self._waiting_bytes += size
-            self._pending_bytes += size
-            self._changed.notify_all()
+        while True:  # what has been written since
+            try:
+                self._pending_bytes -= self._written.get_nowait()
+            except Empty:
+                break
+        while self._pending_bytes and self._pending_bytes + size > _PENDING_BYTES:
+            self._pending_bytes -= self._written.get()
+        self._work.put((chunks, size))
+        self._pending_bytes += size
 
     def run(self) -> None:
         while True:
-            with self._changed:
-                while not self._waiting and not self._closed:
-                    self._changed.wait()
-                # Take everything waiting: each wake-up and each call out of Python
-                # costs a wait for the GIL, so one large write beats many small ones.
-                waiting, self._waiting = self._waiting, []
-                size, self._waiting_bytes = self._waiting_bytes, 0
-                closed = self._closed
+            # Take everything waiting: each wake-up and each call out of Python costs a
+            # wait for the GIL, so one large write beats many small ones.
+            batch = [self._work.get()]
+            while True:
+                try:
+                    batch.append(self._work.get_nowait())
+                except Empty:
+                    break
+            closed = batch[-1] is None  # None is the last thing ever handed over
+            handed = [item for item in batch if item is not None]
+            size = sum(n for _, n in handed)
             if self.error is None and size:
-                pieces = list(chain.from_iterable(waiting))
+                pieces = list(chain.from_iterable(chunks for chunks, _ in handed))
                 try:
                     if self.fd is None:  # gzip: a call per piece would cost more than a copy
                         self.file.writelines(_blocks(pieces))
@@ -147,23 +158,20 @@ class _ThreadedWriter(threading.Thread):
                 except OSError as error:
                     self.error = error
                 del pieces
-            del waiting
-            with self._changed:
-                self._pending_bytes -= size
-                self._changed.notify_all()
+            del batch, handed
+            self._written.put(size)
             if closed:
                 return
 
     def finish(self) -> None:
         try:
-            with self._changed:
-                self._closed = True
-                self._changed.notify_all()
+            if not self._finished:
+                self._finished = True
+                self._work.put(None)
             self.join()
         finally:  # an interrupt while waiting too
             if self._interval is not None:
                 self._interval.restore()
-                self._interval = None
 
 
 class _SwitchInterval:
