@@ -11,6 +11,7 @@ answers to compare and is refused.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -67,9 +68,9 @@ class _JudgedWriter(SampleWriter):
             line = {"prompt": self._messages(row.prompt), **answers, **self._tools(row), **columns}
             yield dumps(line) + b"\n"
 
+    @abstractmethod
     def _answers(self, row: PreferencePair | UnpairedSample) -> dict[str, object]:
         """The columns after the prompt; a row of the other kind is refused."""
-        raise NotImplementedError
 
     def _messages(self, messages: tuple[Message, ...]) -> list[object]:
         return [self._trl.message(m) for m in messages]
