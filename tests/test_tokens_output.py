@@ -69,7 +69,7 @@ def check_against_tiktoken(conv: Conversation, window: Any) -> int:
             start, position = position, position + len(piece)
             expected.append(int(any(start < hi and position > lo for lo, hi in spans)))
         assert row["assistant_masks"] == expected
-        assert 1 in row["assistant_masks"]
+        assert any(row["assistant_masks"])  # a trained token
     return len(result.samples)
 
 
@@ -323,7 +323,7 @@ def test_generated_conversations_match_transformers(
         assert len(row["input_ids"]) == sample.total_tokens <= 400
         masks = whole["assistant_masks"]
         assert row["assistant_masks"] == [b if k >= context else 0 for k, b in enumerate(masks)]
-        assert 1 in row["assistant_masks"]
+        assert any(row["assistant_masks"])  # a trained token
 
 
 @pytest.mark.parametrize(("package", "template"), TEMPLATES[:2])
