@@ -10,7 +10,7 @@ that budget alone writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from convsplit.budget import Budget
@@ -183,11 +183,10 @@ class RecordSplitter:
     ) -> None:
         """Budget ``k``'s samples of one conversation, written into ``chunks[k]`` (or
         emitted, in parts), and counted in ``report``."""
-        writer, index = self.writers[k], prepared.index
+        writer, index, budget = self.writers[k], prepared.index, self.budgets[k]
         outcomes: list[TurnOutcome] = []
-        held: list[Sample] = []
-        size = emitted = 0
-        made = Report()  # this conversation's samples, counted in once it is all written
+        made = Report()  # this conversation, counted in once it is all written
+        emitted = 0
 
         def encoded(samples: list[Sample]) -> list[bytes]:
             part = trusted(
@@ -198,38 +197,27 @@ class RecordSplitter:
             # record, and no line of it is written.
             return list(writer.chunks(part))
 
-        def written(samples: list[Sample]) -> list[bytes]:
-            made.count_samples(samples)
-            return encoded(samples)
-
-        def rehearse() -> None:
-            """Make and encode every sample once, keeping none, so that a conversation too
-            large to hold is refused (a reject) before any of it is written."""
-            part: list[Sample] = []
-            held_size = 0
-            for sample in prepared.stream(self.budgets[k], []):
-                part.append(sample)
-                held_size += len(sample.messages)
-                if held_size >= _HELD_MESSAGES:
-                    encoded(part)
-                    part, held_size = [], 0
-            encoded(part)
-
         try:
-            for sample in prepared.stream(self.budgets[k], outcomes):
-                held.append(sample)
-                size += len(sample.messages)
-                if size >= _HELD_MESSAGES and emit is not None and self._in_parts[k]:
-                    if not emitted:
-                        rehearse()
-                    pieces = written(held)
-                    if chunks[k]:  # what the batch holds comes first
-                        emit(k, chunks[k])
-                        chunks[k] = []
-                    emit(k, pieces)
-                    emitted += len(held)
-                    held, size = [], 0
-            pieces = written(held)
+            in_parts = emit is not None and self._in_parts[k]
+            parts = _parts(prepared.stream(budget, outcomes), cut=in_parts)
+            part = next(parts)
+            for following in parts:  # ``part`` is not the last one: written now
+                assert emit is not None  # parts are cut only where they can be emitted
+                if not emitted:
+                    # Made and encoded once, none kept: a conversation too large to hold
+                    # is refused (a reject) before any of it is written.
+                    for rehearsed in _parts(prepared.stream(budget, [])):
+                        encoded(rehearsed)
+                made.count_samples(part)
+                pieces = encoded(part)
+                if chunks[k]:  # what the batch holds comes first
+                    emit(k, chunks[k])
+                    chunks[k] = []
+                emit(k, pieces)
+                emitted += len(part)
+                part = following
+            made.count_samples(part)
+            pieces = encoded(part)
         except InvalidConversationError as error:
             if emitted:  # the rehearsal passed: a strategy that answers differently twice
                 name = prepared.conversation.id or f"#{index}"
@@ -239,10 +227,24 @@ class RecordSplitter:
                 ) from error
             raise
         chunks[k].extend(pieces)
-        report.count(
+        made.count(
             trusted(
                 SplitResult, conversation_id=prepared.conversation.id, conversation_index=index,
                 samples=(), outcomes=tuple(outcomes),
             )
         )  # fmt: skip
         report.add(made)
+
+
+def _parts(samples: Iterable[Sample], *, cut: bool = True) -> Iterator[list[Sample]]:
+    """``samples`` in lists of about :data:`_HELD_MESSAGES` messages each (one list if not
+    ``cut``); the last list may be shorter, or empty."""
+    part: list[Sample] = []
+    size = 0
+    for sample in samples:
+        part.append(sample)
+        size += len(sample.messages)
+        if cut and size >= _HELD_MESSAGES:
+            yield part
+            part, size = [], 0
+    yield part
