@@ -172,6 +172,7 @@ class _ThreadedWriter(threading.Thread):
         finally:  # an interrupt while waiting too
             if self._interval is not None:
                 self._interval.restore()
+                self._interval = None
 
 
 class _SwitchInterval:
