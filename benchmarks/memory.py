@@ -65,15 +65,8 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 ]
                 result = harness.run(cmd, env=env, stdout_to=Path(os.devnull))
                 small_rss = small_rss or result.max_rss_mb
-                megabytes = corpus.stat().st_size / 1e6
-                row = {
-                    "max_tokens": max_tokens,
-                    "input_mb": round(megabytes, 1),
-                    "seconds": round(result.seconds, 2),
-                    "mb_per_s": round(megabytes / result.seconds, 2),
-                    "peak_rss_mb": round(result.max_rss_mb, 1),
-                    "x_small": round(result.max_rss_mb / small_rss, 3),
-                }
+                row = table_row(max_tokens, corpus, None, result)
+                row["x_small"] = round(result.max_rss_mb / small_rss, 3)
                 rows.append(row)
                 print(
                     f"{max_tokens:>6} {row['input_mb']:>8} MB  {row['seconds']:>8} s  "
@@ -86,16 +79,8 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 cmd = [sys.executable, "-m", "convsplit", "split", str(record), "-o", "-",
                        "--max-tokens", str(max_tokens)]  # fmt: skip
                 result = harness.run(cmd, env=env, stdout_to=Path(os.devnull))
-                megabytes = record.stat().st_size / 1e6
-                what = describe(kind, args.long_messages)
-                rows.append({
-                    "max_tokens": max_tokens,
-                    "input_mb": f"{megabytes:.1f} (one record, {what})",
-                    "seconds": round(result.seconds, 2),
-                    "mb_per_s": round(megabytes / result.seconds, 2),
-                    "peak_rss_mb": round(result.max_rss_mb, 1),
-                    "x_small": "",
-                })  # fmt: skip
+                what = f"one record, {describe(kind, args.long_messages)}"
+                rows.append(table_row(max_tokens, record, what, result))
                 print(f"{max_tokens:>6} one record of {kind}: peak RSS "
                       f"{result.max_rss_mb:.1f} MB", file=sys.stderr)  # fmt: skip
             if not args.keep:
@@ -108,6 +93,20 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def table_row(max_tokens: int, path: Path, what: str | None, result: harness.Run) -> dict[str, Any]:
+    """One row of the table: the input's size (and ``what`` it is, beside a corpus), the
+    run's time, throughput and peak RSS; ``x_small`` is filled for corpora only."""
+    megabytes = path.stat().st_size / 1e6
+    return {
+        "max_tokens": max_tokens,
+        "input_mb": round(megabytes, 1) if what is None else f"{megabytes:.1f} ({what})",
+        "seconds": round(result.seconds, 2),
+        "mb_per_s": round(megabytes / result.seconds, 2),
+        "peak_rss_mb": round(result.max_rss_mb, 1),
+        "x_small": "",
+    }
+
+
 def distinct_rows(args: argparse.Namespace, env: dict[str, str]) -> list[dict[str, Any]]:
     """Peak RSS of each ``--distinct`` count of records of a distinct 1 MB message each, at
     the first window."""
@@ -117,15 +116,8 @@ def distinct_rows(args: argparse.Namespace, env: dict[str, str]) -> list[dict[st
         cmd = [sys.executable, "-m", "convsplit", "split", str(path), "-o", "-",
                "--max-tokens", str(args.windows[0])]  # fmt: skip
         result = harness.run(cmd, env=env, stdout_to=Path(os.devnull))
-        megabytes = path.stat().st_size / 1e6
-        rows.append({
-            "max_tokens": args.windows[0],
-            "input_mb": f"{megabytes:.1f} ({records} records of a distinct 1 MB message)",
-            "seconds": round(result.seconds, 2),
-            "mb_per_s": round(megabytes / result.seconds, 2),
-            "peak_rss_mb": round(result.max_rss_mb, 1),
-            "x_small": "",
-        })  # fmt: skip
+        what = f"{records} records of a distinct 1 MB message"
+        rows.append(table_row(args.windows[0], path, what, result))
         print(f"{args.windows[0]:>6} {records} distinct 1 MB messages: peak RSS "
               f"{result.max_rss_mb:.1f} MB", file=sys.stderr)  # fmt: skip
         if not args.keep:
