@@ -99,7 +99,7 @@ def _run_split(
     if budgets is not None:
         return split_windows(
             args.inputs, args.output, spec, budgets,
-            rejects=args.rejects, jobs=args.jobs, strict=args.strict, progress=progress,
+            rejects=args.rejects, jobs=args.jobs or 1, strict=args.strict, progress=progress,
         )  # fmt: skip
     if args.engine == "dask":
         from convsplit.integrations.dask import split_files_dask  # noqa: PLC0415 (imported when used: startup)
@@ -107,13 +107,13 @@ def _run_split(
         report = split_files_dask(
             args.inputs, args.output, spec,
             scheduler=args.scheduler, blocksize=args.blocksize,
-            n_workers=args.jobs if args.jobs > 1 else None,
+            n_workers=args.jobs,  # None: the cluster's own default, a worker per core
             rejects=args.rejects, strict=args.strict, progress=progress,
         )  # fmt: skip
     else:
         report = split_files(
             args.inputs, args.output, spec,
-            rejects=args.rejects, jobs=args.jobs, strict=args.strict, progress=progress,
+            rejects=args.rejects, jobs=args.jobs or 1, strict=args.strict, progress=progress,
         )  # fmt: skip
     return {spec.budget.max_tokens: report}
 

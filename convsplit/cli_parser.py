@@ -107,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument(
         "--jobs",
         type=positive,
-        default=1,
         metavar="N",
-        help="worker processes (output is identical for any N; default 1)",
+        help="worker processes (output is identical for any N; default 1, and with "
+        "--engine dask one per core)",
     )
     split.add_argument(
         "--engine",
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler",
         metavar="ADDRESS",
         help="with --engine dask: the scheduler, e.g. tcp://10.0.0.5:8786 (default: a local "
-        "cluster of --jobs processes)",
+        "cluster of --jobs processes, one per core without --jobs)",
     )
     split.add_argument(
         "--blocksize",

@@ -32,12 +32,14 @@ from convsplit.formats import Source
 from convsplit.integrations import split_bag, split_files_dask
 from convsplit.integrations._dask_parts import (
     Partition,
+    auto_blocksize,
     count_part,
     open_records,
     part_starts,
     plan_partitions,
 )
 from convsplit.integrations._dask_tasks import reraise
+from tests.test_cli import EXAMPLES, run
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Inline metadata carries each sample's conversation index: it shows that every partition
@@ -395,6 +397,24 @@ def test_without_a_scheduler_a_local_cluster_is_started(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "3"
     assert joined(tmp_path / "samples").count(b"\n") == 3
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_command_line_starts_a_cluster_of_jobs_workers(tmp_path: Path, jobs: int) -> None:
+    """``--engine dask --jobs N`` starts N workers (``--jobs 1`` started one per core, as
+    no ``--jobs`` does): seen in the parts, since ``auto`` blocks give each worker thread
+    about four."""
+    pytest.importorskip("distributed", reason=MISSING)
+    path = tmp_path / "data.jsonl"
+    line = EXAMPLES.read_bytes().splitlines(keepends=True)[0]
+    path.write_bytes(line * (6 * 2**20 // len(line) + 1))  # 6 MiB: 4 blocks for one thread
+    size = path.stat().st_size
+    parts = [len(plan_partitions([str(path)], blocksize=auto_blocksize(size, n))) for n in (1, 2)]
+    assert parts[0] != parts[1]  # the part count tells one worker from two
+    flags = ["--engine", "dask", "--jobs", str(jobs)]
+    result = run("split", str(path), "-o", str(tmp_path / "out"), *flags)
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "out").glob("part-*.jsonl"))) == parts[jobs - 1]
 
 
 # -- partitions, without a cluster ------------------------------------------------------------
