@@ -4,6 +4,7 @@ length): the output is the bytes of its samples written whole, whatever the part
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from convsplit import (
     split_conversation,
 )
 from convsplit.core.truncation import Fit
+from convsplit.errors import UnsupportedSampleError
 from convsplit.formats.openai import read_openai
 from convsplit.run import records
 from convsplit.run.pipeline import split_files, split_windows
@@ -99,3 +101,37 @@ def test_a_conversation_refused_late_is_a_reject_with_nothing_written(
     (reject,) = [json.loads(r) for r in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert reject["line"] == 1
     assert "cannot render this sample" in reject["reason"]
+
+
+@dataclass(frozen=True)
+class _PairsLate:
+    """A user's window that trains the targets past message 1,500 two to a sample: the TRL
+    writer refuses those samples, long after the first parts of the conversation."""
+
+    name: str = "pairs-late"
+
+    def requests(self, layout: Layout, targets: Sequence[int], budget: Budget) -> Iterator[Request]:
+        early = [t for t in targets if t <= 1500]
+        late = [t for t in targets if t > 1500]
+        for t in early:
+            yield Request((t,), required_start=layout.unit_start(t) or 0, history_start=0)
+        for k in range(0, len(late), 2):
+            pair = tuple(late[k : k + 2])
+            start = layout.unit_start(pair[0]) or 0
+            yield Request(pair, required_start=start, history_start=start)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_sample_its_writer_refuses_late_ends_the_run_before_a_line_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], jobs: int
+) -> None:
+    """The rehearsal encodes every part too: a sample the writer cannot write (here TRL, a
+    sample with two targets), made long after the first parts, ends the run before any of
+    the conversation reaches standard output, which cannot be taken back."""
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps(_conversation()) + "\n")
+    spec = SplitSpec(Budget(300), window=_PairsLate(), output_format="trl")
+    monkeypatch.setattr(records, "_HELD_MESSAGES", 50)
+    with pytest.raises(UnsupportedSampleError, match="a sample with 2 targets cannot be written"):
+        split_files([path], "-", spec, jobs=jobs)
+    assert capfd.readouterr().out == ""
