@@ -29,6 +29,7 @@ from typing import IO, cast
 from convsplit.errors import OutputError
 from convsplit.formats.parquet import ParquetLines, is_parquet
 from convsplit.run._writeback import Writer, start_writer
+from convsplit.run.interrupts import raise_if_interrupted
 
 # ".NAME.RANDOM.partial": RANDOM is eight letters or digits (as tempfile's names, whose
 # leftovers from earlier versions match too); NAME is cut short where the whole would be too
@@ -148,6 +149,7 @@ class AtomicOutput:
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         try:
             if kind is None:
+                raise_if_interrupted()
                 self.complete()
                 self.commit()
         finally:  # on any exception (an interrupt, SystemExit) as on a failure to close
@@ -237,6 +239,7 @@ class AtomicOutputs:
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         try:
             if kind is None:
+                raise_if_interrupted()
                 for output in self._opened:
                     output.complete()
                 for output in self._opened:

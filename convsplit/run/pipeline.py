@@ -20,6 +20,7 @@ from convsplit.errors import InvalidConversationError, InvalidOptionError
 from convsplit.formats import RawRecord, Source
 from convsplit.formats.parquet import check_parquet_output
 from convsplit.run.inputs import expand_inputs
+from convsplit.run.interrupts import raise_if_interrupted
 from convsplit.run.output import AtomicOutput, AtomicOutputs, check_targets
 from convsplit.run.records import RecordSplitter, SplitBatch
 from convsplit.run.report import Report
@@ -175,6 +176,7 @@ def _split(  # noqa: PLR0917 (split_files' and split_windows' own arguments)
         # ``batches`` is closed first: after a failure, worker processes are gone before
         # the temporary files are removed.
         for batch in batches:
+            raise_if_interrupted()
             if batch.rejects:
                 first = batch.rejects[0]
                 if strict:
