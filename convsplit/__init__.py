@@ -7,9 +7,11 @@ pay for the reports, validation or Hugging Face loaders.
 """
 
 import importlib as _importlib
-import typing as _typing
 
-if _typing.TYPE_CHECKING:
+# Not ``typing.TYPE_CHECKING``: importing typing here would hold back the command line's
+# Ctrl-C handling by its few milliseconds (type checkers read this name the same way).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from convsplit.budget import Budget
     from convsplit.core.layout import Layout
     from convsplit.core.preference import split_judged
@@ -191,7 +193,7 @@ _LAZY = {
 _LAZY_HOME = {name: module for module, names in _LAZY.items() for name in names}
 
 
-def __getattr__(name: str) -> _typing.Any:
+def __getattr__(name: str) -> object:
     module = _LAZY_HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'convsplit' has no attribute {name!r}")
