@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from convsplit.cli import build_parser
 
@@ -44,3 +49,27 @@ def test_every_command_is_documented_with_an_example() -> None:
     for name, sub in commands.choices.items():
         assert f"convsplit {name}" in README
         assert "Example:" in (sub.epilog or ""), name
+
+
+_SHOWN_RUNS = re.findall(r"```text\n\$ (convsplit [^\n]*)\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_shows_runs() -> None:
+    assert len(_SHOWN_RUNS) >= 4, "README shows fewer `$ convsplit` runs than it did"
+
+
+@pytest.mark.parametrize(("command", "expected"), _SHOWN_RUNS, ids=[c for c, _ in _SHOWN_RUNS])
+def test_each_shown_run_prints_what_the_readme_shows(
+    tmp_path: Path, command: str, expected: str
+) -> None:
+    """Each ```text block that starts with ``$ convsplit ...`` is run as it stands, on a
+    copy of the examples, and prints exactly the rest of the block (stdout then stderr)."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    args = shlex.split(command)[1:]
+    out = subprocess.run(
+        [sys.executable, "-m", "convsplit", *args],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "100"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout + out.stderr == expected
