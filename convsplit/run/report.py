@@ -55,6 +55,8 @@ class Report:
     conversations: int = 0
     rejected: int = 0
     assistant_turns: int = 0
+    without_turns: int = 0
+    """Conversations read whole that hold no assistant turn: nothing of them to train."""
     targeted: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     samples: int = 0
@@ -73,6 +75,7 @@ class Report:
         self.conversations += other.conversations
         self.rejected += other.rejected
         self.assistant_turns += other.assistant_turns
+        self.without_turns += other.without_turns
         self.targeted += other.targeted
         for reason, n in other.skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + n
@@ -100,6 +103,7 @@ class Report:
         self.records += 1
         self.conversations += 1
         self.assistant_turns += len(result.outcomes)
+        self.without_turns += not result.outcomes
         for outcome in result.outcomes:
             if outcome.reason is None:
                 self.targeted += 1
@@ -155,8 +159,13 @@ class Report:
                 f"tokens: {self.sample_tokens:,} (each prompt with {answer}), "
                 f"{self.training_tokens:,} of them in answers",
             ])  # fmt: skip
-        lines = [
-            head,
+        lines = [head]
+        if self.without_turns:
+            some = f"{self.without_turns:,} of them hold" if self.without_turns > 1 else "1 holds"
+            lines.append(
+                f"  {some} no assistant turn: nothing to train (convsplit validate lists them)"
+            )
+        lines += [
             f"assistant turns: {self.assistant_turns:,} ({self.targeted:,} trained, {skips})",
             f"samples: {self.samples:,} ({self.sample_tokens:,} tokens, "
             f"{self.training_tokens:,} trained)",
