@@ -23,8 +23,10 @@ from convsplit.formats import RawRecord, Source
 from convsplit.formats.records import parsed
 from convsplit.integrations._dask_cluster import PURPOSE
 from convsplit.integrations._dask_tasks import PartOutput, PartResult, split_records
+from convsplit.run.inputs import INPUT_SUFFIXES
 
-_INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".ndjson", ".ndjson.gz")
+#: What a folder is searched for: what a local one is, but Parquet (read only locally).
+_INPUT_SUFFIXES = tuple(s for s in INPUT_SUFFIXES if s != ".parquet")
 _CUTTABLE = (".jsonl", ".ndjson")
 
 
@@ -49,7 +51,7 @@ def expand_urls(inputs: Sequence[str]) -> list[str]:
     for item in inputs:
         fs, path = url_to_fs(item)
         if fs.isdir(path):
-            names = sorted(p for p in fs.find(path) if p.endswith(_INPUT_SUFFIXES))
+            names = sorted(p for p in fs.find(path) if p.lower().endswith(_INPUT_SUFFIXES))
             if not names:
                 raise InvalidConversationError(
                     f"no {', '.join(_INPUT_SUFFIXES)} files in directory", path=item

@@ -10,11 +10,15 @@ from pathlib import Path
 from convsplit.errors import InvalidConversationError
 from convsplit.run.output import is_temporary
 
-_INPUT_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".parquet")
+#: What a directory is searched for, in any case (``.JSONL`` too).
+INPUT_SUFFIXES = (
+    ".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".parquet",
+)  # fmt: skip
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Files named, globs expanded, directories searched for JSON/JSONL (gzipped too).
+    """Files named, globs expanded, directories searched for JSON, JSON Lines (gzipped
+    too) and Parquet files.
 
     ``-`` stands for standard input. A file that exists under the name given is read
     even if the name looks like a pattern (``chat[1].jsonl``); otherwise ``*``, ``?`` and
@@ -37,7 +41,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
             matches = _search(text)
             if not matches:
                 raise InvalidConversationError(
-                    f"no {', '.join(_INPUT_SUFFIXES)} files in directory", path=text
+                    f"no {', '.join(INPUT_SUFFIXES)} files in directory", path=text
                 )
             found.extend(matches)
         elif Path(text).exists():
@@ -67,7 +71,11 @@ def _search(folder: str) -> list[str]:
         folders[:] = [name for name in folders if not is_temporary(name)]
         for name in names:
             path = Path(parent, name)
-            if name.endswith(_INPUT_SUFFIXES) and not is_temporary(name) and path.is_file():
+            if (
+                name.lower().endswith(INPUT_SUFFIXES)
+                and not is_temporary(name)
+                and path.is_file()
+            ):
                 paths.append(path)
     return [str(path) for path in sorted(paths)]
 
