@@ -197,3 +197,14 @@ def test_reading_past_a_huge_line_holds_a_chunk_at_a_time(tmp_path: Path) -> Non
         tracemalloc.stop()
     assert [r.error is None for r in records] == [True, False, True]
     assert peak < 10_000_000  # a third of the line: a few chunks, never the whole of it
+
+
+def test_a_misspelt_role_is_pointed_at_the_role_it_means(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"messages": [{"role": "user", "content": "Hi"}, '
+                     b'{"role": "assistent", "content": "Hello"}]}\n')  # fmt: skip
+    done = run("split", str(path), "-o", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 3
+    stderr = done.stderr.decode()
+    assert "map it: --role-map assistent=assistant)" in stderr
+    assert "assistent=user" not in stderr

@@ -3,6 +3,7 @@ check of a record, and a sample's metadata."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -39,15 +40,24 @@ _USER_WORDS = ("user", "human", "customer", "client", "person", "prompter", "que
 #: Words in a role name that say it is the assistant's side.
 _ASSISTANT_WORDS = ("assistant", "bot", "gpt", "model", "ai", "agent", "answer", "response",
                     "tutor", "helper", "llm", "claude", "gemini")  # fmt: skip
+#: Role names a misspelt one is most likely meant to be, and the role each reads as.
+_SPELLINGS = {"user": "user", "human": "user", "assistant": "assistant", "system": "system",
+              "tool": "tool", "model": "assistant", "developer": "developer"}  # fmt: skip
 
 
 def role_choices(role: str) -> tuple[str, ...]:
-    """The role map entries that could read ``role``: the side its name says, or both sides
-    where it says neither (so that user text is never suggested as a target).
+    """The role map entries that could read ``role``: the role it is a misspelling of, the
+    side its name says, or both sides where it says neither (so that user text is never
+    suggested as a target).
 
     >>> role_choices("User"), role_choices("Bot"), role_choices("narrator")
     (('User=user',), ('Bot=assistant',), ('narrator=user', 'narrator=assistant'))
+    >>> role_choices("assistent"), role_choices("sytem")
+    (('assistent=assistant',), ('sytem=system',))
     """
+    close = difflib.get_close_matches(role.lower(), _SPELLINGS, n=1, cutoff=0.8)
+    if close:
+        return (f"{role}={_SPELLINGS[close[0]]}",)
     words = "".join(c if c.isalnum() else " " for c in role.lower()).split()
     joined = role.lower()
     if any(w in _USER_WORDS for w in words) or any(w in joined for w in _USER_WORDS[:3]):
