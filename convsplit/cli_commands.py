@@ -13,10 +13,18 @@ import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 
 from convsplit.budget import Budget
 from convsplit.cli_formats import formats_text, trainer_note
-from convsplit.cli_messages import EXIT_OK, EXIT_REJECTED, UsageError, warnings
+from convsplit.cli_messages import (
+    EXIT_OK,
+    EXIT_REJECTED,
+    UsageError,
+    findings_in_cli_words,
+    in_cli_words,
+    warnings,
+)
 from convsplit.cli_options import budget, given_inputs, split_spec
 from convsplit.core.preference import record_noun
 from convsplit.formats import Record, read_records
@@ -139,21 +147,30 @@ def _records(inputs: Sequence[str], spec: SplitSpec) -> Iterator[Record]:
 
 
 def stats(args: argparse.Namespace) -> int:
-    """``convsplit stats``: :func:`~convsplit.inspect.stats.token_reports`, printed."""
+    """``convsplit stats``: :func:`~convsplit.inspect.stats.token_reports`, printed, with
+    why records were rejected, by kind."""
+    from convsplit.inspect.preference_checks import RejectReasons  # noqa: PLC0415 (imported when used: startup)
     from convsplit.inspect.preference_stats import record_reports  # noqa: PLC0415 (imported when used: startup)
     from convsplit.inspect.summaries import format_reports, reports_json  # noqa: PLC0415 (imported when used: startup)
 
     args.inputs = given_inputs(args, args.inputs)
     budgets = args.max_tokens or [4096]
     spec = split_spec(args, budgets[0])
+    why = RejectReasons()
     reports, rejected = record_reports(
-        _records(args.inputs, spec), spec, budgets=[budget(args, b) for b in budgets]
+        _records(args.inputs, spec),
+        spec,
+        budgets=[budget(args, b) for b in budgets],
+        on_reject=why.add,
     )
     if args.json:
         print(json.dumps(reports_json(reports, price=args.price, rejected=rejected), indent=2))
     else:
         unit = record_noun(spec)
-        print(format_reports(reports, price=args.price, rejected=rejected, unit=unit))
+        reasons = [visible(in_cli_words(text, hints, args.flags)) for text, hints in why.lines()]
+        print(
+            format_reports(reports, price=args.price, rejected=rejected, unit=unit, reasons=reasons)
+        )
     return EXIT_REJECTED if rejected else EXIT_OK
 
 
@@ -167,12 +184,13 @@ def validate(args: argparse.Namespace) -> int:
     findings = validate_records(
         _records(args.inputs, spec), spec, check_tokens=args.max_tokens is not None
     )
-    if args.json:
+    if args.json:  # data: the library's words
         data = findings_json(findings)
         print(json.dumps(data, indent=2))
         clean = bool(data["clean"])
     else:
-        text, clean = format_findings(findings, max_listed=args.max_listed or None)
+        worded = findings_in_cli_words(findings, args.flags)
+        text, clean = format_findings(worded, max_listed=args.max_listed or None)
         print(text)
     return EXIT_OK if clean else EXIT_REJECTED
 
@@ -223,7 +241,16 @@ def report(args: argparse.Namespace) -> int:
         check_budget=budget(args, args.check_tokens) if args.check_tokens else None,
         max_listed=args.max_listed,
     )
-    write_report(args.output, data, title=args.title)
+    # The page is for a person at the command line: its remedies are worded as flags.
+    shown = {
+        anchor: replace(record, findings=tuple(findings_in_cli_words(record.findings, args.flags)))
+        for anchor, record in data.shown.items()
+    }
+    listed = {
+        group: list(findings_in_cli_words(found, args.flags))
+        for group, found in data.findings.items()
+    }
+    write_report(args.output, replace(data, findings=listed, shown=shown), title=args.title)
     print(f"{visible(str(args.output))}: {data.summary()}", file=sys.stderr)
     return EXIT_REJECTED if data.rejected else EXIT_OK
 

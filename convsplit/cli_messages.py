@@ -4,7 +4,9 @@ in the command line's own terms.
 The library words a remedy as a keyword argument (``on_long_target='skip'``); an error
 carries that remedy as data too (its ``hints``: an option name and the values that would
 do), and here it is worded as the flag that sets that option (``--on-long-target skip``),
-found in the parser itself, so a new option needs no entry anywhere.
+found in the parser itself, so a new option needs no entry anywhere. The same goes for what
+``validate`` and ``report`` find (:func:`findings_in_cli_words`) and why ``stats`` rejected
+records; the rejects file and ``--json`` are data, and keep the library's words.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 
+from convsplit.inspect.findings import Finding
+from convsplit.inspect.labels import plural
 from convsplit.run.report import Report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
@@ -40,7 +45,7 @@ def warnings(
     trained nothing or skipped most turns, with the main reason."""
     if report.rejected:
         kept = f"written to {rejects}" if rejects else "use --rejects FILE to keep them"
-        yield f"warning: {report.rejected:,} records rejected ({kept}):"
+        yield f"warning: {plural(report.rejected, 'record')} rejected ({kept}):"
         for reject in report.first_rejects:
             line = "" if reject.line is None else f":{reject.line}"
             reason = in_cli_words(reject.reason, getattr(reject, "hints", ()), flags)
@@ -85,6 +90,16 @@ def in_cli_words(text: str, hints: Iterable[object], flags: Mapping[str, argpars
         if action is not None:
             text = text.replace(str(hint), _flag_words(action, getattr(hint, "values", ())))
     return text
+
+
+def findings_in_cli_words(
+    findings: Iterable[Finding], flags: Mapping[str, argparse.Action]
+) -> Iterator[Finding]:
+    """``findings`` with the remedies their messages suggest (their ``hints``) worded as the
+    flags that set them: ``--to preference`` for ``output_format='preference'``."""
+    for finding in findings:
+        words = in_cli_words(finding.message, finding.hints, flags)
+        yield finding if words == finding.message else replace(finding, message=words)
 
 
 def _flag_words(action: argparse.Action, values: Iterable[str]) -> str:

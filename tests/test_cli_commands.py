@@ -64,7 +64,10 @@ def test_stats_of_no_conversations_says_so(tmp_path: Path) -> None:
     done = run("stats", str(broken))
     assert (done.returncode, done.stdout.decode()) == (
         3,
-        "conversations: 0 (2 records rejected)\nno conversations to count: nothing would be split\n",
+        "conversations: 0 (2 records rejected)\n"
+        f"  2 cannot be read; the first: {broken} line 1: invalid JSON: unexpected character, "
+        "expected a string key (line 1, column 2)\n"
+        "no conversations to count: nothing would be split\n",
     )
 
 

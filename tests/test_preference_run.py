@@ -201,7 +201,9 @@ def test_validate_checks_preference_data_as_the_preference_output_reads_it(tmp_p
     ]  # fmt: skip
     # For an SFT output, every preference record is an error naming the output to use.
     sft = [f for f in validate_records(read_records(source), SplitSpec()) if f.lineno == 1]
-    assert ("invalid_record", "preference_data") in [(f.code, f.message.split(":")[0]) for f in sft]
+    assert [(f.code, f.message.split(";")[-1]) for f in sft] == [
+        ("preference_data", " write it with output_format='preference'")
+    ]
     proc = run("validate", str(source), "--to", "preference", "--max-tokens", "150")
     assert proc.returncode == 3
     assert "dpo.jsonl:6: the answer is never written: target_too_long" in proc.stdout.decode()
@@ -242,7 +244,10 @@ def test_stats_counts_the_pairs_split_writes(tmp_path: Path) -> None:
     assert report["tokens_per_epoch"] == sum(longer)
     text = run("stats", str(source), *flags).stdout.decode()
     assert text.startswith(
-        "pairs: 4 (3 records rejected)\ntokens per pair (prompt + longer answer): min "
+        "pairs: 4 (3 records rejected)\n"
+        f"  3 cannot be read; the first: {source} line 3: not preference data: no 'chosen' and "
+        "'rejected' answers and no KTO label (keys 'conversations'); a prompt alone has nothing "
+        "to compare\ntokens per pair (prompt + longer answer): min "
     )
     assert "pairs skipped" in text and "at 150: skipped 1 target_too_long" in text
 
@@ -263,7 +268,12 @@ def test_stats_counts_kto_records_as_judged_answers(tmp_path: Path) -> None:
         f"tokens: {sum(expected)} (each prompt with its answer), "
     )
     text = run("stats", str(source), "--to", "kto").stdout.decode()
-    assert text.startswith("judged answers: 2 (1 records rejected)\ntokens per judged answer ")
+    assert text.startswith(
+        "judged answers: 2 (1 record rejected)\n"
+        f"  1 cannot be read: {source} line 3: a preference pair cannot be written as kto (one "
+        "answer and a label per row); write it with --to preference (TRL's KTOTrainer reads "
+        "pairs too)\ntokens per judged answer "
+    )
 
 
 def test_show_shows_a_pair_as_split_writes_it(tmp_path: Path) -> None:

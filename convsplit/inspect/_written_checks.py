@@ -40,7 +40,7 @@ def check_written(
         value = rename_fields(value, fields or {})
         kind = detect_format(value, role_map=role_map)
     except InvalidConversationError as detect_error:
-        found.add("unknown_format", _reason(detect_error))
+        found.add("unknown_format", _reason(detect_error), hints=detect_error.hints)
         return
     check = get_format(kind).check
     for issue in check(value, role_map) if check is not None and isinstance(value, dict) else ():
@@ -49,7 +49,7 @@ def check_written(
             issue.code, issue.message, index=issue.index, field=issue.field, severity=severity
         )
     if error is not None and not any(f.severity is Severity.ERROR for f in found.items):
-        found.add("invalid_record", _reason(error), field=error.field)
+        found.add("invalid_record", _reason(error), field=error.field, hints=error.hints)
 
 
 def _reason(error: InvalidConversationError | None) -> str:

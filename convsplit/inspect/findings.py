@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from convsplit.errors import OptionHint
+
 
 class Severity(str, Enum):
     """How bad a finding is."""
@@ -29,6 +31,10 @@ FINDING_CODES: Mapping[str, tuple[Severity, str]] = {
     "invalid_json": (Severity.ERROR, "the record is not valid JSON"),
     "not_an_object": (Severity.ERROR, "the record is not a JSON object"),
     "unknown_format": (Severity.ERROR, "the record is in no format convsplit reads"),
+    "preference_data": (
+        Severity.ERROR,
+        "preference data (chosen and rejected answers, or a KTO label): not conversations to train",
+    ),
     "missing_messages": (Severity.ERROR, "no (or an empty) list of messages"),
     "message_not_an_object": (Severity.ERROR, "a message is not a JSON object"),
     "missing_role": (Severity.ERROR, "a message has no role"),
@@ -67,7 +73,9 @@ class Finding:
     ``message_index`` counts the messages of the record as written in the file (for
     ShareGPT, the turns of ``conversations``), except for checks on the parsed
     conversation, where it counts its messages. ``related_lineno`` points at the earlier
-    record a duplicate repeats.
+    record a duplicate repeats. ``hints`` are the option settings ``message`` suggests, each
+    worded there as its ``str()`` (``output_format='preference'``), so that the command line
+    can word them as its flags (``--to preference``).
     """
 
     code: str
@@ -78,6 +86,7 @@ class Finding:
     message_index: int | None = None
     field: str | None = None
     related_lineno: int | None = None
+    hints: tuple[OptionHint, ...] = ()
 
     def __str__(self) -> str:
         return (
@@ -137,6 +146,7 @@ class RecordFindings:
         field: str | None = None,
         related: int | None = None,
         severity: Severity | None = None,
+        hints: Iterable[OptionHint] = (),
     ) -> None:
         self.items.append(
             Finding(
@@ -148,5 +158,6 @@ class RecordFindings:
                 message_index=index,
                 field=field,
                 related_lineno=related,
+                hints=tuple(hints),
             )
         )

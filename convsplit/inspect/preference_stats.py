@@ -5,7 +5,7 @@ figures are the run's own (one trained turn per pair, skipped with its reason).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from convsplit.budget import Budget
 from convsplit.core.preference import (
@@ -24,11 +24,16 @@ from convsplit.spec import SplitSpec
 
 
 def record_reports(
-    records: Iterable[Record], spec: SplitSpec, *, budgets: Sequence[Budget] | None = None
+    records: Iterable[Record],
+    spec: SplitSpec,
+    *,
+    budgets: Sequence[Budget] | None = None,
+    on_reject: Callable[[Record, InvalidConversationError | None], object] | None = None,
 ) -> tuple[list[TokenReport], int]:
     """:func:`token_reports` of the records read, and how many records were rejected:
     for a preference output (``kto`` too) each record is read as preference data, as
     ``split`` reads it, and counted as its pair (the prompt with the longer answer).
+    ``on_reject`` is given each rejected record with the error ``split`` rejects it with.
 
     >>> import io
     >>> from convsplit.formats import read_records
@@ -43,13 +48,16 @@ def record_reports(
     kind = preference_output(spec)
     rejected = counted = 0
     for record in records:
+        judged = record.error if kind is None else _judged(record, spec, kind, counted)
         if kind is None and record.conversation is not None:
             reports.add(record.conversation, counted)
-        elif kind is not None and (judged := _judged(record, spec, kind, counted)) is not None:
+        elif isinstance(judged, PreparedJudged):
             whole_conversation, whole = judged_whole(judged.record, spec)
             reports.add_results(whole_conversation, whole, judged.split)
         else:
             rejected += 1
+            if on_reject is not None:
+                on_reject(record, judged)
             continue
         counted += 1
     return reports.build(), rejected
@@ -57,12 +65,15 @@ def record_reports(
 
 def _judged(
     record: Record, spec: SplitSpec, kind: PreferenceKind, index: int
-) -> PreparedJudged | None:
-    """``record`` read as preference data of ``kind``, or None where ``split`` rejects it."""
+) -> PreparedJudged | InvalidConversationError | None:
+    """``record`` read as preference data of ``kind``, or where ``split`` rejects it the
+    error it rejects it with (None: not JSON convsplit reads, without the reader's error)."""
     try:
         return prepare_judged(parse_json(record.raw), spec, kind=kind, index=index)
-    except (InvalidConversationError, ValueError):  # ValueError: orjson's, not JSON
-        return None
+    except InvalidConversationError as error:
+        return error
+    except ValueError:  # orjson's: not JSON, which the reader found too
+        return record.error
 
 
 def judged_whole(

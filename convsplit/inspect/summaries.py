@@ -24,11 +24,13 @@ def format_reports(
     price: float | None = None,
     rejected: int = 0,
     unit: str = "conversation",
+    reasons: Sequence[str] = (),
 ) -> str:
     """The token distribution, then one row per budget: what a split there produces.
 
     ``unit`` names what a record is: ``"pair"`` (or ``"judged answer"``) for preference
-    data, each counted as its prompt with the longer answer, one trained turn.
+    data, each counted as its prompt with the longer answer, one trained turn. ``reasons``
+    say why the ``rejected`` records were, a line each under the count.
 
     >>> from convsplit import Budget, Conversation, Message
     >>> from convsplit.inspect.stats import token_reports
@@ -47,7 +49,8 @@ def format_reports(
     units = f"{unit}s"
     head = f"{units}: {first.conversations:,}"
     if rejected:
-        head += f" ({rejected:,} records rejected)"
+        head += f" ({plural(rejected, 'record')} rejected)"
+    head = "\n".join([head, *(f"  {reason}" for reason in reasons)])
     if not first.conversations:
         # A distribution of nothing would print as "min 0 ... max 0", as if measured.
         return f"{head}\nno {units} to count: nothing would be split"

@@ -25,11 +25,11 @@ import orjson
 from convsplit.budget import Budget
 from convsplit.core.preference import preference_output
 from convsplit.core.split import split_conversation
-from convsplit.errors import ConvsplitError
+from convsplit.errors import ConvsplitError, OptionHint
 from convsplit.formats import Record, get_format
 from convsplit.inspect._written_checks import check_written
 from convsplit.inspect.findings import Finding, RecordFindings
-from convsplit.inspect.preference_checks import check_judged
+from convsplit.inspect.preference_checks import check_judged, preference_finding
 from convsplit.inspect.show import needs_text, target_needs
 from convsplit.inspect.stats import conversation_tokens
 from convsplit.messages import INSTRUCTION_ROLES, Conversation, Message
@@ -67,13 +67,19 @@ def validate_records(
     d.jsonl line 1: error: no assistant message: nothing to train [no_assistant_message]
     d.jsonl line 1: info: no system message [no_system_message]
     d.jsonl line 2: error: the record is a string, not a JSON object [not_an_object]
+
+    A record that ``split`` refuses as preference data is a ``preference_data`` error for
+    an SFT output, its remedy (``hints``) the output that writes it.
     """
     checker = _Checker(spec, check_tokens=check_tokens)
     kind = None if spec is None else preference_output(spec)
     for record in records:
-        judged = None  # a preference output reads preference data: checked as it reads it
+        # A preference output reads preference data: checked as it reads it. An SFT output
+        # refuses it, as split does, however it would read as a conversation.
         if kind is not None and spec is not None:
             judged = check_judged(record, spec, kind, check_tokens=check_tokens)
+        else:
+            judged = preference_finding(record, None if spec is None else spec.fields)
         yield from checker.check(record) if judged is None else judged
 
 
@@ -249,10 +255,14 @@ class _Checker:
                 found.add(
                     "target_too_long",
                     f"message {i} (assistant) does not fit {budget.max_tokens} tokens even "
-                    f"with no history: it will be skipped (or use on_long_target='truncate'); "
-                    f"it {needs}",
+                    f"with no history: it will be skipped (or use {_TRUNCATE}); it {needs}",
                     index=i,
+                    hints=[_TRUNCATE],
                 )
+
+
+#: The remedy of a turn too long for the budget alone.
+_TRUNCATE = OptionHint("on_long_target", ("truncate",))
 
 
 def _tool_pairing(messages: tuple[Message, ...], found: RecordFindings) -> None:
