@@ -94,9 +94,22 @@ def load_chat_template(
         path = find_file(root, name)
         if path is not None:
             return _template_in(path, described)
+    folder = root if root.is_dir() else root.parent
     raise TokenizerDataError(
-        f"no chat template in {described}: looked for {' and '.join(names)} "
-        "(pass chat_template= with the template text)"
+        f"no chat template in {described}: looked for {' and '.join(names)}; "
+        + how_to_add_template(folder)
+    )
+
+
+def how_to_add_template(folder: Path) -> str:
+    """How to give a template to a tokenizer that ships none, in words that serve both the
+    command line (which has no flag for a template file) and the library."""
+    return (
+        f"save the model's Jinja chat template as {folder / 'chat_template.jinja'}, which "
+        "--chat-format hf:<folder>, SplitSpec(chat_format='hf:<folder>') and "
+        "hf_chat_format(<folder>) all read, or in Python pass its text as "
+        "hf_chat_format(<folder>, chat_template=...) (TRL ships common models' templates "
+        "in trl/chat_templates)"
     )
 
 
@@ -109,7 +122,6 @@ def _template_in(path: Path, described: str) -> str:
         template = by_name.get("default")
     if not isinstance(template, str):
         raise TokenizerDataError(
-            f"{path} has no chat_template (in {described}); "
-            "pass chat_template= with the template text"
+            f"{path} has no chat_template; " + how_to_add_template(path.parent)
         )
     return template
