@@ -190,6 +190,31 @@ class Prober:
             )
         return costs[0]
 
+    def check_turns(self) -> None:
+        """Measure what every conversation has: the preamble, a user message and a reply,
+        without system messages or tools. A template that fails here fails on every record
+        whatever its text, so the format refuses it when it is built
+        (:mod:`convsplit.tokens._hf_stability`).
+
+        Raises:
+            ChatFormatError: what the probes found.
+        """
+        self.fixed_cost()
+        self._measure(_A1, [(_U1,)], [(_U2,)])
+
+    def turn_renderings(self) -> tuple[str, str, str]:
+        """The renderings of [user], [user, reply] and [user, reply, user], to show what
+        differs where :meth:`check_turns` fails.
+
+        Raises:
+            ChatFormatError: the template cannot render one of them.
+        """
+        return (
+            self.render([_U1], None),
+            self.render([_U1, _A1], None),
+            self.render([_U1, _A1, _U2], None),
+        )
+
     def later_instruction_cost(self, message: HFMessage) -> int:
         """Tokens a system/developer ``message`` adds after a user turn and a reply, where
         templates that fold a leading one into their header (Llama 3.x) or put it in place of
@@ -199,8 +224,9 @@ class Prober:
 
     def _describe(self, message: HFMessage, after_instruction: bool) -> str:
         where = "after a system/developer message" if after_instruction else "message"
-        if id(message) in _PROBES:
-            return f"probe {message['role']} {where} ({message['content']!r})"
+        if id(message) in _PROBES:  # never quoted: a reject must not show text no one wrote
+            after = " after a system/developer message" if after_instruction else ""
+            return f"{message['role']} message{after} of convsplit's probe conversation"
         calls = [call["function"]["name"] for call in message.get("tool_calls") or ()]
         content = message.get("content") or ""
         if isinstance(content, list):  # text parts
@@ -324,27 +350,27 @@ class Prober:
         template merges the tools into a message and its cost would depend on the tools.
         """
         samples: dict[str, tuple[list[HFMessage], int]] = {}
-        for user in _EDGE_USERS:
+        for k, user in enumerate(_EDGE_USERS):
             (cost,) = self._measure(user, [(_U2, _A1)])
-            samples[f"first user message {user['content']!r}"] = ([user], cost)
-        for system in _EDGE_SYSTEMS:
+            samples[f"user {k}"] = ([user], cost)
+        for k, system in enumerate(_EDGE_SYSTEMS):
             (system_cost,) = self._measure(system, [_FIRST])
             (user_cost,) = self._measure(_U1, [(system,)], after_instruction=True)
-            label = f"system message {system['content']!r}"
-            samples[label] = ([system, _U1], system_cost + user_cost)
+            samples[f"system {k}"] = ([system, _U1], system_cost + user_cost)
         texts = {label: self.render(messages, tools) for label, (messages, _) in samples.items()}
         counts = self.counter.encode_rendered_batch(list(texts.values()))
         costs = {
             label: len(ids) - samples[label][1] for label, ids in zip(texts, counts, strict=True)
         }
-        (first_label, with_tools), *others = costs.items()
-        for label, cost in others:
+        (_, with_tools), *others = costs.items()
+        for _, cost in others:
             if cost != with_tools:
                 raise ChatFormatError(
-                    f"chat template {self.name!r}: the tool schemas cost {with_tools} tokens with "
-                    f"{first_label} but {cost} with {label}; the template merges the tools "
-                    "into a message, so that message's cost depends on the tools, which "
-                    "convsplit cannot count per message"
+                    f"chat template {self.name!r} merges the tools into a message: the tool "
+                    f"schemas cost {with_tools} or {cost} tokens depending on the text of the "
+                    "message they are rendered with, which convsplit cannot count per "
+                    "message; a conversation with tools is rejected under this template "
+                    "(use one that renders the tool schemas in a block of their own)"
                 )
         text, ids = self._tokens([_U1], tools)
         after_text, after = self._tokens([_U1, _A1], tools)

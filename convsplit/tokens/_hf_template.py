@@ -21,6 +21,7 @@ from convsplit.samples import Sample
 from convsplit.tokens._hf_counter import HFTokenizerCounter, load_hf_tokenizer
 from convsplit.tokens._hf_files import load_chat_template
 from convsplit.tokens._hf_probes import Prober, message_form, needs_call_content
+from convsplit.tokens._hf_stability import check_template
 from convsplit.tokens.chat_formats import get_chat_format, is_registered
 from convsplit.tokens.counters import TokenCounter
 from convsplit.tokens.templates import (
@@ -84,6 +85,8 @@ class HFChatTemplate:
         #: How the template takes messages (arguments, content), found by probing it once.
         self.form: MessageForm = message_form(self._render)
         self._prober = Prober(self.name, counter, self._render, self.form)
+        where = str(counter.source) if counter.source is not None else "the tokenizer.json"
+        check_template(self._prober, self.name, template, tokenizer=where)
         self._costs = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_cost)
         self._later_costs = functools.lru_cache(maxsize=_CACHE_SIZE)(self._uncached_later_cost)
 

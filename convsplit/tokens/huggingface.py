@@ -25,7 +25,10 @@ taking the difference in tokens. Each measurement is checked on the message's ow
 A template that breaks either (Qwen3 re-renders the last assistant turn with a ``<think>``
 block, Mistral v0.3 moves the system prompt into the last user turn, Qwen groups consecutive
 tool results into one turn) raises :class:`~convsplit.errors.ChatFormatError` naming the
-message and the reason, instead of miscounting. :meth:`HFChatTemplate.check_conversation` and
+message and the reason, instead of miscounting. Where convsplit's probe conversation of a
+user message and a reply already shows it (Qwen3), every record would fail alike, so the
+format refuses the template when it is built (``_hf_stability``), naming a template to use.
+:meth:`HFChatTemplate.check_conversation` and
 :meth:`HFChatTemplate.check_sample` verify whole renderings against the per-message sum.
 
 This module is the public face of the parts: finding files (``_hf_files``), the counter
@@ -67,7 +70,8 @@ def counter_for_name(name: str) -> HFTokenizerCounter:
 
 def chat_format_for_name(name: str) -> HFChatTemplate:
     """The format ``get_chat_format("hf:<source>")`` caches: the template shipped at
-    ``<source>``, counted with the very counter ``get_counter(name)`` returns.
+    ``<source>`` (or ``<source>`` itself, a ``.jinja`` file, whose tokenizer is beside it),
+    counted with the very counter ``get_counter(name)`` returns.
 
     Raises:
         MissingExtraError: ``tokenizers`` or ``jinja2`` is not installed.
@@ -76,4 +80,6 @@ def chat_format_for_name(name: str) -> HFChatTemplate:
     counter = get_counter(name)
     if not isinstance(counter, HFTokenizerCounter):  # pragma: no cover - registry misuse
         raise UnknownNameError("Hugging Face tokenizer", name, [f"{HF_PREFIX}<path>"])
-    return hf_chat_format(counter, name=name)
+    source = name.removeprefix(HF_PREFIX)
+    named = source if source.endswith(".jinja") else None  # else it would be ignored
+    return hf_chat_format(counter, template_source=named, name=name)
