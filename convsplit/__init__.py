@@ -9,7 +9,7 @@ pay for the reports, validation or Hugging Face loaders.
 import importlib as _importlib
 
 # Not ``typing.TYPE_CHECKING``: importing typing here would hold back the command line's
-# Ctrl-C handling by its few milliseconds (type checkers read this name the same way).
+# Ctrl-C handling by a few milliseconds (type checkers read this name the same way).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from convsplit.budget import Budget
@@ -94,6 +94,8 @@ if TYPE_CHECKING:
         register_counter,
     )
     from convsplit.tokens.huggingface import hf_chat_format, load_hf_tokenizer
+del TYPE_CHECKING  # not a name of the package
+
 
 _LAZY = {
     "convsplit.budget": ("Budget",),
