@@ -74,6 +74,14 @@ def test_validate_words_a_role_map_remedy_as_the_flag(tmp_path: Path) -> None:
     assert f"  {source}:1: {reason}--role-map bot=assistant)" in lines
     (finding,) = validate_records(read_records(source))
     assert finding.message == reason + "role_map={'bot': 'assistant'})"
+    # the OpenAI and ShareGPT structural checks word it alike
+    openai = {"messages": [{"role": "user", "content": "Hi"}, {"role": "bot", "content": "Yo"}]}
+    sharegpt = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "bot", "value": "Yo"}]}
+    source = write_jsonl(tmp_path / "o.jsonl", [openai, sharegpt])
+    lines = run("validate", str(source)).stdout.decode().splitlines()
+    assert sum(line.endswith("(map it: --role-map bot=assistant)") for line in lines) == 2
+    messages = [f.message for f in validate_records(read_records(source))]
+    assert sum(m.endswith("(map it: role_map={'bot': 'assistant'})") for m in messages) == 2
 
 
 def test_report_words_its_remedies_as_flags(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def test_record_level_problems_of_the_cookbook_checks() -> None:
     )
     assert str(findings[6]) == (
         "bad.jsonl line 5: error: message 2 has role 'bot'; expected one of system, developer, "
-        "user, assistant, tool (map it with --role-map bot=assistant) [unknown_role]"
+        "user, assistant, tool (map it: role_map={'bot': 'assistant'}) [unknown_role]"
     )
     assert (findings[11].severity, findings[12].severity) == (Severity.INFO, Severity.WARNING)
     assert findings[12].field == "foo"

@@ -10,7 +10,7 @@ from typing import Any
 from convsplit.formats.json_text import json_type
 from convsplit.formats.openai import OPENAI_MESSAGE_KEYS, OPENAI_RECORD_KEYS
 from convsplit.formats.pairs import find_pair
-from convsplit.formats.record_fields import role_choices
+from convsplit.formats.record_fields import role_hint
 from convsplit.formats.registry import StructureIssue
 from convsplit.formats.sharegpt import DEFAULT_ROLES, RECORD_KEYS, TURN_KEYS, in_messages
 from convsplit.formats.training_flags import TRAIN_DETAIL, unhonoured_flags
@@ -45,11 +45,13 @@ def check_openai(
         if role is None:
             yield StructureIssue("missing_role", f"message {i} has no 'role'", i, "role")
         elif role not in ROLES and role not in _READ_ROLES and role not in role_map:
+            map_it, hints = role_hint(role)
             yield StructureIssue(
                 "unknown_role",
-                f"message {i} has role {role!r}; expected one of {', '.join(ROLES)}{_map_it(role)}",
+                f"message {i} has role {role!r}; expected one of {', '.join(ROLES)}{map_it}",
                 i,
                 "role",
+                hints=hints,
             )
         yield from _unhonoured(
             message, role_map.get(role, role) if isinstance(role, str) else role, i
@@ -93,12 +95,14 @@ def check_sharegpt(
         elif not isinstance(sender, str) or (
             sender not in role_map and sender.lower() not in DEFAULT_ROLES
         ):
+            map_it, hints = role_hint(sender)
             yield StructureIssue(
                 "unknown_role",
                 f"message {i} is from {sender!r}; expected one of "
-                f"{', '.join(DEFAULT_ROLES)}{_map_it(sender)}",
+                f"{', '.join(DEFAULT_ROLES)}{map_it}",
                 i,
                 "from",
+                hints=hints,
             )
         if isinstance(sender, str) and turn.get("train") is True:
             side = role_map.get(sender) or DEFAULT_ROLES.get(sender.lower())
@@ -120,13 +124,6 @@ _FLAGS = frozenset({"train", TRAIN_DETAIL})
 
 #: Roles the OpenAI reader reads beyond :data:`~convsplit.messages.ROLES`.
 _READ_ROLES = ("function", "function_call", "observation")
-
-
-def _map_it(role: object) -> str:
-    """How to map an unknown role, in the command line's words."""
-    if not isinstance(role, str):
-        return ""
-    return f" (map it with --role-map {' or '.join(role_choices(role))})"
 
 
 def _unhonoured(message: Mapping[str, Any], role: object, i: int) -> Iterator[StructureIssue]:

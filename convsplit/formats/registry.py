@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from convsplit.errors import InvalidOptionError, UnknownNameError
+from convsplit.errors import InvalidOptionError, OptionHint, UnknownNameError
 from convsplit.formats.protocols import Reader
 
 WriterFactory = Callable[..., object]
@@ -50,7 +50,8 @@ class StructureIssue:
     """One problem a format's structural check finds in a record as written; ``validate``
     turns it into a finding of the same ``code`` (``severity`` None: the code's own).
 
-    ``index`` counts the messages as written in the record.
+    ``index`` counts the messages as written in the record; ``hints`` are the option
+    settings ``message`` suggests, each worded there as its ``str()``.
     """
 
     code: str
@@ -58,6 +59,7 @@ class StructureIssue:
     index: int | None = None
     field: str | None = None
     severity: IssueSeverity | None = None
+    hints: tuple[OptionHint, ...] = ()
 
 
 Checker = Callable[[Mapping[str, Any], Mapping[str, str]], Iterator[StructureIssue]]

@@ -46,7 +46,12 @@ def check_written(
     for issue in check(value, role_map) if check is not None and isinstance(value, dict) else ():
         severity = None if issue.severity is None else Severity(issue.severity)
         found.add(
-            issue.code, issue.message, index=issue.index, field=issue.field, severity=severity
+            issue.code,
+            issue.message,
+            index=issue.index,
+            field=issue.field,
+            severity=severity,
+            hints=issue.hints,
         )
     if error is not None and not any(f.severity is Severity.ERROR for f in found.items):
         found.add("invalid_record", _reason(error), field=error.field, hints=error.hints)
