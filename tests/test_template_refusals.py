@@ -61,7 +61,8 @@ def qwen3_refusal(folder: Path) -> str:
         "that ends the conversation as '<think>\\n\\n</think>\\n\\nHi! How can I help yo…' "
         "but as 'Hi! How can I help you today?<|im_end|>\\n…' once a user message follows "
         "(a thinking block on the last reply only), so no sample's tokens can be counted "
-        "message by message; use a template that renders every reply alike, such as TRL's "
+        "message by message; use a template that renders each message the same wherever it "
+        "stands, such as TRL's "
         f"{trl_template('qwen3_training.jinja')}: copy it beside {folder / 'tokenizer.json'} "
         "and use hf:<the copy's path> (--chat-format, or chat_format= in Python)"
     )
@@ -181,3 +182,47 @@ def test_a_tokenizer_without_a_template_says_what_works_from_both_sides(tmp_path
                "--chat-format", f"hf:{copy}")  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
     assert hf_chat_format(copy).template == template.with_name("chat_template.jinja").read_text()
+
+
+CHATML = (
+    "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' }}{{ THINK_ON_LAST }}"
+    "{{ m.content + '<|im_end|>\\n' }}{{ CLOSE_LAST_USER }}{% endfor %}"
+)
+THINK_ON_LAST = "{% if loop.last and m.role == 'assistant' %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}"  # fmt: skip
+CLOSE_LAST_USER = "{% if loop.last and m.role == 'user' %}{{ '(end of request)' }}{% endif %}"
+
+
+@pytest.mark.parametrize(
+    ("template", "found"),
+    [
+        pytest.param(
+            CHATML.replace("{{ THINK_ON_LAST }}", THINK_ON_LAST).replace("{{ CLOSE_LAST_USER }}", ""),
+            "an assistant reply that ends the conversation as '<think>\\n\\n</think>\\n\\nHi! "
+            "How can I help yo…' but as 'Hi! How can I help you today?<|im_end|>\\n…' once a "
+            "user message follows (a thinking block on the last reply only)",
+            id="think-on-last-reply",
+        ),
+        pytest.param(
+            CHATML.replace("{{ THINK_ON_LAST }}", "").replace("{{ CLOSE_LAST_USER }}", CLOSE_LAST_USER),
+            "a user message that ends the conversation as '(end of request)' but as "
+            "'<|im_start|>assistant\\nHi! How can I help…' once a reply follows",
+            id="user-closed-when-last",
+        ),
+    ],
+)  # fmt: skip
+def test_a_template_like_no_other_gets_the_general_advice(template: str, found: str) -> None:
+    """A template TRL has no copy of: the error still quotes what differs, and says what
+    kind of template would do and where TRL keeps such variants."""
+    folder = qwen3_folder()
+    reasoning = " (for a reasoning model, one that renders a thinking block on every reply)"
+    expected = (
+        f"chat template 'mine' is not prefix-stable: it renders {found}, so no sample's tokens "
+        "can be counted message by message; use a template that renders each message the "
+        f"same wherever it stands{reasoning if 'think' in found else ''}, such as the "
+        "*_training.jinja variants TRL ships in trl/chat_templates: copy it beside "
+        f"{folder / 'tokenizer.json'} and use hf:<the copy's path> (--chat-format, or "
+        "chat_format= in Python)"
+    )
+    with pytest.raises(ChatFormatError) as raised:
+        hf_chat_format(folder, chat_template=template, name="mine")
+    assert str(raised.value) == expected

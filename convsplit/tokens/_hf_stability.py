@@ -94,10 +94,13 @@ def _advice(template: str, tokenizer: str, *, thinking: bool) -> str:
         "(--chat-format, or chat_format= in Python)"
     )
     if variant is not None:
-        return f"use a template that renders every reply alike, such as TRL's {variant}: {use}"
+        return (
+            "use a template that renders each message the same wherever it stands, such as "
+            f"TRL's {variant}: {use}"
+        )
     kind = " (for a reasoning model, one that renders a thinking block on every reply)"
     return (
-        f"use a template that renders every reply alike wherever it stands"
+        f"use a template that renders each message the same wherever it stands"
         f"{kind if thinking else ''}, such as the *_training.jinja variants TRL ships in "
         f"trl/chat_templates: {use}"
     )
