@@ -313,7 +313,7 @@ def test_cli_truncates_a_million_spaces_without_the_rust_counter(tmp_path: Path)
         env={**os.environ, "CONVSPLIT_FAST_COUNT": "0"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
-    assert done.stderr.decode().startswith("conversations: 1 of 1 records (0 rejected)\n")
+    assert done.stderr.decode().startswith("conversations: 1 of 1 record (0 rejected)\n")
     samples = [json.loads(line) for line in out.read_bytes().splitlines()]
     assert len(samples) == 2
     target_cut = samples[0]["messages"][-1]["content"]  # --on-long-target truncate

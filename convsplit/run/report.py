@@ -148,7 +148,8 @@ class Report:
         reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(self.skipped.items()))
         skips = f"{skipped:,} skipped{': ' + reasons if reasons else ''}"
         head = (
-            f"{unit}s: {self.conversations:,} of {self.records:,} records "
+            f"{unit}s: {self.conversations:,} of {self.records:,} "
+            f"{'record' if self.records == 1 else 'records'} "
             f"({self.rejected:,} rejected)"
         )
         if unit != "conversation":
