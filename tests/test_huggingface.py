@@ -447,6 +447,14 @@ def test_llama32_system_prompt_mid_conversation_is_caught_by_the_check(
         llama_format.check_conversation(late)
     # A conversation of no messages has nothing to sample: no check, no template error.
     llama_format.check_conversation(Conversation(messages=()))
+    # Split, the refusal names the conversation once (the splitter says whose it is).
+    spec = SplitSpec(budget=Budget(4096), tokenizer=llama_format.counter, chat_format=llama_format)
+    with pytest.raises(InvalidConversationError) as refused:
+        split_conversation(late, spec)
+    assert str(refused.value).count("conversation late") == 1
+    assert str(refused.value).startswith(
+        f"conversation late: chat format {llama_format.name!r} cannot render it: message 2 "
+    )
 
 
 def test_the_format_is_a_chat_format(bytelevel: HFTokenizerCounter) -> None:

@@ -109,8 +109,9 @@ def _refusals(conversation: Conversation, spec: SplitSpec, index: int) -> Iterat
         yield
     except ChatFormatError as error:
         name = conversation.id or f"#{index}"
+        detail = str(error).removeprefix(f"conversation {conversation.id or '?'}: ")  # said once
         raise InvalidConversationError(
-            f"conversation {name}: chat format {spec.chat_format.name!r} cannot render it: {error}"
+            f"conversation {name}: chat format {spec.chat_format.name!r} cannot render it: {detail}"
         ) from error
 
 
