@@ -71,11 +71,7 @@ def _search(folder: str) -> list[str]:
         folders[:] = [name for name in folders if not is_temporary(name)]
         for name in names:
             path = Path(parent, name)
-            if (
-                name.lower().endswith(INPUT_SUFFIXES)
-                and not is_temporary(name)
-                and path.is_file()
-            ):
+            if name.lower().endswith(INPUT_SUFFIXES) and not is_temporary(name) and path.is_file():
                 paths.append(path)
     return [str(path) for path in sorted(paths)]
 
