@@ -68,23 +68,30 @@ def test_json_array_odd_but_complete_shapes() -> None:
     ]
 
 
-def test_a_cut_off_json_array_raises_naming_the_line_of_the_incomplete_record() -> None:
+def test_a_cut_off_json_array_keeps_the_records_before_and_rejects_the_one_cut() -> None:
     data = b'[\n{"a": 1},\n{"b": [1,\n2\n'
-    with pytest.raises(InvalidConversationError) as caught:
-        list(iter_raw_records(io.BytesIO(data), path="cut.json"))
-    assert str(caught.value) == (
-        "cut.json line 3: the JSON array is cut off: the record starting at line 3 is "
-        "incomplete (the file ends inside it; was it truncated?)"
-    )
-    assert caught.value.lineno == 3
+    assert raw(data) == [
+        (2, {"a": 1}, None, b'{"a": 1}'),
+        (3, None, "invalid JSON: the JSON array is cut off: the file ends inside this record "
+         "(was it truncated?)", b'{"b": [1,\n2'),
+    ]  # fmt: skip
 
 
-def test_a_cut_off_array_still_yields_the_records_before_the_cut() -> None:
-    records = []
-    with pytest.raises(InvalidConversationError):
-        for record in iter_raw_records(io.BytesIO(b'[{"a": 1}, {"a": 2}, {"a"'), path="x"):
-            records.append(record.value)
-    assert records == [{"a": 1}, {"a": 2}]
+def test_a_json_array_cut_between_records_says_so_after_the_last() -> None:
+    data = b'[{"a": 1}, {"a": 2}\n'
+    assert raw(data) == [
+        (1, {"a": 1}, None, b'{"a": 1}'),
+        (1, {"a": 2}, None, b'{"a": 2}'),
+        (2, None, "invalid JSON: the JSON array is cut off: the file ends before its closing "
+         "bracket (was it truncated?)", b""),
+    ]  # fmt: skip
+
+
+def test_a_cut_off_record_over_the_size_limit_is_rejected_as_cut() -> None:
+    data = b'[{"a": 1}, {"b": "' + b"x" * 200
+    records = list(iter_raw_records(io.BytesIO(data), path="x", max_record_bytes=64))
+    assert [r.value for r in records] == [{"a": 1}, None]
+    assert records[1].error is not None and "is cut off" in records[1].error
 
 
 def test_pretty_printed_objects_one_after_another() -> None:

@@ -198,18 +198,20 @@ def test_strict_stops_at_the_first_bad_record_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
 
 
-def test_an_unreadable_file_fails_the_run_as_it_fails_locally(client: Any, tmp_path: Path) -> None:
+def test_a_cut_off_file_is_split_and_rejected_as_locally(client: Any, tmp_path: Path) -> None:
     good = tmp_path / "good.jsonl"
-    good.write_text('{"messages": []}\n')
+    good.write_text('{"messages": [{"role": "user", "content": "Hi"}, '
+                    '{"role": "assistant", "content": "Hello"}]}\n')  # fmt: skip
     cut = tmp_path / "cut.json"
-    cut.write_text('[\n  {"messages": []},\n  {"messages": [\n')
-    with pytest.raises(InvalidConversationError) as expected:
-        split_files([good, cut], tmp_path / "local.jsonl", OPTIONS)
-    with pytest.raises(InvalidConversationError) as caught:
-        split_files_dask([good, cut], tmp_path / "samples", OPTIONS)
-    assert str(caught.value) == str(expected.value)
-    assert "the JSON array is cut off" in str(caught.value)
-    assert not (tmp_path / "samples").exists()
+    cut.write_text(f'[\n  {good.read_text().strip()},\n  {{"messages": [\n')
+    expected, expected_rejects, report = local([good, cut], tmp_path)
+    got = split_files_dask([good, cut], tmp_path / "samples", OPTIONS,
+                           rejects=tmp_path / "rejects.jsonl")  # fmt: skip
+    assert joined(tmp_path / "samples") == expected
+    assert (tmp_path / "rejects.jsonl").read_bytes() == expected_rejects
+    assert b"the JSON array is cut off" in expected_rejects
+    assert (report.conversations, report.rejected) == (2, 1)
+    assert without_time(got) == without_time(report)
 
 
 def test_an_error_on_a_worker_reaches_the_caller(client: Any, tmp_path: Path) -> None:

@@ -243,8 +243,9 @@ def read_records(
         dropped and never raised.
 
     Raises:
-        InvalidConversationError: the container is unreadable (it cannot be opened, a JSON
-            array is cut off, a gzip stream is corrupt), naming the file and line.
+        InvalidConversationError: the container is unreadable (it cannot be opened, a gzip
+            stream is corrupt), naming the file and line. A JSON array cut off by a
+            truncated file is read up to the cut, the record cut being an error.
         UnknownNameError: an unknown ``input_format`` or a role map naming an unknown role.
 
     >>> import io

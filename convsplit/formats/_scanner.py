@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
-from convsplit.errors import InvalidConversationError
 from convsplit.formats import _sniff
 from convsplit.formats._sniff import WHITESPACE, first_non_space
 from convsplit.formats.records import OVERSIZE_PREFIX, RawRecord, oversize_error, parse_record
@@ -173,15 +172,8 @@ class Scanner:
                 after_comma = True
                 broken = False
         if in_string or stack:
-            start = first_non_space(buf, mark)
-            line = mark_line + buf.count(b"\n", mark, start)
-            what = "JSON array" if in_array else "JSON object"
-            raise InvalidConversationError(
-                f"the {what} is cut off: the record starting at line {line} is incomplete "
-                "(the file ends inside it; was it truncated?)",
-                path=self.path,
-                lineno=line,
-            )
+            yield from self._cut_off(mark, mark_line, "JSON array" if in_array else "JSON object")
+            return
         if buf[mark:].strip(WHITESPACE):
             yield self._junk(mark, mark_line, len(buf))
 
@@ -231,6 +223,23 @@ class Scanner:
         if not self.parse:
             return RawRecord(line, text)
         return parse_record(line, text)
+
+    def _cut_off(self, mark: int, mark_line: int, what: str) -> Iterator[RawRecord]:
+        """Where the data ends inside ``what`` (a truncated file): the record it ends in, as
+        a reject with its bytes; or, where that record is whole and only the closing bracket
+        is missing, the record and a reject saying so. The records before were read."""
+        cut = f"invalid JSON: the {what} is cut off: the file ends"
+        record = self._record(mark, mark_line, len(self.buf))
+        if record is not None and (
+            record.error is not None or parse_record(record.lineno, record.text).error is not None
+        ):
+            error = f"{cut} inside this record (was it truncated?)"
+            yield RawRecord(record.lineno, record.text, error=error)
+            return
+        if record is not None:
+            yield record
+        line = self._line_at(mark, mark_line, len(self.buf))
+        yield RawRecord(line, b"", error=f"{cut} before its closing bracket (was it truncated?)")
 
     def _empty(self, mark: int, mark_line: int, end: int, why: str) -> RawRecord:
         line = self._line_at(mark, mark_line, end)

@@ -138,8 +138,9 @@ class Source:
         Raises:
             InvalidOptionError: ``max_record_bytes`` is not None or a whole number >= 0
                 (0: no limit), raised at once.
-            InvalidConversationError: the container itself is unreadable (a cut-off JSON
-                array, a corrupt gzip stream), naming the file and line.
+            InvalidConversationError: the container itself is unreadable (a corrupt gzip
+                stream), naming the file and line. A cut-off JSON array is read up to the
+                cut, and the record cut comes back as an error.
         """
         return self._records(check_max_record_bytes(max_record_bytes), parse)
 
