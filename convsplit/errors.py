@@ -147,6 +147,12 @@ class TargetTooLongError(ConvsplitError, ValueError):
     """An assistant turn does not fit the budget and ``on_long_target="error"`` was chosen."""
 
 
+class StrategyError(ConvsplitError, RuntimeError):
+    """A window or truncation strategy broke its contract (an assistant turn planned twice or
+    never, a sample over the budget or without its own turn); the message names it. Checked
+    on every conversation, so a user's strategy cannot write wrong samples unnoticed."""
+
+
 class OutputError(ConvsplitError, OSError):
     """An output file could not be created, written or put in place (full disk, no folder)."""
 

@@ -15,7 +15,7 @@ from convsplit.budget import Budget
 from convsplit.core.layout import Block, Layout
 from convsplit.core.truncation import Fit, TruncationStrategy
 from convsplit.core.windows import Request
-from convsplit.errors import OptionHint, TargetTooLongError
+from convsplit.errors import OptionHint, StrategyError, TargetTooLongError
 from convsplit.messages import Message
 from convsplit.samples import Sample, SkipReason, TurnOutcome, record_columns, trusted
 from convsplit.spec import OnLongTarget
@@ -48,7 +48,8 @@ class SampleBuilder:
         required: tuple[Block, ...] = ((request.required_start, request.targets[-1] + 1),)
         cost = layout.cost(required, request.targets, reserve=budget.reserve_target)
         if cost <= budget.max_tokens:
-            yield from self._finish(request, truncation.fit(layout, request, budget))
+            fit = truncation.fit(layout, request, budget)
+            yield from self._finish(request, fit, f"truncation strategy {truncation.name!r}")
             return
         if len(request.targets) > 1:  # a custom window asked too much: one sample per target
             for t in request.targets:
@@ -59,7 +60,7 @@ class SampleBuilder:
             return
         (target,) = request.targets
         if self.on_long_target == "error":
-            name = layout.conversation.id or f"#{self.conversation_index}"
+            name = self._name()
             at = target if self.original is None else self.original[target]
             hint = OptionHint("on_long_target", ("skip", "truncate"))
             parts = layout.needs(target, reserve=budget.reserve_target)
@@ -74,7 +75,10 @@ class SampleBuilder:
         if cut is None:
             yield trusted(TurnOutcome, message_index=target, reason=SkipReason.TARGET_TOO_LONG)
         else:
-            yield from self._finish(request, Fit(required, {target: cut}))
+            yield from self._finish(request, Fit(required, {target: cut}), "the target's cut")
+
+    def _name(self) -> str:
+        return self.layout.conversation.id or f"#{self.conversation_index}"
 
     def _cut_target(self, target: int, blocks: tuple[Block, ...]) -> Message | None:
         """The target with its text cut at the end to the most tokens that fit, if any do."""
@@ -105,17 +109,30 @@ class SampleBuilder:
                 hi = mid - 1
         return best
 
-    def _finish(self, request: Request, fit: Fit) -> Iterator[Sample | TurnOutcome]:
+    def _finish(self, request: Request, fit: Fit, by: str) -> Iterator[Sample | TurnOutcome]:
+        """The sample of ``fit`` (made ``by`` a strategy), or the outcome of its targets."""
         layout = self.layout
         targets = request.targets
         replacements = fit.replacements
         indices, messages = layout.select(fit.blocks)
+        end = targets[-1] + 1
+        kept = bisect_left(indices, end) - bisect_left(indices, request.required_start)
+        if kept != end - request.required_start:
+            raise StrategyError(
+                f"{by} left out part of the turn a sample must keep whole (messages "
+                f"{request.required_start}..{end - 1}) in conversation {self._name()}"
+            )
         for t in targets:
             messages[bisect_left(indices, t)] = layout.messages[t]
         truncated = sorted(bisect_left(indices, i) for i in replacements) if replacements else []
         for k in truncated:
             messages[k] = replacements[indices[k]]
         total = layout.cost(fit.blocks, targets, replacements=replacements)
+        if total > self.budget.max_tokens:
+            raise StrategyError(
+                f"{by} kept {total:,} tokens for a sample of conversation {self._name()}; "
+                f"max_tokens is {self.budget.max_tokens:,}"
+            )
         if replacements:
             target_tokens = sum(
                 layout.replacement_cost(t, replacements[t])

@@ -27,6 +27,7 @@ from convsplit.errors import (
     ChatFormatError,
     InvalidConversationError,
     InvalidOptionError,
+    StrategyError,
 )
 from convsplit.formats.protocols import WrittenForm, written_message
 from convsplit.messages import Conversation, Message, parse_conversation
@@ -144,6 +145,7 @@ class PreparedSplit:
             else:
                 at = i if original is None else original[i]
                 self._outcomes[at] = trusted(TurnOutcome, message_index=at, reason=reason)
+        self._may_train = frozenset(self._trainable)
 
     def split(self, budget: Budget | None = None) -> SplitResult:
         """The samples under ``budget`` (the spec's own by default), and every outcome.
@@ -177,7 +179,9 @@ class PreparedSplit:
         outcomes = dict(self._outcomes)
         builder = SampleBuilder(layout, budget, spec.on_long_target, self.index, original)
         made = 0
+        planned: set[int] = set()
         for request in spec.window.requests(layout, self._trainable, budget):
+            self._check_plan(request.targets, planned)
             for sample_or_skip in builder.build(request, spec.truncation):
                 if isinstance(sample_or_skip, Sample):
                     for k in sample_or_skip.targets:
@@ -192,7 +196,31 @@ class PreparedSplit:
                     outcomes[at] = trusted(
                         TurnOutcome, message_index=at, reason=sample_or_skip.reason
                     )
+        if len(planned) != len(self._trainable):
+            missing = [t for t in self._trainable if t not in planned]
+            self._broken(f"planned no sample for assistant message(s) {self._at(missing)}")
         into.extend(outcomes[i] for i in sorted(outcomes))
+
+    def _check_plan(self, targets: tuple[int, ...], planned: set[int]) -> None:
+        """The window's contract: each target it may train, ascending, planned once."""
+        for k, t in enumerate(targets):
+            if t in planned or t not in self._may_train or (k and t <= targets[k - 1]):
+                what = "twice" if t in planned else "out of order or not one it may train"
+                self._broken(f"planned assistant message {self._at([t])} {what}")
+            planned.add(t)
+        if not targets:
+            self._broken("planned a sample with no target")
+
+    def _at(self, indices: Sequence[int]) -> str:
+        original = self._written.original
+        return ", ".join(str(i if original is None else original[i]) for i in indices)
+
+    def _broken(self, what: str) -> None:
+        name = self.conversation.id or f"#{self.index}"
+        raise StrategyError(
+            f"window strategy {self.spec.window.name!r} {what} in conversation {name} (each "
+            "assistant message it is given must be a target of exactly one request)"
+        )
 
 
 @dataclass
