@@ -19,6 +19,7 @@ catch one class and let real bugs through::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +131,10 @@ class UnknownNameError(ConvsplitError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Made again from its own arguments: a process pool can send it back."""
+        return type(self), (self.kind, self.name, self.known), self.__dict__
+
 
 class TokenizerDataError(ConvsplitError, RuntimeError):
     """A tokenizer's vocabulary could not be found offline, or failed its checksum."""
@@ -170,9 +175,15 @@ class MissingExtraError(ConvsplitError, ImportError):
     def __init__(self, module: str, *, extra: str, purpose: str | None = None) -> None:
         self.module = module
         self.extra = extra
+        self.purpose = purpose
         self.install = f"pip install 'convsplit[{extra}]'"
         needed = f" ({purpose} needs it)" if purpose else ""
         super().__init__(f"{module} is not installed{needed}; run: {self.install}", name=module)
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Made again from its own arguments: a process pool can send it back."""
+        made = functools.partial(type(self), extra=self.extra, purpose=self.purpose)
+        return made, (self.module,), self.__dict__
