@@ -43,7 +43,8 @@ ERRORS: list[ConvsplitError] = [
 
 def test_every_public_error_class_is_listed() -> None:
     def subclasses(cls: type) -> set[type]:
-        return {cls, *(s for c in cls.__subclasses__() for s in subclasses(c))}
+        children: list[type] = cls.__subclasses__()
+        return {cls, *(s for c in children for s in subclasses(c))}
 
     assert subclasses(ConvsplitError) - {ConvsplitError} == {type(e) for e in ERRORS}
 
