@@ -123,13 +123,21 @@ class SplitSpec:
         template: ChatFormat = _resolve(
             "chat_format", chat_format, ChatFormat, get_chat_format, chat_format_names
         )
+        # A model's own template counts with the model's own tokenizer, and only with it.
+        own = getattr(template, "counter", None)
+        if not isinstance(own, TokenCounter):
+            own = get_counter(template.name) if template.name.startswith(HF_PREFIX) else None
         if tokenizer is None:
-            # A model's own template counts with the model's own tokenizer.
-            own = template.name.startswith(HF_PREFIX)
-            tokenizer = get_counter(template.name) if own else get_counter()
+            tokenizer = own if own is not None else get_counter()
         counter: TokenCounter = _resolve(
             "tokenizer", tokenizer, TokenCounter, get_counter, counter_names
         )
+        if own is not None and counter is not own and counter.name != own.name:
+            raise InvalidOptionError(
+                f"chat format {template.name!r} counts with its model's tokenizer "
+                f"{own.name!r}, not {counter.name!r}: leave tokenizer out (the template's own "
+                "is used)"
+            )
         _check_strategy("window", window, WindowStrategy, "get_window", window_names)
         _check_strategy(
             "truncation", truncation, TruncationStrategy, "get_truncation", truncation_names
@@ -257,6 +265,11 @@ def _check_strategy(
     names: Callable[[], tuple[str, ...]],
 ) -> None:
     """``value`` implements ``protocol``; a name is pointed to ``factory``."""
+    if isinstance(value, type):  # the class passes the protocol check, and fails when used
+        raise InvalidOptionError(
+            f"{option} must be a {protocol.__name__} object, such as {value.__name__}(); got "
+            f"the class {value.__name__} itself"
+        )
     if isinstance(value, protocol):
         return
     hint = f" (use {option}={factory}({value!r}); " if isinstance(value, str) else " ("

@@ -18,6 +18,7 @@ from convsplit import (
     InvalidOptionError,
     LastTurns,
     Message,
+    MiddleOut,
     SplitSpec,
     chat_format_names,
     counter_names,
@@ -224,6 +225,18 @@ COUNTER_NAMES = "{counters}"  # the registries' names when the test runs (tests 
             "truncation must be a TruncationStrategy; got LastTurns(turns=2, name='last-turns') "
             "(get_truncation builds one from a name: drop-oldest, middle-out, truncate-content)",
             id="truncation-is-a-window",
+        ),
+        pytest.param(
+            {"window": LastTurns},
+            "window must be a WindowStrategy object, such as LastTurns(); got the class "
+            "LastTurns itself",
+            id="window-class",
+        ),
+        pytest.param(
+            {"truncation": MiddleOut},
+            "truncation must be a TruncationStrategy object, such as MiddleOut(); got the "
+            "class MiddleOut itself",
+            id="truncation-class",
         ),
         pytest.param(
             {"on_long_target": "drop"},

@@ -26,6 +26,7 @@ from convsplit import (
     ChatFormatError,
     Conversation,
     InvalidConversationError,
+    InvalidOptionError,
     Message,
     SplitSpec,
     TokenizerDataError,
@@ -413,6 +414,14 @@ def test_llama32_counts_equal_apply_chat_template(
     # Llama 3.2's template takes one tool call per message; reason_tool_use has parallel calls.
     assert refused
     assert all(r.startswith("reason-") and "single tool-calls" in r for r in refused)
+
+
+def test_a_template_object_brings_its_own_tokenizer(llama_format: HFChatTemplate) -> None:
+    """Named or not, a model's template counts with the model's tokenizer: the spec takes
+    it, and refuses another when it is made (not with a reject for every record)."""
+    assert SplitSpec(chat_format=llama_format).tokenizer is llama_format.counter
+    with pytest.raises(InvalidOptionError, match=r"counts with its model's tokenizer 'hf:"):
+        SplitSpec(chat_format=llama_format, tokenizer="o200k_base")
 
 
 def test_llama32_preamble_is_the_sample_cost(llama_format: HFChatTemplate) -> None:

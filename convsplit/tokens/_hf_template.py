@@ -270,7 +270,7 @@ class HFChatTemplate:
         if counter is not self.counter and counter.name != self.counter.name:
             raise ChatFormatError(
                 f"chat template {self.name!r} counts with tokenizer {self.counter.name!r}, not "
-                f"{counter.name!r}; split with counter=<the template's counter>"
+                f"{counter.name!r}; split with tokenizer=<the template's counter>"
             )
 
     # -- whole-sample checks -----------------------------------------------------------------
