@@ -94,7 +94,7 @@ from convsplit.integrations._dask_remote import (
 )
 from convsplit.integrations._dask_tasks import PartOutput, PartResult, split_part
 from convsplit.integrations.dask_bag import BagSplit, split_bag
-from convsplit.run.inputs import expand_inputs
+from convsplit.run.inputs import expand_inputs, input_list
 from convsplit.run.output import check_targets
 from convsplit.run.report import Report
 from convsplit.spec import SplitSpec, check_spec
@@ -118,7 +118,7 @@ DEFAULT_BLOCKSIZE = MAX_BLOCKSIZE
 
 
 def split_files_dask(  # noqa: PLR0913 (keyword-only: split_files' run options and the cluster's)
-    inputs: Sequence[str | os.PathLike[str]],
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output_dir: str | os.PathLike[str],
     spec: SplitSpec,
     *,
@@ -186,8 +186,9 @@ def split_files_dask(  # noqa: PLR0913 (keyword-only: split_files' run options a
     if n_workers is not None:
         check_count("n_workers", n_workers, minimum=1)
     distributed = require("distributed", extra="dask", purpose=PURPOSE)
-    remote = any(is_url(os.fspath(name)) for name in inputs)
-    files = expand_urls([os.fspath(name) for name in inputs]) if remote else expand_inputs(inputs)
+    given = [os.fspath(name) for name in input_list(inputs)]
+    remote = any(map(is_url, given))
+    files = expand_urls(given) if remote else expand_inputs(given)
     if "-" in files:
         raise InvalidConversationError(
             "Dask workers cannot read standard input; write it to a file first", path="-"

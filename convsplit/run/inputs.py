@@ -16,9 +16,22 @@ INPUT_SUFFIXES = (
 )  # fmt: skip
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
+def input_list(
+    inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> list[str | os.PathLike[str]]:
+    """``inputs`` as a list: one name given alone is one input, not a sequence of letters.
+
+    >>> input_list("chats.jsonl"), input_list(["a.jsonl", "b.jsonl"])
+    (['chats.jsonl'], ['a.jsonl', 'b.jsonl'])
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        return [inputs]
+    return list(inputs)
+
+
+def expand_inputs(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
     """Files named, globs expanded, directories searched for JSON, JSON Lines (gzipped
-    too) and Parquet files.
+    too) and Parquet files. One name may be given alone.
 
     ``-`` stands for standard input. A file that exists under the name given is read
     even if the name looks like a pattern (``chat[1].jsonl``); otherwise ``*``, ``?`` and
@@ -33,7 +46,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[str]:
     ['-']
     """
     found: list[str] = []
-    for item in inputs:
+    for item in input_list(inputs):
         text = os.fspath(item)
         if text == "-":
             found.append(text)

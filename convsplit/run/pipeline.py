@@ -31,7 +31,7 @@ _BATCH_BYTES = 1 << 20
 
 
 def split_files(
-    inputs: Sequence[str | os.PathLike[str]],
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     spec: SplitSpec,
     *,
@@ -43,7 +43,8 @@ def split_files(
     """Split every conversation of ``inputs`` into ``output``.
 
     Args:
-        inputs: files, globs or directories (see :func:`expand_inputs`); ``-`` is stdin.
+        inputs: files, globs or directories (see :func:`expand_inputs`), one alone or a
+            list; ``-`` is stdin.
         output: the samples file (``-`` for stdout); ``.gz`` compresses.
         spec: what to split and how.
         rejects: a JSONL file for records that could not be read, each with its original
@@ -70,7 +71,7 @@ def split_files(
 
 
 def split_windows(
-    inputs: Sequence[str | os.PathLike[str]],
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     spec: SplitSpec,
     budgets: Sequence[Budget | int],
@@ -153,7 +154,7 @@ def _as_budget(spec: SplitSpec, budget: Budget | int) -> Budget:
 
 
 def _split(  # noqa: PLR0917 (split_files' and split_windows' own arguments)
-    inputs: Sequence[str | os.PathLike[str]],
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     outputs: Mapping[str, str],
     spec: SplitSpec,
     budgets: Sequence[Budget],
