@@ -137,15 +137,23 @@ def test_any_mapping_is_accepted_and_the_callers_dict_is_left_alone() -> None:
         pytest.param(
             {"messages": [{"role": "bot", "content": "hi"}]},
             "conversation #0: message 0: field 'role': expected one of system, developer, user, "
-            "assistant, tool; got 'bot'",
+            "assistant, tool; got 'bot' (map it: role_map={'bot': 'assistant'})",
             id="bad-role",
         ),
         pytest.param(
             {"messages": "hello"},
-            "conversation #0: field 'messages': input should be a list; got 'hello'",
+            "conversation #0: field 'messages': expected a list of messages; got a string",
             id="messages-str",
         ),
-        pytest.param({}, "conversation #0: field 'messages': is required", id="empty-dict"),
+        pytest.param(
+            {},
+            "conversation #0: cannot tell the format from the keys (none): expected 'messages' "
+            "(openai), 'conversations' (sharegpt), 'contents' with 'parts' (gemini), 'prompt' "
+            "and 'completion', 'instruction' and 'output', or a user and an assistant field "
+            "such as 'user' and 'assistant' (pairs); choose one with input_format=... or name "
+            "the fields with role_map=...",
+            id="empty-dict",
+        ),
         pytest.param(
             "hello",
             "conversation #0: expected a Conversation or a mapping in its form "
@@ -360,3 +368,17 @@ def test_right_options_still_split_and_are_kept_as_given() -> None:
     assert spec.tokenizer is counter and spec.chat_format is chat_format
     assert [r.conversation_index for r in split_conversations([CHAT, CHAT], spec)] == [0, 1]
     assert split_conversation(CHAT, spec, index=7).conversation_index == 7
+
+
+def test_a_mapping_is_read_as_the_spec_reads_records() -> None:
+    """input_format, fields and role_map apply to split_conversation as to split_files."""
+    sharegpt = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}
+    named = {"dialog": [{"speaker": "user", "text": "Hi"}, {"speaker": "bot", "text": "Yo"}]}
+    spec = SplitSpec(fields={"messages": "dialog", "role": "speaker", "content": "text"},
+                     role_map={"bot": "assistant"})  # fmt: skip
+    for record, options in ((sharegpt, SplitSpec(input_format="sharegpt")), (named, spec)):
+        (sample,) = split_conversation(record, options).samples
+        assert [(m.role, m.content) for m in sample.messages] == [
+            ("user", "Hi"),
+            ("assistant", "Yo"),
+        ]

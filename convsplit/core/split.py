@@ -29,8 +29,10 @@ from convsplit.errors import (
     InvalidOptionError,
     StrategyError,
 )
+from convsplit.formats import get_reader
 from convsplit.formats.protocols import WrittenForm, written_message
-from convsplit.messages import Conversation, Message, parse_conversation
+from convsplit.formats.reading import parse_record
+from convsplit.messages import Conversation, Message
 from convsplit.samples import Sample, SkipReason, SplitResult, TurnOutcome, trusted
 from convsplit.spec import SplitSpec, check_spec
 
@@ -41,8 +43,10 @@ def split_conversation(
     """Split one conversation into samples that each fit ``spec.budget``.
 
     Args:
-        conversation: the transcript: a :class:`Conversation`, or a mapping in its form
-            (``{"messages": [{"role": "user", "content": "Hi"}, ...]}``), validated here.
+        conversation: the transcript: a :class:`Conversation`, or one record as a mapping
+            (``{"messages": [{"role": "user", "content": "Hi"}, ...]}``, or any format
+            convsplit reads), read here as ``spec`` reads records (``input_format``,
+            ``fields``, ``role_map``).
         spec: how to split (budget, tokenizer, chat format, strategies).
         index: the conversation's position in its stream, copied to samples.
 
@@ -68,11 +72,15 @@ def split_conversation(
     [['Be brief.', 'Capital of France?', 'Paris.'], ['Be brief.', 'And of Italy?', 'Rome.']]
     >>> [s.total_tokens for s in result.samples]
     [24, 24]
-    >>> split_conversation({"messages": [{"role": "bot", "content": "Hi"}]}, SplitSpec())
+    >>> record = {"messages": [{"role": "user", "content": "Hi"}, {"role": "bot", "content": "Yo"}]}
+    >>> split_conversation(record, SplitSpec())
     Traceback (most recent call last):
     ...
-    convsplit.errors.InvalidConversationError: conversation #0: message 0: field 'role': \
-expected one of system, developer, user, assistant, tool; got 'bot'
+    convsplit.errors.InvalidConversationError: conversation #0: message 1: field 'role': \
+expected one of system, developer, user, assistant, tool; got 'bot' (map it: \
+role_map={'bot': 'assistant'})
+    >>> split_conversation(record, SplitSpec(role_map={"bot": "assistant"})).samples[0].total_tokens
+    13
     """
     return prepare_split(conversation, spec, index=index).split()
 
@@ -98,7 +106,7 @@ def prepare_split(
     if type(index) is not int or index < 0:
         index = check_count("index", index, minimum=0)
     if not isinstance(conversation, Conversation):
-        conversation = _as_conversation(conversation, index)
+        conversation = _as_conversation(conversation, spec, index)
     with _refusals(conversation, spec, index):
         return PreparedSplit(conversation, spec, index)
 
@@ -369,18 +377,21 @@ got one Conversation (use split_conversation for one)
     )
 
 
-def _as_conversation(value: object, index: int) -> Conversation:
-    """A mapping validated as a conversation; anything else refused, naming what it is."""
+def _as_conversation(value: object, spec: SplitSpec, index: int) -> Conversation:
+    """A mapping read as the spec reads a record (its ``input_format``, ``fields`` and
+    ``role_map``, as :func:`~convsplit.run.pipeline.split_files` does); anything else
+    refused, naming what it is."""
     if not isinstance(value, Mapping):
         raise InvalidConversationError(
             f"conversation #{index}: expected a Conversation or a mapping in its form "
             f"({{'messages': [...]}}); got {describe(value)}"
         )
+    reader = None if spec.input_format == "auto" else get_reader(spec.input_format)
     try:
-        return parse_conversation(dict(value))
+        return parse_record(dict(value), reader=reader, role_map=spec.role_map, fields=spec.fields)
     except InvalidConversationError as error:
         raise InvalidConversationError(
-            f"conversation #{index}: {error.reason}", field=error.field
+            f"conversation #{index}: {error.reason}", field=error.field, hints=error.hints
         ) from error
 
 
