@@ -62,6 +62,14 @@ class _NotATarget:
 
 
 @dataclass(frozen=True)
+class _NoTarget:
+    name: str = "no-target"
+
+    def requests(self, layout: Layout, targets: Sequence[int], budget: Budget) -> Iterator[Request]:
+        yield Request((), required_start=0, history_start=0)
+
+
+@dataclass(frozen=True)
 class _IgnoresBudget:
     name: str = "ignores-budget"
 
@@ -86,6 +94,8 @@ CASES = [
     (SplitSpec(Budget(200), window=_NotATarget()),
      "window strategy 'not-a-target' planned assistant message 0 out of order or not one it "
      "may train in conversation c1"),
+    (SplitSpec(Budget(200), window=_NoTarget()),
+     "window strategy 'no-target' planned a sample with no target in conversation c1"),
     (SplitSpec(Budget(60), truncation=_IgnoresBudget()),
      "truncation strategy 'ignores-budget' kept 98 tokens for a sample of conversation c1; "
      "max_tokens is 60"),

@@ -211,13 +211,13 @@ class PreparedSplit:
 
     def _check_plan(self, targets: tuple[int, ...], planned: set[int]) -> None:
         """The window's contract: each target it may train, ascending, planned once."""
+        if not targets:
+            self._broken("planned a sample with no target")
         for k, t in enumerate(targets):
             if t in planned or t not in self._may_train or (k and t <= targets[k - 1]):
                 what = "twice" if t in planned else "out of order or not one it may train"
                 self._broken(f"planned assistant message {self._at([t])} {what}")
             planned.add(t)
-        if not targets:
-            self._broken("planned a sample with no target")
 
     def _at(self, indices: Sequence[int]) -> str:
         original = self._written.original
