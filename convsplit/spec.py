@@ -32,7 +32,7 @@ from convsplit.formats import (
 )
 from convsplit.formats.protocols import WrittenForm
 from convsplit.tokens.chat_formats import ChatFormat, chat_format_names, get_chat_format
-from convsplit.tokens.counters import HF_PREFIX, TokenCounter, counter_names, get_counter
+from convsplit.tokens.counters import TokenCounter, counter_names, get_counter
 
 OnLongTarget = Literal["skip", "truncate", "error"]
 """What to do with a target that does not fit even with no history: record it as skipped,
@@ -124,9 +124,9 @@ class SplitSpec:
             "chat_format", chat_format, ChatFormat, get_chat_format, chat_format_names
         )
         # A model's own template counts with the model's own tokenizer, and only with it.
-        own = getattr(template, "counter", None)
+        own = getattr(template, "counter", None)  # an hf: format's is get_counter(its name)
         if not isinstance(own, TokenCounter):
-            own = get_counter(template.name) if template.name.startswith(HF_PREFIX) else None
+            own = None
         if tokenizer is None:
             tokenizer = own if own is not None else get_counter()
         counter: TokenCounter = _resolve(
