@@ -29,7 +29,7 @@ from convsplit.errors import (
     InvalidOptionError,
     StrategyError,
 )
-from convsplit.formats import get_reader
+from convsplit.formats import reader_for
 from convsplit.formats.protocols import WrittenForm, written_message
 from convsplit.formats.reading import parse_record
 from convsplit.messages import Conversation, Message
@@ -386,7 +386,7 @@ def _as_conversation(value: object, spec: SplitSpec, index: int) -> Conversation
             f"conversation #{index}: expected a Conversation or a mapping in its form "
             f"({{'messages': [...]}}); got {describe(value)}"
         )
-    reader = None if spec.input_format == "auto" else get_reader(spec.input_format)
+    reader = reader_for(spec.input_format)
     try:
         return parse_record(dict(value), reader=reader, role_map=spec.role_map, fields=spec.fields)
     except InvalidConversationError as error:

@@ -101,6 +101,7 @@ __all__ = [
     "read_range",
     "read_records",
     "read_sharegpt",
+    "reader_for",
     "reader_names",
     "register_format",
     "register_reader",
@@ -216,6 +217,15 @@ def get_reader(name: str) -> Reader:
         raise UnknownNameError("input format", name, reader_names()) from None
 
 
+def reader_for(input_format: str) -> Reader | None:
+    """The reader an ``input_format`` names; None for ``auto`` (each record detected).
+
+    >>> reader_for("auto") is None, reader_for("openai") is get_reader("openai")
+    (True, True)
+    """
+    return None if input_format == "auto" else get_reader(input_format)
+
+
 def read_records(
     source: str | os.PathLike[str] | IO[bytes],
     *,
@@ -255,7 +265,7 @@ def read_records(
     >>> str(records[1].error)
     'd.jsonl line 2: expected a JSON object (a conversation); got a string'
     """
-    reader = None if input_format == "auto" else get_reader(input_format)
+    reader = reader_for(input_format)
     roles = check_role_map(role_map)
     names = check_fields(fields)
     with Source.open(source, name=name) as opened:

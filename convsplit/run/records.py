@@ -17,7 +17,7 @@ from convsplit.budget import Budget
 from convsplit.core.preference import PreparedJudged, preference_output, prepare_judged
 from convsplit.core.split import PreparedSplit, prepare_split, split_conversation
 from convsplit.errors import ConvsplitError, InvalidConversationError, InvalidOptionError
-from convsplit.formats import RawRecord, SampleWriter, get_reader, parse_record
+from convsplit.formats import RawRecord, SampleWriter, parse_record, reader_for
 from convsplit.messages import Conversation, StringsEncode
 from convsplit.run.report import Reject, Report
 from convsplit.samples import Sample, SplitResult, TurnOutcome, trusted
@@ -80,7 +80,7 @@ class RecordSplitter:
         self.writers = (
             [writer] if writer is not None else [spec.with_budget(b).writer() for b in self.budgets]
         )
-        self.reader = None if spec.input_format == "auto" else get_reader(spec.input_format)
+        self.reader = reader_for(spec.input_format)
         self.judged = preference_output(spec)  # preference data is read and split as such
         # A writer that numbers samples within their conversation (inline metadata) is
         # given each conversation whole; the others may be given its samples in parts.
